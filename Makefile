@@ -1,0 +1,22 @@
+# The two commands of the README. Both do their own set-up.
+VENV ?= .venv
+EXAMPLE ?= examples/wine-sklearn
+PYTEST_ARGS ?=
+
+.PHONY: run test lint setup clean
+
+setup:
+	@scripts/setup-venv
+
+run: setup
+	$(VENV)/bin/mlops run $(EXAMPLE)
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,179 @@
+"""``mlops.yaml``: one per training project, validated with pydantic; ``MLOPS_*`` variables override.
+
+Precedence, lowest to highest: defaults, ``mlops.yaml``, environment, command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlops.errors import ConfigError
+
+CONFIG_FILE = "mlops.yaml"
+
+#: Metrics the tool knows, with the direction in which they improve.
+METRICS: dict[str, Literal["maximize", "minimize"]] = {
+    "accuracy": "maximize", "f1": "maximize", "precision": "maximize", "recall": "maximize",
+    "roc_auc": "maximize", "r2": "maximize", "rmse": "minimize", "mae": "minimize", "mse": "minimize",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Budget(_Strict):
+    """How much the tuning loop may spend."""
+
+    max_trials: int = Field(10, ge=1, le=1000)
+    max_minutes: float = Field(60, gt=0)
+
+
+class TrialLimits(_Strict):
+    """Resources of one trial."""
+
+    time_limit_s: int = Field(1800, ge=5, description="a trial running longer is stopped")
+    cpus: float = Field(2.0, gt=0)
+    memory: str = Field("4g", pattern=r"^\d+(\.\d+)?[kmgKMG]?$")
+    network: bool = False
+    seed: int = 42
+
+
+class Mail(_Strict):
+    """Who gets the report."""
+
+    to: list[str] = Field(default_factory=list)
+    on: Literal["always", "failure", "never"] = "always"
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @field_validator("to")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for address in v:
+            if "@" not in address or " " in address:
+                raise ValueError(f"'{address}' is not an e-mail address")
+        return v
+
+
+class ProjectConfig(_Strict):
+    """Everything ``mlops.yaml`` may say. Unknown keys are errors."""
+
+    entry: str | None = None
+    metric: str = "accuracy"
+    target: float = 0.8
+    direction: Literal["maximize", "minimize"] | None = None
+    strategy: Literal["ladder", "optuna", "random"] = "optuna"
+    image: str | None = None
+    budget: Budget = Field(default_factory=Budget)
+    trial: TrialLimits = Field(default_factory=TrialLimits)
+    mail: Mail = Field(default_factory=Mail)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric '{v}'; use one of {', '.join(METRICS)}")
+        return v
+
+    @property
+    def goal(self) -> Literal["maximize", "minimize"]:
+        """The direction in which the metric improves."""
+        return self.direction or METRICS[self.metric]
+
+    def reached(self, value: float | None) -> bool:
+        """Whether ``value`` meets the target."""
+        if value is None:
+            return False
+        return value >= self.target if self.goal == "maximize" else value <= self.target
+
+
+#: Environment variables that override fields (dotted path -> variable).
+ENV_OVERRIDES = {
+    "metric": "MLOPS_METRIC", "target": "MLOPS_TARGET", "strategy": "MLOPS_STRATEGY",
+    "image": "MLOPS_IMAGE", "budget.max_trials": "MLOPS_MAX_TRIALS",
+    "budget.max_minutes": "MLOPS_MAX_MINUTES", "trial.time_limit_s": "MLOPS_TRIAL_TIME_LIMIT",
+    "mail.to": "MLOPS_MAIL_TO",
+}
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        data = data.setdefault(p, {}) if isinstance(data.get(p, {}), dict) else data
+    data[leaf] = value
+
+
+def _first_error(e: ValidationError, source: str) -> ConfigError:
+    err = e.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(err["loc"])
+        return ConfigError(source, field, f"unknown key; known keys here: {', '.join(known)}")
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    bad = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    return ConfigError(source, field, f"{msg}{bad}")
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = ProjectConfig
+    for part in loc[:-1]:
+        annotation = model.model_fields[str(part)].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return list(model.model_fields)
+
+
+def load_config(project: Path, overrides: dict[str, Any] | None = None,
+                environ: dict[str, str] | None = None) -> ProjectConfig:
+    """Load ``mlops.yaml`` from a project folder (optional), apply env and CLI overrides, validate.
+
+    Args:
+        project: The project folder, or a single script (then no ``mlops.yaml`` is read).
+        overrides: Dotted field -> value from the command line; ``None`` values are ignored.
+        environ: The environment to read ``MLOPS_*`` from (default: ``os.environ``).
+
+    Raises:
+        ConfigError: The file is not YAML, or a key or value is invalid; the message names it.
+    """
+    environ = os.environ if environ is None else environ
+    path = project / CONFIG_FILE if project.is_dir() else None
+    data: dict[str, Any] = {}
+    source = str(path) if path else CONFIG_FILE
+    if path and path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark else ""
+            raise ConfigError(source, "", f"{where}not valid YAML ({getattr(e, 'problem', e)})") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(source, "", "must be a mapping of keys to values, e.g. 'target: 0.9'")
+        data = loaded or {}
+    try:
+        ProjectConfig.model_validate(data)
+    except ValidationError as e:
+        raise _first_error(e, source) from e
+    for dotted, var in ENV_OVERRIDES.items():
+        if environ.get(var):
+            _set_dotted(data, dotted, environ[var])
+            try:
+                ProjectConfig.model_validate(data)
+            except ValidationError as e:
+                raise _first_error(e, var) from e
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as e:
+        raise _first_error(e, "command line") from e

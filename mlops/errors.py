@@ -1,0 +1,67 @@
+"""One root exception for everything the tool reports to a user.
+
+Each subclass carries the context needed for a one-line, actionable message.
+The CLI prints ``str(error)`` and exits with ``error.exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Root of every error the ``mlops`` tool raises on purpose."""
+
+    exit_code: int = 1
+
+
+class UsageError(MlopsError):
+    """Bad input from the user: a file, a field or an argument (exit code 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """``mlops.yaml`` or an ``MLOPS_*`` variable is invalid.
+
+    Args:
+        source: The file or variable that holds the bad value.
+        field: Dotted name of the field, or ``""`` for the whole file.
+        message: What is wrong and what to do.
+    """
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        self.source = source
+        self.field = field
+        where = f"{source}: {field}" if field else source
+        super().__init__(f"{where}: {message}")
+
+
+class DetectionError(UsageError):
+    """The project holds no trainable scikit-learn or Keras code."""
+
+
+class StoreError(MlopsError):
+    """The run store cannot be reached or refused an operation."""
+
+
+class TrialFailed(MlopsError):
+    """A trial did not produce a metric.
+
+    Args:
+        reason: One line saying what happened.
+        exit_code_of_trial: The trial process's exit code, if it ran.
+        stderr_tail: The last lines the trial wrote to stderr.
+        command: The command that ran the trial.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        exit_code_of_trial: int | None = None,
+        stderr_tail: str = "",
+        command: str = "",
+    ) -> None:
+        self.reason = reason
+        self.exit_code_of_trial = exit_code_of_trial
+        self.stderr_tail = stderr_tail
+        self.command = command
+        super().__init__(reason)

@@ -1,0 +1,26 @@
+"""Where the tool keeps its state: ``MLOPS_HOME`` (runs, store, outbox) and the venv cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """``$MLOPS_HOME``, default ``~/.mlops``: runs, the embedded store and the outbox live here."""
+    return Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops").absolute()
+
+
+def cache_dir() -> Path:
+    """``$MLOPS_CACHE_DIR``, default ``~/.cache/mlops``: virtualenvs shared by all runs."""
+    return Path(os.environ.get("MLOPS_CACHE_DIR") or Path.home() / ".cache" / "mlops").absolute()
+
+
+def runs_dir() -> Path:
+    """The folder that holds one sub-folder per run."""
+    return home() / "runs"
+
+
+def outbox_dir() -> Path:
+    """Mail that could not be (or was not meant to be) sent over SMTP, as ``.eml`` files."""
+    return Path(os.environ.get("MLOPS_OUTBOX") or home() / "outbox").absolute()

@@ -1,0 +1,47 @@
+"""The report's plots (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def write_plots(run: dict[str, Any], trials: list[dict[str, Any]], run_dir: Path) -> dict[str, Path]:
+    """Write ``metric.png`` (metric per trial vs the target) and ``curves.png`` (best trial's history).
+
+    Returns:
+        Name -> path of each plot written; a plot with no data is skipped.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, Path] = {}
+    scored = [t for t in trials if t.get("value") is not None]
+    metric = run.get("metric", "metric")
+    if scored:
+        fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
+        ax.plot([t["number"] for t in scored], [t["value"] for t in scored], "o-", label=metric)
+        ax.axhline(run.get("target", 0), color="tab:red", linestyle="--", label=f"target {run.get('target')}")
+        ax.set_xlabel("trial")
+        ax.set_ylabel(metric)
+        ax.set_xticks([t["number"] for t in trials])
+        ax.legend(loc="best")
+        fig.tight_layout()
+        out["metric"] = run_dir / "metric.png"
+        fig.savefig(out["metric"])
+        plt.close(fig)
+    best = next((t for t in trials if t.get("number") == run.get("best_trial")), None)
+    history = (best or {}).get("history") or {}
+    if history:
+        fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
+        for key, values in sorted(history.items()):
+            ax.plot(range(1, len(values) + 1), values, label=key)
+        ax.set_xlabel("epoch")
+        ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
+        out["curves"] = run_dir / "curves.png"
+        fig.savefig(out["curves"])
+        plt.close(fig)
+    return out

@@ -1,0 +1,185 @@
+"""The stage runner behind ``mlops run``: detect -> prepare -> train -> record -> report -> notify."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import paths
+from mlops.config import ProjectConfig, load_config
+from mlops.console import Out
+from mlops.errors import UsageError
+from mlops.store import FAILED, PASSED, RunStore, get_run_store
+
+
+@dataclass
+class RunOptions:
+    """Command-line choices of ``mlops run`` (``None`` means: take it from mlops.yaml / env)."""
+
+    backend: str = "auto"
+    target: float | None = None
+    metric: str | None = None
+    max_trials: int | None = None
+    max_minutes: float | None = None
+    strategy: str | None = None
+    notify: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def overrides(self) -> dict[str, Any]:
+        """Dotted config fields set on the command line."""
+        return {"target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
+                "budget.max_minutes": self.max_minutes, "strategy": self.strategy}
+
+
+def resolve_project(path: Path) -> Path:
+    """The absolute project path.
+
+    Raises:
+        UsageError: It does not exist.
+    """
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder; give the training project's folder or script")
+    return path.resolve()
+
+
+def project_config(project: Path, opts: RunOptions) -> ProjectConfig:
+    """Load the config of a project folder or of the folder around a single script."""
+    return load_config(project, opts.overrides())
+
+
+def trial_summary(trial: dict[str, Any]) -> dict[str, Any]:
+    """The part of a stored trial that summaries and reports show."""
+    keys = ("number", "status", "value", "tweaks", "duration_s", "error", "error_kind", "metrics")
+    return {k: trial.get(k) for k in keys}
+
+
+def best_trial(trials: list[dict[str, Any]], cfg: ProjectConfig) -> dict[str, Any] | None:
+    """The trial with the best metric (by the config's direction), or ``None`` when none produced one."""
+    scored = [t for t in trials if t.get("status") == "ok" and t.get("value") is not None]
+    if not scored:
+        return None
+    sign = 1 if cfg.goal == "maximize" else -1
+    return max(scored, key=lambda t: (sign * t["value"], -t["number"]))
+
+
+def run_project(project: Path, opts: RunOptions, out: Out, store: RunStore | None = None) -> dict[str, Any]:
+    """Run every stage on one project and return the run's summary.
+
+    Raises:
+        UsageError: Bad project, config or code (exit code 2).
+        MlopsError: A stage could not run at all.
+    """
+    from training.backends import TrialSpec, get_backend, image_kind
+    from training.detect import detect
+
+    project = resolve_project(project)
+    project_dir = project if project.is_dir() else project.parent
+    cfg = project_config(project, opts)
+    out.step(f"detect {project}")
+    det = detect(project, cfg.entry, cfg.image)
+    out.info(f"{det.entry}: {det.framework} ({det.kind}) -> image {det.image}")
+    backend, why = get_backend(opts.backend)
+    kind = image_kind(det.kind)
+    out.step(f"prepare: {why}")
+    out.info(backend.prepare(kind, out.info))
+    store = store or get_run_store()
+    name = project_dir.name
+    run_id = store.create_run({
+        "project": name, "path": str(project), "entry": det.entry, "framework": det.framework,
+        "kind": det.kind, "image": det.image, "backend": backend.name, "metric": cfg.metric,
+        "target": cfg.target, "goal": cfg.goal, "config": cfg.model_dump(),
+        "build_url": os.environ.get("BUILD_URL"),
+    })
+    run_dir = paths.runs_dir() / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out.info(f"run {run_id} in {run_dir} (store: {store.description})")
+    try:
+        number = len(store.trials(run_id)) + 1
+        label = "baseline"
+        out.step(f"trial {number}: {label}")
+        spec = TrialSpec(
+            project=project_dir, entry=det.entry, run_dir=run_dir / f"trial-{number:03d}", kind=kind,
+            metric=cfg.metric, seed=cfg.trial.seed, time_limit_s=cfg.trial.time_limit_s,
+            cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
+        )
+        result = backend.run_trial(spec, out.trial_line)
+        store.add_trial(run_id, {
+            "status": result.status, "value": result.value, "metrics": result.metrics, "tweaks": [],
+            "label": label, "duration_s": round(result.duration_s, 2), "error": result.error,
+            "error_kind": result.error_kind, "exit_code": result.exit_code, "log_tail": result.log_tail,
+            "run_dir": str(spec.run_dir), "model": result.model, "history": result.history,
+            "warnings": result.warnings, "where": result.where,
+        })
+        _trial_line(out, number, label, cfg, result.value, result.duration_s, result.error)
+        return finish(store, run_id, cfg, out, notify=opts.notify)
+    except BaseException as e:
+        run = store.get_run(run_id)
+        if run and run["status"] == "running" and not isinstance(e, KeyboardInterrupt):
+            store.finish_run(run_id, FAILED, {"error": f"{type(e).__name__}: {e}"})
+        raise
+
+
+def _trial_line(out: Out, number: int, label: str, cfg: ProjectConfig, value: float | None,
+                duration: float, error: str | None) -> None:
+    if error:
+        out.fail(f"trial {number}  {label}  FAILED  {duration:.1f}s  {error}")
+        return
+    mark = "reaches target" if cfg.reached(value) else "under target"
+    out.info(f"trial {number}  {label}  {cfg.metric}={value:.4f}  {duration:.1f}s  ({mark} {cfg.target})")
+
+
+def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: bool = True) -> dict[str, Any]:
+    """Pick the best trial, register its model, close the run, write report and mail; return the summary."""
+    from mlops.report import write_report
+
+    run = store.get_run(run_id) or {}
+    trials = store.trials(run_id)
+    best = best_trial(trials, cfg)
+    passed = best is not None and cfg.reached(best["value"])
+    run_dir = paths.runs_dir() / run_id
+    model_path = model_version = None
+    if best and best.get("model"):
+        src = Path(best["run_dir"]) / best["model"]["path"]
+        dest_dir = run_dir / "model"
+        dest_dir.mkdir(exist_ok=True)
+        model_path = dest_dir / src.name
+        shutil.copy2(src, model_path)
+        model_version = store.register_model({
+            "project": run["project"], "run_id": run_id, "trial": best["number"], "path": str(model_path),
+            "format": best["model"]["format"], "framework": run["framework"], "metric": cfg.metric,
+            "value": best["value"], "passed": passed,
+        })
+    error = None
+    if best is None:
+        last = trials[-1] if trials else {}
+        error = last.get("error") or "no trial produced a metric"
+    summary = {
+        "run_id": run_id, "status": PASSED if passed else FAILED, "project": run.get("project"),
+        "metric": cfg.metric, "value": best["value"] if best else None, "target": cfg.target,
+        "goal": cfg.goal, "framework": run.get("framework"), "kind": run.get("kind"),
+        "image": run.get("image"), "backend": run.get("backend"),
+        "trials": [trial_summary(t) for t in trials], "best_trial": best["number"] if best else None,
+        "model": str(model_path) if model_path else None, "model_version": model_version,
+        "run_dir": str(run_dir), "error": error,
+    }
+    store.finish_run(run_id, summary["status"], {k: summary[k] for k in (
+        "value", "best_trial", "model", "model_version", "error")})
+    summary["report"] = str(write_report(store.get_run(run_id) or run, trials, run_dir))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    verdict = f"{cfg.metric} {summary['value']:.4f} vs target {cfg.target}" if best else error
+    if passed:
+        out.ok(f"PASSED  {verdict}  (run {run_id}, {len(trials)} trial(s))")
+    else:
+        out.fail(f"FAILED  {verdict}  (run {run_id}, {len(trials)} trial(s))")
+    if model_path:
+        out.info(f"model v{model_version}: {model_path}")
+    out.info(f"report: {summary['report']}")
+    if notify and cfg.mail.on != "never" and (cfg.mail.on == "always" or not passed):
+        from mlops.notify import send_run_report
+
+        summary["mail"] = send_run_report(store, run_id, out)
+    return summary

@@ -1,0 +1,228 @@
+"""The harness captures metrics and models from unmodified scripts, run for real in the trial virtualenvs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_project
+from training.backends import LocalBackend, TrialSpec
+from training.backends._base import SOURCE_ROOT
+from training.backends._local import trial_environment
+
+WINE = """
+from sklearn.datasets import load_wine
+from sklearn.model_selection import train_test_split
+X, y = load_wine(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+"""
+
+
+def harness(project: Path, kind: str, metric: str = "accuracy", entry: str = "train.py"
+            ) -> tuple[int, dict, str]:
+    """Run ``python -m training.harness`` in the kind's virtualenv; return (exit code, metrics.json, output)."""
+    python = LocalBackend().venv_dir(kind) / "bin" / "python"
+    run_dir = project.parent / f"{project.name}-run"
+    proc = subprocess.run(
+        [str(python), "-m", "training.harness", "--project", str(project), "--entry", entry,
+         "--run-dir", str(run_dir), "--metric", metric],
+        capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SOURCE_ROOT), "MLOPS_HARNESS_STRICT": "1",
+             **trial_environment()},
+    )
+    return proc.returncode, json.loads((run_dir / "metrics.json").read_text()), proc.stdout + proc.stderr
+
+
+def load_joblib_model(run_dir: Path, kind: str, check: str) -> str:
+    python = LocalBackend().venv_dir(kind) / "bin" / "python"
+    code = f"import joblib; m = joblib.load({str(run_dir / 'model' / 'model.joblib')!r}); print({check})"
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.usefixtures("ml_env")
+class TestScikitLearnScripts:
+    def test_a_metric_function_call_is_captured_and_cross_validation_is_ignored(self, project_factory) -> None:
+        p = project_factory({"train.py": WINE + """
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.model_selection import cross_val_score
+from sklearn.metrics import accuracy_score
+clf = KNeighborsClassifier()
+print("cv mean", cross_val_score(clf, X_train, y_train, cv=3).mean())
+clf.fit(X_train, y_train)
+acc = accuracy_score(y_test, clf.predict(X_test))
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0
+        assert m["sources"]["accuracy"] == "sklearn.metrics"
+        assert 0.5 < m["value"] < 0.85  # unscaled KNN on wine; not the cv mean printed before
+        assert m["model"]["format"] == "joblib"
+
+    def test_score_is_captured_and_the_saved_model_predicts(self, project_factory) -> None:
+        p = project_factory({"train.py": WINE + """
+from sklearn.ensemble import RandomForestClassifier
+def train():
+    model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X_train, y_train)
+    return model.score(X_test, y_test)
+train()
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and m["sources"]["accuracy"] == "sklearn.score" and m["value"] > 0.9
+        assert m["model"]["source"] == "sklearn.score"
+        assert load_joblib_model(p.parent / f"{p.name}-run", "ml", "type(m).__name__") == "RandomForestClassifier"
+
+    def test_regression_r2_from_score(self, project_factory) -> None:
+        p = project_factory({"train.py": """
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+X, y = load_diabetes(return_X_y=True)
+r = Ridge().fit(X[:300], y[:300])
+print("r2", r.score(X[300:], y[300:]))
+"""})
+        code, m, _ = harness(p, "ml", metric="r2")
+        assert code == 0 and m["sources"]["r2"] == "sklearn.score" and 0.2 < m["value"] < 0.7
+
+    def test_f1_from_the_metrics_module_called_by_attribute(self, project_factory) -> None:
+        p = project_factory({"train.py": WINE + """
+import sklearn.metrics as skm
+from sklearn.tree import DecisionTreeClassifier
+clf = DecisionTreeClassifier(random_state=0).fit(X_train, y_train)
+f1 = skm.f1_score(y_test, clf.predict(X_test), average="macro")
+"""})
+        code, m, _ = harness(p, "ml", metric="f1")
+        assert code == 0 and m["sources"]["f1"] == "sklearn.metrics" and 0.7 < m["value"] <= 1
+
+    @pytest.mark.parametrize(("line", "expected"), [
+        ('print("Accuracy: 93.5%")', 0.935),
+        ('print("model accuracy =", 87.25)', 0.8725),
+        ('print(0.91)\nprint("done")', 0.91),
+        ('print("acc", 0.66)\nprint("loss", 0.42)', 0.66),
+    ])
+    def test_the_last_printed_number_is_the_last_resort(self, project_factory, line: str, expected: float) -> None:
+        p = project_factory({"train.py": "import sklearn\n" + line + "\n"})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and m["sources"]["accuracy"] == "print"
+        assert m["value"] == pytest.approx(expected)
+
+    def test_an_explicit_report_wins_over_hooks(self, project_factory) -> None:
+        p = project_factory({"train.py": WINE + """
+import training
+from sklearn.linear_model import LogisticRegression
+clf = LogisticRegression(max_iter=50).fit(X_train, y_train)
+clf.score(X_test, y_test)
+training.report(accuracy=0.4242, f1=0.5)
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and m["value"] == 0.4242 and m["sources"]["accuracy"] == "report"
+        assert m["metrics"]["f1"] == 0.5
+
+    def test_a_script_that_raises_gives_an_error_record_with_its_line(self, project_factory) -> None:
+        p = project_factory({"train.py": "import sklearn\nx = 1\nraise ValueError('bad column Alcohol')\n"})
+        code, m, out = harness(p, "ml")
+        assert code == 3 and m["status"] == "error" and m["value"] is None
+        assert m["error"]["kind"] == "script_error"
+        assert m["error"]["message"] == "train.py:3 raised ValueError: bad column Alcohol"
+        assert "Traceback" in out
+
+    def test_sys_exit_with_an_error_code_is_a_failure(self, project_factory) -> None:
+        p = project_factory({"train.py": "import sys\nprint(0.99)\nsys.exit(2)\n"})
+        code, m, _ = harness(p, "ml")
+        assert code == 3 and m["error"]["message"] == "train.py called sys.exit(2)" and m["value"] is None
+
+    def test_no_metric_is_an_error_never_a_fake_number(self, project_factory) -> None:
+        p = project_factory({"train.py": WINE + "from sklearn.svm import SVC\nclf = SVC().fit(X_train, y_train)\n"})
+        code, m, _ = harness(p, "ml")
+        assert code == 4 and m["value"] is None and m["error"]["kind"] == "no_metric"
+        assert "reported no accuracy" in m["error"]["message"]
+        assert m["model"]["class"] == "SVC"  # the model is still kept
+
+    def test_data_is_read_relative_to_the_project_and_the_project_is_not_written(self, project_factory) -> None:
+        p = project_factory({"data/points.csv": "x,y\n1,0\n2,0\n3,1\n4,1\n5,1\n6,0\n", "train.py": """
+import pandas as pd
+from sklearn.tree import DecisionTreeClassifier
+df = pd.read_csv("data/points.csv")
+clf = DecisionTreeClassifier().fit(df[["x"]], df["y"])
+clf.score(df[["x"]], df["y"])
+open("side_effect.txt", "w").write("written by the script")
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and m["value"] == 1.0
+        assert not (p / "side_effect.txt").exists()
+        assert (p.parent / f"{p.name}-run" / "work" / "side_effect.txt").exists()
+
+    def test_a_notebook_entry_runs(self, project_factory) -> None:
+        nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                         "source": ["%matplotlib inline\n", WINE]},
+                        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                         "source": "from sklearn.naive_bayes import GaussianNB\n"
+                                   "GaussianNB().fit(X_train, y_train).score(X_test, y_test)"}],
+              "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        p = project_factory({"explore.ipynb": json.dumps(nb)})
+        code, m, _ = harness(p, "ml", entry="explore.ipynb")
+        assert code == 0 and m["value"] > 0.9
+
+    def test_a_trial_past_its_time_limit_is_stopped_with_a_clear_error(self, project_factory, tmp_path) -> None:
+        p = project_factory({"train.py": "import time\nprint('training...')\ntime.sleep(120)\n"})
+        spec = TrialSpec(project=p, entry="train.py", run_dir=tmp_path / "run", kind="ml", time_limit_s=5)
+        start = time.time()
+        result = LocalBackend().run_trial(spec, lambda line: None)
+        assert time.time() - start < 20
+        assert result.status == "failed" and result.error_kind == "timeout"
+        assert "time limit of 5s" in (result.error or "") and "training..." in result.log_tail
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("dl_env")
+class TestKerasScripts:
+    def test_evaluate_history_and_model_are_captured(self) -> None:
+        from tests.conftest import EXAMPLES
+
+        p = EXAMPLES / "digits-cnn"
+        code, m, _ = harness(p, "dl")
+        assert code == 0 and m["sources"]["accuracy"] == "keras.evaluate" and m["value"] > 0.9
+        assert len(m["history"]["val_accuracy"]) == 8 and len(m["history"]["loss"]) == 8
+        assert m["model"]["format"] == "keras"
+        events = (p.parent / f"{p.name}-run" / "events.jsonl").read_text().splitlines()
+        assert len(events) == 8 and json.loads(events[-1])["epoch"] == 7
+
+    def test_fit_only_with_validation_uses_the_validation_metric(self, tmp_path: Path) -> None:
+        p = write_project(tmp_path / "p", {"train.py": """
+import numpy as np
+import keras
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400, 4)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
+def build():
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(8, activation="relu")(inp))
+    m = keras.Model(inp, out)
+    m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    return m
+build().fit(X, y, epochs=5, validation_split=0.25, verbose=0)
+"""})
+        code, m, _ = harness(p, "dl")
+        assert code == 0 and m["sources"]["accuracy"] == "keras.fit.validation"
+        assert m["value"] == m["history"]["val_accuracy"][-1]
+
+    def test_a_keras2_script_runs_on_keras3(self, tmp_path: Path) -> None:
+        p = write_project(tmp_path / "old", {"train.py": """
+import numpy as np
+from keras.models import Sequential
+from keras.layers import Dense
+from keras.optimizers import Adam
+X = np.random.RandomState(1).rand(300, 3); y = (X.sum(axis=1) > 1.5).astype(int)
+model = Sequential()
+model.add(Dense(8, input_dim=3, activation="relu"))
+model.add(Dense(1, activation="sigmoid"))
+model.compile(loss="binary_crossentropy", optimizer=Adam(lr=0.05), metrics=["acc"])
+model.fit(X, y, nb_epoch=10, batch_size=32, verbose=0)
+scores = model.evaluate(X, y, verbose=0)
+print("%s: %.2f%%" % (model.metrics_names[1], scores[1] * 100))
+"""})
+        code, m, out = harness(p, "dl")
+        assert code == 0, out
+        assert m["sources"]["accuracy"] == "keras.evaluate" and m["value"] > 0.8
+        assert any("Adam(lr=...)" in w for w in m["warnings"]) and any("nb_epoch" in w for w in m["warnings"])
+        assert len(m["history"]["acc"]) == 10

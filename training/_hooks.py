@@ -1,0 +1,231 @@
+"""Hooks that observe Keras, scikit-learn and ``print`` while a user's script runs.
+
+Only calls made from the user's own files are recorded, so the scores that
+scikit-learn's cross-validation or Keras's internal validation compute are not
+mistaken for the script's result.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from training._capture import Capture, current
+from training._patching import hook_failed, safe_patch, when_imported
+
+SKLEARN_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_score", "roc_auc_score",
+                   "r2_score", "mean_squared_error", "mean_absolute_error", "root_mean_squared_error")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(%?)")
+
+
+def _user_call() -> Capture | None:
+    """The capture of the running trial, if the current call comes from the user's code."""
+    cap = current()
+    if cap is not None and cap.from_user_code():
+        return cap
+    return None
+
+
+# --- Keras -------------------------------------------------------------------------------------
+
+def _keras_callback(keras: ModuleType, cap: Capture, capture_test: bool) -> Any:
+    class _MlopsCapture(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            try:
+                cap.epoch(epoch, dict(logs or {}))
+            except Exception as e:
+                hook_failed("recording epoch", e)
+
+        if capture_test:
+            def on_test_end(self, logs: dict | None = None) -> None:
+                try:
+                    for k, v in (logs or {}).items():
+                        cap.record(k, v, "keras.evaluate")
+                except Exception as e:
+                    hook_failed("recording evaluate()", e)
+
+    return _MlopsCapture()
+
+
+def _with_callback(kwargs: dict, callback: Any) -> dict:
+    callbacks = list(kwargs.get("callbacks") or [])
+    callbacks.append(callback)
+    return {**kwargs, "callbacks": callbacks}
+
+
+def _install_keras(keras: ModuleType) -> None:
+    model_cls = keras.Model
+
+    def make_fit(original: Callable[..., Any]) -> Callable[..., Any]:
+        def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cap = _user_call()
+            if cap is None:
+                return original(self, *args, **kwargs)
+            if "nb_epoch" in kwargs:  # Keras 1/2 spelling
+                kwargs["epochs"] = kwargs.pop("nb_epoch")
+                cap.warn("fit(nb_epoch=...) is a Keras 2 argument; used it as epochs=")
+            try:
+                kwargs = _with_callback(kwargs, _keras_callback(keras, cap, capture_test=False))
+            except Exception as e:
+                hook_failed("adding the fit() callback", e)
+            history = original(self, *args, **kwargs)
+            try:
+                cap.model, cap.model_source = self, "keras.fit"
+                for key, values in (getattr(history, "history", None) or {}).items():
+                    if not values:
+                        continue
+                    if key.startswith("val_"):
+                        cap.record(key[4:], values[-1], "keras.fit.validation")
+                    else:
+                        cap.record(key, values[-1], "keras.fit.training")
+            except Exception as e:
+                hook_failed("reading fit() history", e)
+            return history
+
+        return fit
+
+    def make_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
+        def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cap = _user_call()
+            if cap is None:
+                return original(self, *args, **kwargs)
+            try:
+                kwargs = _with_callback(kwargs, _keras_callback(keras, cap, capture_test=True))
+                if cap.model is None:
+                    cap.model, cap.model_source = self, "keras.evaluate"
+            except Exception as e:
+                hook_failed("adding the evaluate() callback", e)
+            return original(self, *args, **kwargs)
+
+        return evaluate
+
+    def make_fit_generator(original: Callable[..., Any]) -> Callable[..., Any]:
+        def fit_generator(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return self.fit(*args, **kwargs)
+
+        return fit_generator
+
+    safe_patch(model_cls, "fit", make_fit)
+    safe_patch(model_cls, "evaluate", make_evaluate)
+    if not hasattr(model_cls, "fit_generator"):  # removed in Keras 3; old scripts still call it
+        model_cls.fit_generator = make_fit_generator(model_cls.fit)
+    _install_optimizer_compat(keras)
+
+
+def _install_optimizer_compat(keras: ModuleType) -> None:
+    """Accept Keras 2's ``lr=`` (and ``decay=``) in optimizer constructors, with a warning."""
+
+    def make_init(original: Callable[..., Any]) -> Callable[..., Any]:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            if "lr" in kwargs:
+                kwargs.setdefault("learning_rate", kwargs.pop("lr"))
+                _warn_compat(f"{type(self).__name__}(lr=...) is a Keras 2 argument; used it as learning_rate=")
+            if "decay" in kwargs and kwargs["decay"] in (0, 0.0):
+                kwargs.pop("decay")
+            original(self, *args, **kwargs)
+
+        return __init__
+
+    for name in ("SGD", "RMSprop", "Adam", "AdamW", "Adadelta", "Adagrad", "Adamax", "Nadam", "Ftrl"):
+        cls = getattr(keras.optimizers, name, None)
+        if isinstance(cls, type):
+            safe_patch(cls, "__init__", make_init)
+
+
+def _warn_compat(message: str) -> None:
+    cap = current()
+    if cap is not None:
+        cap.warn(message)
+
+
+# --- scikit-learn ------------------------------------------------------------------------------
+
+def _install_sklearn_base(base: ModuleType) -> None:
+    for mixin, metric in ((base.ClassifierMixin, "accuracy"), (base.RegressorMixin, "r2")):
+        def make_score(original: Callable[..., Any], metric: str = metric) -> Callable[..., Any]:
+            def score(self: Any, *args: Any, **kwargs: Any) -> Any:
+                result = original(self, *args, **kwargs)
+                cap = _user_call()
+                if cap is not None:
+                    try:
+                        cap.record(metric, result, "sklearn.score")
+                        cap.model, cap.model_source = self, "sklearn.score"
+                    except Exception as e:
+                        hook_failed("recording score()", e)
+                return result
+
+            return score
+
+        safe_patch(mixin, "score", make_score)
+
+
+def _install_sklearn_metrics(metrics: ModuleType) -> None:
+    for name in SKLEARN_METRICS:
+        def make_metric(original: Callable[..., Any], name: str = name) -> Callable[..., Any]:
+            def metric(*args: Any, **kwargs: Any) -> Any:
+                result = original(*args, **kwargs)
+                cap = _user_call()
+                if cap is not None:
+                    try:
+                        cap.record(name, result, "sklearn.metrics")
+                    except Exception as e:
+                        hook_failed(f"recording {name}()", e)
+                return result
+
+            return metric
+
+        safe_patch(metrics, name, make_metric)
+
+
+# --- print -------------------------------------------------------------------------------------
+
+def _install_print(printed: list[str]) -> None:
+    def make_print(original: Callable[..., Any]) -> Callable[..., Any]:
+        def print_(*args: Any, **kwargs: Any) -> None:
+            original(*args, **kwargs)
+            if kwargs.get("file") not in (None, sys.stdout):
+                return
+            cap = current()
+            if cap is not None and cap.from_user_code():
+                try:
+                    printed.append(str(kwargs.get("sep", " ")).join(str(a) for a in args))
+                except Exception as e:
+                    hook_failed("reading print()", e)
+
+        return print_
+
+    safe_patch(builtins, "print", make_print)
+
+
+def printed_metric(lines: list[str], metric: str) -> tuple[float, str] | None:
+    """The seeds' convention: the number in the last printed line that names the metric, else the last number.
+
+    A value followed by ``%``, or above 1 for a metric that lives in [0, 1], is read as a percentage.
+
+    Returns:
+        ``(value, line)`` or ``None`` when nothing numeric was printed.
+    """
+    words = {metric, metric[:3]} if metric == "accuracy" else {metric}
+    candidates = [ln for ln in lines if _NUMBER.search(ln)]
+    if not candidates:
+        return None
+    named = [ln for ln in candidates if any(w in ln.lower() for w in words)]
+    line = (named or candidates)[-1]
+    match = list(_NUMBER.finditer(line))[-1]
+    value = float(match.group(0).rstrip("%"))
+    bounded = metric in ("accuracy", "f1", "precision", "recall", "roc_auc")
+    if match.group(1) == "%" or (bounded and 1 < value <= 100):
+        value /= 100
+    return value, line.strip()
+
+
+def install(printed: list[str]) -> None:
+    """Install every hook; the Keras and scikit-learn ones apply when those libraries are imported."""
+    when_imported("keras", _install_keras)
+    when_imported("sklearn.base", _install_sklearn_base)
+    when_imported("sklearn.metrics", _install_sklearn_metrics)
+    _install_print(printed)

@@ -1,0 +1,125 @@
+"""What every backend does: run one trial of the harness somewhere and report the result."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The folder that holds the ``training`` package; put on PYTHONPATH inside a trial.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+#: Image kind -> requirements file (relative to SOURCE_ROOT).
+REQUIREMENTS = {"ml": "requirements-ml.txt", "dl": "requirements-dl.txt"}
+
+
+def image_kind(detected_kind: str) -> str:
+    """``ml`` for scikit-learn projects, ``dl`` for Keras ones (``ann`` or ``cnn``)."""
+    return "ml" if detected_kind == "ml" else "dl"
+
+
+def requirements_file(kind: str) -> Path:
+    """The requirements file of an image kind.
+
+    Raises:
+        FileNotFoundError: The tool was installed without its requirements files.
+    """
+    path = SOURCE_ROOT / REQUIREMENTS[kind]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; install mlops from its source tree (pip install -e .)")
+    return path
+
+
+def content_hash(*paths: Path, extra: str = "") -> str:
+    """A short hash of files' contents (and an extra string): the cache key of venvs and images."""
+    h = hashlib.sha256(extra.encode())
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass
+class TrialSpec:
+    """One trial: run ``entry`` of ``project`` (or a rewritten ``script``) with the harness."""
+
+    project: Path
+    entry: str
+    run_dir: Path
+    kind: str  # "ml" | "dl"
+    metric: str = "accuracy"
+    seed: int = 42
+    script: Path | None = None
+    time_limit_s: int = 1800
+    cpus: float = 2.0
+    memory: str = "4g"
+    network: bool = False
+    image: str | None = None
+
+    def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
+        """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
+        args = ["-m", "training.harness", "--project", project, "--entry", self.entry,
+                "--run-dir", run_dir, "--metric", self.metric, "--seed", str(self.seed)]
+        if script:
+            args += ["--script", script]
+        return args
+
+
+@dataclass
+class TrialResult:
+    """What a trial produced: its metrics, or a clear error."""
+
+    status: str  # "ok" | "failed"
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None
+    exit_code: int | None = None
+    log_tail: str = ""
+    duration_s: float = 0.0
+    model: dict[str, Any] | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    where: str = ""
+
+    @classmethod
+    def from_run_dir(cls, run_dir: Path, exit_code: int, log_tail: str, duration_s: float,
+                     where: str) -> TrialResult:
+        """Read the harness's ``metrics.json``; a missing one becomes an error naming the exit code."""
+        path = run_dir / "metrics.json"
+        if not path.is_file():
+            return cls(status="failed", exit_code=exit_code, log_tail=log_tail, duration_s=duration_s,
+                       error_kind="crashed", where=where,
+                       error=f"the trial process exited with code {exit_code} before writing metrics.json")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        err = data.get("error") or {}
+        ok = data.get("status") == "ok" and exit_code == 0
+        return cls(
+            status="ok" if ok else "failed", value=data.get("value"), metrics=data.get("metrics", {}),
+            error=None if ok else err.get("message") or f"exit code {exit_code}",
+            error_kind=None if ok else err.get("kind", "crashed"), exit_code=exit_code,
+            log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
+            history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
+        )
+
+
+#: Receives each line the trial prints, as it comes.
+OutputSink = Callable[[str], None]
+
+
+class Backend(abc.ABC):
+    """Runs trials in a fresh process: a local virtualenv, or a container."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def prepare(self, kind: str, say: OutputSink) -> str:
+        """Make the environment of an image kind ready (build or reuse); return a description of it."""
+
+    @abc.abstractmethod
+    def run_trial(self, spec: TrialSpec, output: OutputSink) -> TrialResult:
+        """Run one trial to completion (or its time limit) and return its result."""

@@ -1,0 +1,171 @@
+"""Run trials in local virtualenvs built from the same requirements files as the images."""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mlops.errors import MlopsError
+from training.backends._base import (
+    SOURCE_ROOT,
+    Backend,
+    OutputSink,
+    TrialResult,
+    TrialSpec,
+    content_hash,
+    requirements_file,
+)
+
+_READY = ".mlops-ready"
+TAIL_LINES = 40
+
+
+def trial_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables every trial process gets (quiet TensorFlow, no display, unbuffered)."""
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "MPLBACKEND": "Agg",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+class LocalBackend(Backend):
+    """One virtualenv per image kind, cached by the requirements' hash, reused across runs.
+
+    Args:
+        cache_dir: Where the virtualenvs live (default ``$MLOPS_CACHE_DIR``).
+        python: The interpreter that creates them (default: the one running mlops).
+    """
+
+    name = "local"
+
+    def __init__(self, cache_dir: Path | None = None, python: str | None = None) -> None:
+        from mlops import paths
+
+        self.cache_dir = cache_dir or paths.cache_dir()
+        self.python = python or sys.executable
+
+    def venv_dir(self, kind: str) -> Path:
+        """The cached virtualenv of an image kind (named after the requirements' content hash)."""
+        return self.cache_dir / "venvs" / f"{kind}-{content_hash(requirements_file(kind))}"
+
+    def prepare(self, kind: str, say: OutputSink) -> str:
+        """Build the virtualenv of ``kind`` unless a complete one exists. Safe across processes."""
+        venv = self.venv_dir(kind)
+        if (venv / _READY).exists():
+            return f"virtualenv {venv} (cached)"
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (venv / _READY).exists():
+                return f"virtualenv {venv} (cached)"
+            self._build(kind, venv, say)
+        return f"virtualenv {venv} (built)"
+
+    def _build(self, kind: str, venv: Path, say: OutputSink) -> None:
+        req = requirements_file(kind)
+        say(f"building the {kind} virtualenv from {req.name} (first run only; takes a minute or two)")
+        shutil.rmtree(venv, ignore_errors=True)
+        log_path = venv.parent / f"{venv.name}.log"
+        steps = [
+            [self.python, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+             "--progress-bar", "off", "-r", str(req)],
+        ]
+        start = time.time()
+        with log_path.open("w") as log:
+            for cmd in steps:
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    log.write(line)
+                    if line.startswith(("Collecting", "Successfully installed")):
+                        say("  " + line.rstrip()[:120])
+                if proc.wait() != 0:
+                    log.flush()
+                    tail = "".join(log_path.read_text().splitlines(keepends=True)[-5:])
+                    shutil.rmtree(venv, ignore_errors=True)
+                    raise MlopsError(
+                        f"building the {kind} virtualenv failed ({' '.join(cmd[-2:])}); see {log_path}\n{tail}")
+        (venv / _READY).write_text(f"built in {time.time() - start:.0f}s from {req}\n")
+        say(f"built {venv} in {time.time() - start:.0f}s")
+
+    def run_trial(self, spec: TrialSpec, output: OutputSink) -> TrialResult:
+        """Run the harness in a fresh process of the kind's virtualenv, with the trial's time limit."""
+        python = self.venv_dir(spec.kind) / "bin" / "python"
+        if not python.exists():
+            self.prepare(spec.kind, output)
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [str(python), *spec.harness_args(str(spec.project), str(spec.run_dir),
+                                               str(spec.script) if spec.script else None)]
+        env = {**_base_env(), **trial_environment({"PYTHONPATH": str(SOURCE_ROOT)})}
+        return run_process(cmd, env, spec, output, where=f"local {python.parent.parent.name}")
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "MLOPS_HARNESS_STRICT")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def run_process(cmd: list[str], env: dict[str, str], spec: TrialSpec, output: OutputSink,
+                where: str) -> TrialResult:
+    """Run a trial command, stream its output to ``output`` and ``trial.log``, enforce the time limit."""
+    start = time.time()
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    log_path = spec.run_dir / "trial.log"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True, errors="replace")
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        with log_path.open("a", encoding="utf-8") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                tail.append(line.rstrip("\n"))
+                output(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=spec.time_limit_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    reader.join(timeout=5)
+    duration = time.time() - start
+    if timed_out:
+        return TrialResult(status="failed", error_kind="timeout", exit_code=proc.returncode, where=where,
+                           error=f"the trial ran past its time limit of {spec.time_limit_s}s and was stopped "
+                                 "(raise trial.time_limit_s in mlops.yaml)",
+                           log_tail="\n".join(tail), duration_s=duration)
+    return TrialResult.from_run_dir(spec.run_dir, proc.returncode, "\n".join(tail), duration, where)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Stop the trial and everything it started: SIGTERM, then SIGKILL after 5 s."""
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,227 @@
+"""Run an unmodified training script and capture its metrics and model.
+
+Usage (what every backend runs, inside the trial's virtualenv or container)::
+
+    python -m training.harness --project DIR --entry train.py --run-dir DIR \
+        [--script REWRITTEN.py] [--metric accuracy] [--seed 42]
+
+Writes ``RUN_DIR/metrics.json`` and saves the model under ``RUN_DIR/model/``.
+Exit codes: 0 metric captured, 3 the script raised, 4 no metric reported,
+5 the harness itself failed. Imports only the standard library at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import runpy
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_NO_METRIC, EXIT_HARNESS_ERROR = 0, 3, 4, 5
+_SKIP = {".git", ".mlops", "__pycache__", ".venv", "venv", ".ipynb_checkpoints"}
+
+
+def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | None) -> Path:
+    """Mirror the (read-only) project into ``workdir`` with symlinks and place the script to run.
+
+    The user's script can read its data by relative paths and write new files, while
+    the project itself is never modified. Notebooks are converted to a ``.py`` file.
+
+    Returns:
+        The path of the script to execute inside ``workdir``.
+    """
+    from training._source import notebook_to_python
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    for item in sorted(project.iterdir()):
+        if item.name not in _SKIP:
+            os.symlink(item, workdir / item.name, target_is_directory=item.is_dir())
+    source_path = script or project / entry
+    text = source_path.read_text(encoding="utf-8")
+    if source_path.suffix == ".ipynb":
+        text = notebook_to_python(text)
+    target = workdir / (Path(entry).stem + ".py" if entry.endswith(".ipynb") else entry)
+    if target.is_symlink():
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def _seed_everything(seed: int) -> None:
+    from training._patching import when_imported
+
+    random.seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    when_imported("numpy", lambda np: np.random.seed(seed))
+    when_imported("keras", lambda keras: keras.utils.set_random_seed(seed))
+
+
+def _is_fitted_estimator(obj: Any) -> bool:
+    if type(obj).__module__.split(".")[0] != "sklearn" and not hasattr(obj, "get_params"):
+        return False
+    try:
+        from sklearn.base import BaseEstimator
+        from sklearn.utils.validation import check_is_fitted
+
+        if not isinstance(obj, BaseEstimator):
+            return False
+        check_is_fitted(obj)
+        return True
+    except Exception:
+        return False
+
+
+def _is_built_keras_model(obj: Any) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(obj, keras.Model) and bool(getattr(obj, "built", False))
+
+
+def _find_model(cap: Any, namespace: dict[str, Any]) -> None:
+    """Fall back to the last trained model left in the script's globals."""
+    if cap.model is not None:
+        return
+    for value in reversed(list(namespace.values())):
+        if _is_built_keras_model(value) or _is_fitted_estimator(value):
+            cap.model, cap.model_source = value, "script globals"
+            return
+
+
+def _save_model(cap: Any, run_dir: Path) -> dict[str, Any] | None:
+    if cap.model is None:
+        cap.warn("no trained model object found to save")
+        return None
+    model_dir = run_dir / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if _is_built_keras_model(cap.model):
+            path = model_dir / "model.keras"
+            cap.model.save(path)
+            fmt = "keras"
+        else:
+            import joblib
+
+            path = model_dir / "model.joblib"
+            joblib.dump(cap.model, path)
+            fmt = "joblib"
+    except Exception as e:
+        cap.warn(f"could not save the model ({type(e).__name__}: {e})")
+        return None
+    return {"path": str(path.relative_to(run_dir)), "format": fmt, "source": cap.model_source,
+            "class": type(cap.model).__name__}
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that a reader never sees half a file, even if the process is killed."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int) -> int:
+    """Run the script under the hooks and write ``metrics.json``. Returns the exit code."""
+    from training import _capture, _hooks
+    from training._patching import revert_patches
+
+    start = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    workdir = run_dir / "work"
+    target = prepare_workdir(project, workdir, entry, script)
+    cap = _capture.Capture(workdir=workdir, run_dir=run_dir, events_path=run_dir / "events.jsonl")
+    _capture.set_current(cap)
+    printed: list[str] = []
+    _hooks.install(printed)
+    _seed_everything(seed)
+    os.chdir(workdir)
+    sys.path.insert(0, str(workdir))
+    sys.argv = [str(target)]
+    result: dict[str, Any] = {"metric": metric, "seed": seed, "entry": entry}
+    code = EXIT_OK
+    namespace: dict[str, Any] = {}
+    try:
+        namespace = runpy.run_path(str(target), run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            code = EXIT_SCRIPT_ERROR
+            result["error"] = {"kind": "script_error", "message": f"{entry} called sys.exit({e.code!r})"}
+    except BaseException as e:
+        code = EXIT_SCRIPT_ERROR
+        tb = traceback.format_exc()
+        line = _user_line(e, workdir)
+        result["error"] = {"kind": "script_error", "message": f"{entry}{line} raised {type(e).__name__}: {e}",
+                           "traceback": tb}
+        print(tb, file=sys.stderr, end="")
+    finally:
+        sys.stdout.flush()
+    try:
+        if code == EXIT_OK:
+            if metric not in cap.metrics:
+                found = _hooks.printed_metric(printed, metric)
+                if found:
+                    cap.record(metric, found[0], "print")
+                    result["printed_line"] = found[1]
+            _find_model(cap, namespace)
+            result["model"] = _save_model(cap, run_dir)
+            if metric not in cap.metrics:
+                code = EXIT_NO_METRIC
+                seen = ", ".join(sorted(cap.metrics)) or "none"
+                result["error"] = {"kind": "no_metric", "message": (
+                    f"{entry} reported no {metric} (captured: {seen}); call model.evaluate(), "
+                    f"estimator.score(), an sklearn.metrics function or training.report({metric}=...), "
+                    f"or print the {metric} last")}
+    except Exception as e:
+        code = EXIT_HARNESS_ERROR
+        result["error"] = {"kind": "harness_error", "message": f"harness failed: {type(e).__name__}: {e}",
+                           "traceback": traceback.format_exc()}
+    finally:
+        revert_patches()
+        _capture.set_current(None)
+    result.update({
+        "status": "ok" if code == EXIT_OK else "error",
+        "value": cap.metrics.get(metric),
+        "metrics": cap.metrics,
+        "sources": cap.sources,
+        "history": cap.history,
+        "warnings": cap.warnings,
+        "duration_s": round(time.time() - start, 3),
+    })
+    result.setdefault("model", None)
+    write_json_atomic(run_dir / "metrics.json", result)
+    return code
+
+
+def _user_line(error: BaseException, workdir: Path) -> str:
+    """``:LINE`` of the deepest traceback frame in the user's files, or ``""``."""
+    tb = error.__traceback__
+    line = ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(str(workdir) + os.sep):
+            line = f":{tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point of ``python -m training.harness``."""
+    parser = argparse.ArgumentParser(prog="python -m training.harness", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", type=Path, required=True, help="the training project folder")
+    parser.add_argument("--entry", required=True, help="the script to run, relative to the project")
+    parser.add_argument("--run-dir", type=Path, required=True, help="where metrics.json and the model go")
+    parser.add_argument("--script", type=Path, help="a rewritten version of the entry script to run instead")
+    parser.add_argument("--metric", default="accuracy", help="the metric the run is judged on")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
