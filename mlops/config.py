@@ -48,7 +48,7 @@ class Mail(_Strict):
     """Who gets the report."""
 
     to: list[str] = Field(default_factory=list)
-    on: Literal["always", "failure", "never"] = "always"
+    when: Literal["always", "failure", "never"] = "always"
 
     @field_validator("to", mode="before")
     @classmethod

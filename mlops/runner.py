@@ -178,7 +178,7 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: b
     if model_path:
         out.info(f"model v{model_version}: {model_path}")
     out.info(f"report: {summary['report']}")
-    if notify and cfg.mail.on != "never" and (cfg.mail.on == "always" or not passed):
+    if notify and cfg.mail.when != "never" and (cfg.mail.when == "always" or not passed):
         from mlops.notify import send_run_report
 
         summary["mail"] = send_run_report(store, run_id, out)

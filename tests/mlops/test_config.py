@@ -1,0 +1,67 @@
+"""mlops.yaml validation: every bad key or value is named, env and flags override."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops.config import load_config
+from mlops.errors import ConfigError
+
+
+def project(tmp_path: Path, text: str | None) -> Path:
+    if text is not None:
+        (tmp_path / "mlops.yaml").write_text(text)
+    return tmp_path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    cfg = load_config(project(tmp_path, None), environ={})
+    assert (cfg.metric, cfg.target, cfg.goal, cfg.budget.max_trials, cfg.strategy) == (
+        "accuracy", 0.8, "maximize", 10, "optuna")
+
+
+def test_a_full_file_is_read(tmp_path: Path) -> None:
+    cfg = load_config(project(tmp_path, """
+entry: src/fit.py
+metric: rmse
+target: 12.5
+budget: {max_trials: 4, max_minutes: 30}
+trial: {time_limit_s: 300, memory: 2g, network: true}
+mail: {to: [a@example.com, b@example.com], when: failure}
+"""), environ={})
+    assert cfg.entry == "src/fit.py" and cfg.goal == "minimize" and cfg.reached(12.0) and not cfg.reached(13)
+    assert cfg.budget.max_trials == 4 and cfg.trial.memory == "2g" and cfg.mail.to == ["a@example.com",
+                                                                                       "b@example.com"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("targte: 0.9\n", r"mlops.yaml: targte: unknown key; known keys here: entry, metric, target"),
+    ("budget:\n  max_trial: 3\n", r"mlops.yaml: budget.max_trial: unknown key; known keys here: max_trials, "
+                                  r"max_minutes"),
+    ("target: high\n", r"mlops.yaml: target: Input should be a valid number.*\(got 'high'\)"),
+    ("metric: accuracyy\n", r"mlops.yaml: metric: unknown metric 'accuracyy'; use one of accuracy, f1"),
+    ("budget: {max_trials: 0}\n", r"mlops.yaml: budget.max_trials: Input should be greater than or equal to 1"),
+    ("mail: {to: [not-an-address]}\n", r"mlops.yaml: mail.to: 'not-an-address' is not an e-mail address"),
+    ("trial: {memory: lots}\n", r"mlops.yaml: trial.memory: String should match pattern"),
+    ("target: [0.8\n", r"mlops.yaml: line \d+: not valid YAML"),
+    ("- 0.8\n", r"mlops.yaml: must be a mapping of keys to values"),
+])
+def test_a_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(project(tmp_path, text), environ={})
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+
+
+def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) -> None:
+    p = project(tmp_path, "target: 0.9\nbudget: {max_trials: 3}\n")
+    env = {"MLOPS_TARGET": "0.95", "MLOPS_MAIL_TO": "x@example.com, y@example.com"}
+    cfg = load_config(p, environ=env)
+    assert cfg.target == 0.95 and cfg.budget.max_trials == 3 and cfg.mail.to == ["x@example.com", "y@example.com"]
+    assert load_config(p, {"target": 0.5, "budget.max_trials": None}, environ=env).target == 0.5
+
+
+def test_a_bad_environment_variable_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^MLOPS_MAX_TRIALS: budget.max_trials: Input should be a valid integer"):
+        load_config(project(tmp_path, None), environ={"MLOPS_MAX_TRIALS": "many"})

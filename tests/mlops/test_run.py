@@ -1,0 +1,103 @@
+"""``mlops run`` end to end on the embedded defaults, through the real command line."""
+
+from __future__ import annotations
+
+import json
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from mlops.store import get_run_store
+from tests.conftest import EXAMPLES, mlops
+
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+KNN = """
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+df = pd.read_csv("wines.csv.gz")
+X_train, X_test, y_train, y_test = train_test_split(df.drop(columns=["Class"]), df["Class"], random_state=3)
+knn = KNeighborsClassifier(n_neighbors=5).fit(X_train, y_train)
+print("accuracy", knn.score(X_test, y_test))
+"""
+
+
+def run_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict, str]:
+    proc = mlops("run", *args, "--json", env={**NO_DOCKER, **(env or {})})
+    return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {}, proc.stderr
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_sklearn_example_passes_and_everything_is_recorded(mlops_home: Path) -> None:
+    code, summary, err = run_json(str(EXAMPLES / "wine-sklearn"))
+    assert code == 0, err
+    assert summary["status"] == "passed" and summary["framework"] == "sklearn" and summary["metric"] == "accuracy"
+    assert summary["value"] >= summary["target"] == 0.9
+    assert "local virtualenvs, because no Docker engine answers" in err
+    assert Path(summary["model"]).is_file() and summary["model_version"] == 1
+    assert len(summary["trials"]) == 1 and summary["trials"][0]["status"] == "ok"
+    run = get_run_store().get_run(summary["run_id"])
+    assert run["status"] == "passed" and run["value"] == summary["value"]
+    report = Path(summary["report"]).read_text()
+    assert "PASSED" in report and "wine-sklearn" in report and 'src="metric.png"' in report
+    mails = list((mlops_home / "outbox").glob("*.eml"))
+    assert len(mails) == 1 and summary["mail"]["outbox"] == str(mails[0])
+    msg = BytesParser(policy=policy.default).parsebytes(mails[0].read_bytes())
+    assert msg["Subject"].startswith("[mlops] PASSED wine-sklearn: accuracy")
+    assert msg["To"] == "data-team@example.com"
+    listed = json.loads(mlops("runs", "--json").stdout)
+    assert [r["_id"] for r in listed] == [summary["run_id"]]
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_run_under_target_fails_with_exit_1_and_keeps_the_model(project_factory) -> None:
+    p = project_factory({"train.py": KNN})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+    code, summary, err = run_json(str(p), "--target", "0.99", "--max-trials", "1")
+    assert code == 1
+    assert summary["status"] == "failed" and summary["value"] < 0.99 and Path(summary["model"]).is_file()
+    assert "FAILED  accuracy" in err
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_crashing_script_fails_the_run_and_says_where(project_factory) -> None:
+    p = project_factory({"train.py": "import sklearn\nimport pandas as pd\ndf = pd.read_csv('missing.csv')\n"})
+    code, summary, _ = run_json(str(p))
+    assert code == 1 and summary["status"] == "failed" and summary["value"] is None
+    assert summary["trials"][0]["error_kind"] == "script_error"
+    assert "train.py:3 raised FileNotFoundError" in summary["error"]
+    run = get_run_store().get_run(summary["run_id"])
+    trial = get_run_store().trials(summary["run_id"])[0]
+    assert run["status"] == "failed" and "FileNotFoundError" in trial["log_tail"]
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"train.py": "from sklearn.svm import SVC\n", "mlops.yaml": "target: 0.9\nbudgett: 3\n"},
+     "mlops.yaml: budgett: unknown key"),
+    ({"train.py": "import json\nprint(1)\n"}, "train.py: uses neither scikit-learn nor Keras/TensorFlow"),
+    ({"notes.txt": "nothing here"}, "no Python script or notebook found"),
+])
+def test_bad_input_exits_2_with_one_line_and_records_nothing(project_factory, files: dict, message: str) -> None:
+    p = project_factory(files)
+    proc = mlops("run", str(p), env=NO_DOCKER)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and message in proc.stderr and proc.stderr.count("\n") == 1
+    assert get_run_store().find_runs() == []
+
+
+def test_a_missing_project_exits_2(tmp_path: Path) -> None:
+    proc = mlops("run", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "no such file or folder" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("dl_env")
+def test_the_keras_cnn_example_passes_on_the_local_backend() -> None:
+    code, summary, err = run_json(str(EXAMPLES / "digits-cnn"), "--backend", "local")
+    assert code == 0, err
+    assert (summary["framework"], summary["kind"]) == ("keras", "cnn")
+    assert summary["model"].endswith("model.keras") and summary["value"] >= 0.9
+    assert "curves.png" in Path(summary["report"]).read_text()
