@@ -1,0 +1,147 @@
+"""Trials in real containers: images, isolation, limits and failures (needs a Docker engine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, mlops
+from training.backends import TrialSpec
+from training.backends._docker import DockerBackend, docker_client, image_tag
+
+
+@pytest.fixture(scope="module")
+def docker_backend() -> DockerBackend:
+    client, reason = docker_client()
+    if client is None:
+        if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"MLOPS_REQUIRE_DOCKER=1 but no Docker engine answers: {reason}")
+        pytest.skip(f"no Docker engine answers ({reason}); start one with scripts/start-dockerd")
+    return DockerBackend(client)
+
+
+@pytest.fixture(scope="module")
+def ml_image(docker_backend: DockerBackend) -> str:
+    return docker_backend.prepare("ml", print)
+
+
+def spec(project: Path, run_dir: Path, kind: str = "ml", **kw) -> TrialSpec:
+    return TrialSpec(project=project, entry=kw.pop("entry", "train.py"), run_dir=run_dir, kind=kind, **kw)
+
+
+pytestmark = pytest.mark.docker
+
+
+def test_both_images_build_once_and_are_reused(docker_backend: DockerBackend, ml_image: str) -> None:
+    assert docker_backend.prepare("ml", print).endswith("(cached)")
+    assert docker_backend.prepare("dl", print).startswith(f"image {image_tag('dl')}")
+    image = docker_backend.client.images.get(image_tag("dl"))
+    assert image.attrs["Config"]["User"] == "10001" and image.labels["mlops.kind"] == "dl"
+
+
+def test_changing_training_code_does_not_change_the_image_tag(tmp_path: Path) -> None:
+    before = image_tag("ml")
+    (tmp_path / "train.py").write_text("print(1)\n")
+    assert image_tag("ml") == before and image_tag("ml", base="other:1") != before
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_the_sklearn_example_trains_in_its_image(docker_backend: DockerBackend, tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = docker_backend.run_trial(spec(EXAMPLES / "wine-sklearn", tmp_path / "run"), lines.append)
+    assert result.status == "ok" and result.value >= 0.9, result.error
+    assert any(line.startswith("Accuracy:") for line in lines)  # streamed as it came
+    assert (tmp_path / "run" / "model" / "model.joblib").is_file()
+    assert result.where.startswith("docker mlops-ml:")
+
+
+@pytest.mark.slow
+def test_the_keras_example_trains_in_its_image(docker_backend: DockerBackend, tmp_path: Path) -> None:
+    docker_backend.prepare("dl", print)
+    result = docker_backend.run_trial(spec(EXAMPLES / "digits-cnn", tmp_path / "run", kind="dl"), lambda _: None)
+    assert result.status == "ok" and result.value >= 0.9, (result.error, result.log_tail)
+    assert (tmp_path / "run" / "model" / "model.keras").is_file()
+
+
+ISOLATION = """
+import json, os, socket
+checks = {"uid": os.getuid(), "docker_sock": os.path.exists("/var/run/docker.sock")}
+try:
+    open("/project/x.txt", "w")
+    checks["project_writable"] = True
+except OSError:
+    checks["project_writable"] = False
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    checks["network"] = True
+except OSError:
+    checks["network"] = False
+json.dump(checks, open("checks.json", "w"))
+print(0.5)
+"""
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_the_container_is_non_root_read_only_offline_and_without_the_docker_socket(
+        docker_backend: DockerBackend, project_factory, tmp_path: Path) -> None:
+    p = project_factory({"train.py": ISOLATION})
+    result = docker_backend.run_trial(spec(p, tmp_path / "run"), lambda _: None)
+    assert result.status == "ok", result.error
+    checks = json.loads((tmp_path / "run" / "work" / "checks.json").read_text())
+    assert checks == {"uid": 10001 if os.getuid() == 0 else os.getuid(), "docker_sock": False,
+                      "project_writable": False, "network": False}
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_a_trial_over_its_memory_limit_gets_a_clear_error(docker_backend: DockerBackend, project_factory,
+                                                         tmp_path: Path) -> None:
+    p = project_factory({"train.py": "import numpy as np\nblocks = [np.ones(50_000_000) for _ in range(20)]\n"
+                                     "print(0.9)\n"})
+    result = docker_backend.run_trial(spec(p, tmp_path / "run", memory="200m"), lambda _: None)
+    assert result.status == "failed" and result.error_kind == "out_of_memory"
+    assert "ran out of memory (limit 200m)" in result.error
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_a_trial_over_its_time_limit_is_stopped(docker_backend: DockerBackend, project_factory,
+                                               tmp_path: Path) -> None:
+    p = project_factory({"train.py": "import time\nprint('working', flush=True)\ntime.sleep(300)\n"})
+    start = time.time()
+    result = docker_backend.run_trial(spec(p, tmp_path / "run", time_limit_s=6), lambda _: None)
+    assert time.time() - start < 40
+    assert result.status == "failed" and result.error_kind == "timeout" and "time limit of 6s" in result.error
+    assert not docker_backend.client.containers.list(all=True, filters={"label": f"mlops.run_dir={tmp_path / 'run'}"})
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_a_killed_container_is_a_failed_trial(docker_backend: DockerBackend, project_factory, tmp_path: Path) -> None:
+    p = project_factory({"train.py": "import time\nprint('started', flush=True)\ntime.sleep(120)\nprint(0.9)\n"})
+    run_dir = tmp_path / "run"
+    started = threading.Event()
+
+    def on_line(line: str) -> None:
+        if "started" in line:
+            started.set()
+
+    def killer() -> None:
+        started.wait(60)
+        for c in docker_backend.client.containers.list(filters={"label": f"mlops.run_dir={run_dir}"}):
+            c.kill()
+
+    threading.Thread(target=killer, daemon=True).start()
+    result = docker_backend.run_trial(spec(p, run_dir), on_line)
+    assert started.is_set()
+    assert result.status == "failed" and result.error_kind == "killed" and "exit code 137" in result.error
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_auto_backend_says_it_chose_docker() -> None:
+    proc = mlops("run", str(EXAMPLES / "wine-sklearn"), "--json", "--no-notify")
+    assert proc.returncode == 0, proc.stderr
+    assert "Docker, because an engine answers" in proc.stderr
+    assert json.loads(proc.stdout)["backend"] == "docker"
