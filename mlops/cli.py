@@ -115,6 +115,8 @@ def run(
     strategy: Annotated[str | None, typer.Option(help="Tuning strategy: optuna, ladder or random.")] = None,
     notify: Annotated[bool, typer.Option(help="Mail the report at the end (or write it to the outbox).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an interrupted one can continue.")
+                     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every stage locally: detect, train and tune to the target, record, report, mail.
@@ -125,7 +127,7 @@ def run(
 
     out = Out(json_mode=as_json, quiet=quiet)
     opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
-                      max_minutes=max_minutes, strategy=strategy, notify=notify)
+                      max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh)
     summary = run_project(project, opts, out)
     if as_json:
         emit_json(summary)

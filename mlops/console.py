@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -49,3 +51,16 @@ class Out:
     def fail(self, message: str) -> None:
         """A failure line."""
         self.console.print(f"[red]{escape(message)}[/red]")
+
+    @contextlib.contextmanager
+    def progress(self, total: int, completed: int = 0) -> Iterator[Callable[[], None]]:
+        """A trial progress bar on a terminal; yields ``advance()``. Off a terminal it shows nothing."""
+        if not self.is_tty:
+            yield lambda: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=self.console, transient=True) as bar:
+            task = bar.add_task("trials", total=total, completed=completed)
+            yield lambda: bar.advance(task)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ class RunOptions:
     max_minutes: float | None = None
     strategy: str | None = None
     notify: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False
 
     def overrides(self) -> dict[str, Any]:
         """Dotted config fields set on the command line."""
@@ -53,7 +54,7 @@ def project_config(project: Path, opts: RunOptions) -> ProjectConfig:
 
 def trial_summary(trial: dict[str, Any]) -> dict[str, Any]:
     """The part of a stored trial that summaries and reports show."""
-    keys = ("number", "status", "value", "tweaks", "duration_s", "error", "error_kind", "metrics")
+    keys = ("number", "status", "value", "label", "tweaks", "duration_s", "error", "error_kind", "metrics")
     return {k: trial.get(k) for k in keys}
 
 
@@ -66,15 +67,39 @@ def best_trial(trials: list[dict[str, Any]], cfg: ProjectConfig) -> dict[str, An
     return max(scored, key=lambda t: (sign * t["value"], -t["number"]))
 
 
+def _alive(pid: int | None, host: str | None) -> bool:
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_resumable(store: RunStore, project: Path, fingerprint: str) -> dict[str, Any] | None:
+    """A run of the same project, script and config left ``running`` by a process that is gone."""
+    for run in store.find_runs({"path": str(project), "status": "running"}, limit=50):
+        if run.get("fingerprint") == fingerprint and not _alive(run.get("pid"), run.get("host")):
+            return run
+    return None
+
+
 def run_project(project: Path, opts: RunOptions, out: Out, store: RunStore | None = None) -> dict[str, Any]:
     """Run every stage on one project and return the run's summary.
+
+    A run of the same project, script and configuration that was killed half way is
+    continued (its trials are kept), unless ``opts.fresh`` is set.
 
     Raises:
         UsageError: Bad project, config or code (exit code 2).
         MlopsError: A stage could not run at all.
     """
-    from training.backends import TrialSpec, get_backend, image_kind
-    from training.detect import detect
+    from training.backends import get_backend, image_kind
+    from training.detect import detect, load_source
+    from training.tuner import TuneContext, source_hash, tune
 
     project = resolve_project(project)
     project_dir = project if project.is_dir() else project.parent
@@ -82,57 +107,46 @@ def run_project(project: Path, opts: RunOptions, out: Out, store: RunStore | Non
     out.step(f"detect {project}")
     det = detect(project, cfg.entry, cfg.image)
     out.info(f"{det.entry}: {det.framework} ({det.kind}) -> image {det.image}")
+    source = load_source(project_dir / det.entry)
     backend, why = get_backend(opts.backend)
     kind = image_kind(det.kind)
     out.step(f"prepare: {why}")
     out.info(backend.prepare(kind, out.info))
     store = store or get_run_store()
-    name = project_dir.name
-    run_id = store.create_run({
-        "project": name, "path": str(project), "entry": det.entry, "framework": det.framework,
-        "kind": det.kind, "image": det.image, "backend": backend.name, "metric": cfg.metric,
-        "target": cfg.target, "goal": cfg.goal, "config": cfg.model_dump(),
-        "build_url": os.environ.get("BUILD_URL"),
-    })
+    fingerprint = source_hash(source + json.dumps(cfg.model_dump(), sort_keys=True) + backend.name)
+    previous = None if opts.fresh else find_resumable(store, project, fingerprint)
+    if previous:
+        run_id = previous["_id"]
+        store.update_run(run_id, {"pid": os.getpid(), "host": socket.gethostname()})
+        out.info(f"continuing run {run_id}, which was stopped before it finished (--fresh starts a new one)")
+    else:
+        run_id = store.create_run({
+            "project": project_dir.name, "path": str(project), "entry": det.entry, "framework": det.framework,
+            "kind": det.kind, "image": det.image, "backend": backend.name, "metric": cfg.metric,
+            "target": cfg.target, "goal": cfg.goal, "config": cfg.model_dump(), "strategy": cfg.strategy,
+            "build_url": os.environ.get("BUILD_URL"), "fingerprint": fingerprint, "pid": os.getpid(),
+            "host": socket.gethostname(),
+        })
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     out.info(f"run {run_id} in {run_dir} (store: {store.description})")
     try:
-        number = len(store.trials(run_id)) + 1
-        label = "baseline"
-        out.step(f"trial {number}: {label}")
-        spec = TrialSpec(
-            project=project_dir, entry=det.entry, run_dir=run_dir / f"trial-{number:03d}", kind=kind,
-            metric=cfg.metric, seed=cfg.trial.seed, time_limit_s=cfg.trial.time_limit_s,
-            cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
-        )
-        result = backend.run_trial(spec, out.trial_line)
-        store.add_trial(run_id, {
-            "status": result.status, "value": result.value, "metrics": result.metrics, "tweaks": [],
-            "label": label, "duration_s": round(result.duration_s, 2), "error": result.error,
-            "error_kind": result.error_kind, "exit_code": result.exit_code, "log_tail": result.log_tail,
-            "run_dir": str(spec.run_dir), "model": result.model, "history": result.history,
-            "warnings": result.warnings, "where": result.where,
-        })
-        _trial_line(out, number, label, cfg, result.value, result.duration_s, result.error)
-        return finish(store, run_id, cfg, out, notify=opts.notify)
+        stop_reason = tune(TuneContext(store=store, run_id=run_id, cfg=cfg, backend=backend,
+                                       project_dir=project_dir, entry=det.entry, kind=kind, source=source,
+                                       run_dir=run_dir, out=out))
+        return finish(store, run_id, cfg, out, notify=opts.notify, stop_reason=stop_reason)
+    except KeyboardInterrupt:
+        out.fail(f"interrupted: run {run_id} and its trials are kept; the same command continues it")
+        raise
     except BaseException as e:
         run = store.get_run(run_id)
-        if run and run["status"] == "running" and not isinstance(e, KeyboardInterrupt):
+        if run and run["status"] == "running":
             store.finish_run(run_id, FAILED, {"error": f"{type(e).__name__}: {e}"})
         raise
 
 
-def _trial_line(out: Out, number: int, label: str, cfg: ProjectConfig, value: float | None,
-                duration: float, error: str | None) -> None:
-    if error:
-        out.fail(f"trial {number}  {label}  FAILED  {duration:.1f}s  {error}")
-        return
-    mark = "reaches target" if cfg.reached(value) else "under target"
-    out.info(f"trial {number}  {label}  {cfg.metric}={value:.4f}  {duration:.1f}s  ({mark} {cfg.target})")
-
-
-def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: bool = True) -> dict[str, Any]:
+def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: bool = True,
+           stop_reason: str = "") -> dict[str, Any]:
     """Pick the best trial, register its model, close the run, write report and mail; return the summary."""
     from mlops.report import write_report
 
@@ -153,6 +167,8 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: b
             "format": best["model"]["format"], "framework": run["framework"], "metric": cfg.metric,
             "value": best["value"], "passed": passed,
         })
+    if best:
+        _write_best_script(run, best, run_dir)
     error = None
     if best is None:
         last = trials[-1] if trials else {}
@@ -164,10 +180,11 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: b
         "image": run.get("image"), "backend": run.get("backend"),
         "trials": [trial_summary(t) for t in trials], "best_trial": best["number"] if best else None,
         "model": str(model_path) if model_path else None, "model_version": model_version,
-        "run_dir": str(run_dir), "error": error,
+        "run_dir": str(run_dir), "error": error, "stopped": stop_reason,
+        "best_script": str(run_dir / _best_name(run)) if best else None,
     }
     store.finish_run(run_id, summary["status"], {k: summary[k] for k in (
-        "value", "best_trial", "model", "model_version", "error")})
+        "value", "best_trial", "model", "model_version", "error", "stopped", "best_script")})
     summary["report"] = str(write_report(store.get_run(run_id) or run, trials, run_dir))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     verdict = f"{cfg.metric} {summary['value']:.4f} vs target {cfg.target}" if best else error
@@ -183,3 +200,18 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, notify: b
 
         summary["mail"] = send_run_report(store, run_id, out)
     return summary
+
+
+def _best_name(run: dict[str, Any]) -> str:
+    return f"best_{Path(run.get('entry') or 'train.py').stem}.py"
+
+
+def _write_best_script(run: dict[str, Any], best: dict[str, Any], run_dir: Path) -> None:
+    """``best_<name>.py`` (the winning script) and ``best.diff`` (its diff against the pushed one)."""
+    from training.detect import load_source
+
+    path = Path(run["path"])
+    pushed = path / run["entry"] if path.is_dir() else path
+    text = Path(best["script"]).read_text(encoding="utf-8") if best.get("script") else load_source(pushed)
+    (run_dir / _best_name(run)).write_text(text, encoding="utf-8")
+    (run_dir / "best.diff").write_text(best.get("diff") or "", encoding="utf-8")

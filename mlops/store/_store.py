@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import copy
+import functools
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mlops.errors import StoreError
 
 RUNNING, PASSED, FAILED = "running", "passed", "failed"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _translated(fn: F) -> F:
+    """Turn any database error into one ``StoreError`` naming the operation and the store."""
+
+    @functools.wraps(fn)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except (StoreError, ValueError):
+            raise
+        except Exception as e:
+            raise StoreError(f"{fn.__name__} failed in {self.description}: {type(e).__name__}: {e}") from e
+
+    return wrapper  # type: ignore[return-value]
 
 
 def new_run_id() -> str:
@@ -38,6 +56,7 @@ class RunStore:
         self.description = description
 
     # -- runs ---------------------------------------------------------------------------------
+    @_translated
     def create_run(self, doc: dict[str, Any]) -> str:
         """Insert a new ``running`` run and return its id."""
         run_id = doc.get("_id") or new_run_id()
@@ -45,16 +64,19 @@ class RunStore:
         self._db.runs.insert_one(record)
         return run_id
 
+    @_translated
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run with that id, or ``None``."""
         return self._db.runs.find_one({"_id": run_id})
 
+    @_translated
     def find_runs(self, query: dict[str, Any] | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Runs matching ``query``, newest first."""
         rows = list(self._db.runs.find(query or {}))
         rows.sort(key=lambda r: r.get("created", 0), reverse=True)
         return rows[:limit]
 
+    @_translated
     def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
         """Set fields on a running run.
 
@@ -64,6 +86,7 @@ class RunStore:
         self._require_running(run_id)
         self._db.runs.update_one({"_id": run_id}, {"$set": copy.deepcopy(fields)})
 
+    @_translated
     def finish_run(self, run_id: str, status: str, fields: dict[str, Any] | None = None) -> None:
         """Give a running run its final status (``passed`` or ``failed``) and make it immutable."""
         if status not in (PASSED, FAILED):
@@ -80,6 +103,7 @@ class RunStore:
             raise StoreError(f"run {run_id} is finished ({run['status']}) and cannot change")
 
     # -- trials -------------------------------------------------------------------------------
+    @_translated
     def add_trial(self, run_id: str, doc: dict[str, Any]) -> int:
         """Store a trial of a running run and return its number (1, 2, ...)."""
         self._require_running(run_id)
@@ -88,12 +112,14 @@ class RunStore:
         self._db.trials.insert_one(record)
         return number
 
+    @_translated
     def trials(self, run_id: str) -> list[dict[str, Any]]:
         """The run's trials in order."""
         rows = list(self._db.trials.find({"run_id": run_id}))
         return sorted(rows, key=lambda t: t["number"])
 
     # -- models -------------------------------------------------------------------------------
+    @_translated
     def register_model(self, doc: dict[str, Any]) -> int:
         """Record a model of a project and return its version (1, 2, ... per project)."""
         project = doc["project"]
@@ -103,16 +129,19 @@ class RunStore:
         self._db.models.insert_one(record)
         return version
 
+    @_translated
     def models(self, project: str) -> list[dict[str, Any]]:
         """The project's models, newest version first."""
         rows = list(self._db.models.find({"project": project}))
         return sorted(rows, key=lambda m: m["version"], reverse=True)
 
     # -- events (mails, watchdog incidents) ---------------------------------------------------
+    @_translated
     def add_event(self, doc: dict[str, Any]) -> None:
         """Append an event record (``kind`` says what: ``mail``, ``restart``, ...)."""
         self._db.events.insert_one({**copy.deepcopy(doc), "time": time.time()})
 
+    @_translated
     def events(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Events matching ``query``, oldest first."""
         return sorted(self._db.events.find(query or {}), key=lambda e: e["time"])

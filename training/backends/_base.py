@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,8 @@ class TrialSpec:
     memory: str = "4g"
     network: bool = False
     image: str | None = None
+    #: Called with (epoch, logs) as the harness streams them; returning False stops the trial (pruning).
+    on_epoch: Callable[[int, dict[str, float]], bool] | None = None
 
     def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
         """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
@@ -105,6 +108,59 @@ class TrialResult:
             log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
             history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
         )
+
+
+class EpochWatcher(threading.Thread):
+    """Follow a running trial's ``events.jsonl`` and stop the trial when ``on_epoch`` says so.
+
+    Args:
+        path: The harness's ``events.jsonl``.
+        on_epoch: Receives (epoch, logs); returning False requests the stop.
+        stop: Stops the trial (kills its process or container).
+    """
+
+    def __init__(self, path: Path, on_epoch: Callable[[int, dict[str, float]], bool],
+                 stop: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.path, self.on_epoch, self.stop = path, on_epoch, stop
+        self.stopped_at: int | None = None
+        self._done = threading.Event()
+        self._offset = 0
+
+    def _poll(self) -> bool:
+        if not self.path.exists():
+            return True
+        with self.path.open(encoding="utf-8") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read()
+        complete, _, _ = chunk.rpartition("\n")
+        if not complete:
+            return True
+        self._offset += len(complete) + 1
+        for line in complete.splitlines():
+            event = json.loads(line)
+            if not self.on_epoch(event["epoch"], event.get("logs", {})):
+                self.stopped_at = event["epoch"]
+                self.stop()
+                return False
+        return True
+
+    def run(self) -> None:
+        while not self._done.wait(0.3):
+            if not self._poll():
+                return
+
+    def finish(self) -> None:
+        """Stop following (the trial has ended)."""
+        self._done.set()
+        self.join(timeout=2)
+
+    def pruned_result(self, log_tail: str, duration_s: float, where: str) -> TrialResult:
+        """The result of a trial this watcher stopped."""
+        return TrialResult(status="pruned", error_kind="pruned", where=where, log_tail=log_tail,
+                           duration_s=duration_s,
+                           error=f"pruned after epoch {(self.stopped_at or 0) + 1}: its validation metric was "
+                                 "behind earlier trials at the same epoch")
 
 
 #: Receives each line the trial prints, as it comes.

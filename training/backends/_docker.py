@@ -21,6 +21,7 @@ from mlops.errors import MlopsError
 from training.backends._base import (
     SOURCE_ROOT,
     Backend,
+    EpochWatcher,
     OutputSink,
     TrialResult,
     TrialSpec,
@@ -51,8 +52,8 @@ def docker_client(timeout: int = 5) -> tuple[Any | None, str]:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as e:
-        reason = str(e).split("(")[0].strip() or type(e).__name__
-        return None, reason[:160]
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return None, f"nothing answers at {where}: {type(e).__name__}"
     client.api.timeout = 600
     return client, ""
 
@@ -74,6 +75,15 @@ def _build_context(kind: str) -> io.BytesIO:
         tar.add(requirements_file(kind), arcname="requirements.txt")
     buf.seek(0)
     return buf
+
+
+def _kill_quietly(container: Any) -> None:
+    from docker.errors import DockerException
+
+    try:
+        container.kill()
+    except DockerException:
+        pass
 
 
 class DockerBackend(Backend):
@@ -186,6 +196,10 @@ class DockerBackend(Backend):
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
         where = f"docker {tag} ({container.short_id})"
+        watcher = None
+        if spec.on_epoch:
+            watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, lambda: _kill_quietly(container))
+            watcher.start()
         try:
             try:
                 status = container.wait(timeout=spec.time_limit_s)
@@ -198,6 +212,10 @@ class DockerBackend(Backend):
                                          "stopped (raise trial.time_limit_s in mlops.yaml)",
                                    log_tail="\n".join(tail), duration_s=time.time() - start)
             reader.join(timeout=10)
+            if watcher:
+                watcher.finish()
+                if watcher.stopped_at is not None:
+                    return watcher.pruned_result("\n".join(tail), time.time() - start, where)
             container.reload()
             state = container.attrs.get("State", {})
             duration = time.time() - start

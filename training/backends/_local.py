@@ -17,6 +17,7 @@ from mlops.errors import MlopsError
 from training.backends._base import (
     SOURCE_ROOT,
     Backend,
+    EpochWatcher,
     OutputSink,
     TrialResult,
     TrialSpec,
@@ -138,6 +139,10 @@ def run_process(cmd: list[str], env: dict[str, str], spec: TrialSpec, output: Ou
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    watcher = None
+    if spec.on_epoch:
+        watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, lambda: _kill_group(proc))
+        watcher.start()
     timed_out = False
     try:
         proc.wait(timeout=spec.time_limit_s)
@@ -149,6 +154,10 @@ def run_process(cmd: list[str], env: dict[str, str], spec: TrialSpec, output: Ou
         raise
     reader.join(timeout=5)
     duration = time.time() - start
+    if watcher:
+        watcher.finish()
+        if watcher.stopped_at is not None:
+            return watcher.pruned_result("\n".join(tail), duration, where)
     if timed_out:
         return TrialResult(status="failed", error_kind="timeout", exit_code=proc.returncode, where=where,
                            error=f"the trial ran past its time limit of {spec.time_limit_s}s and was stopped "

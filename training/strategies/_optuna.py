@@ -1,0 +1,104 @@
+"""TPE over the tweak space (Optuna), its first trials seeded with the ladder, hopeless trials pruned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.strategies._base import BaseStrategy
+from training.strategies._space import TweakSpace, full_config
+
+
+class OptunaStrategy(BaseStrategy):
+    """Optuna's TPE sampler with a median pruner on the per-epoch validation metric.
+
+    Args:
+        space: The tweak space.
+        goal: ``maximize`` or ``minimize``.
+        seed: Seed of the sampler.
+        ladder_trials: How many of the first trials follow the ladder before TPE takes over.
+    """
+
+    name = "optuna"
+
+    def __init__(self, space: TweakSpace, goal: str = "maximize", seed: int = 42, ladder_trials: int = 3) -> None:
+        super().__init__(space, goal, seed)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        self.study = optuna.create_study(
+            direction=goal,
+            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=ladder_trials),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+        )
+        self.distributions = {name: optuna.distributions.CategoricalDistribution(values)
+                              for name, values in space.choices.items()}
+        self.seeded = [full_config(space, rung) for rung in space.ladder[:ladder_trials]]
+        self._asked: dict[str, Any] = {}  # key of config -> optuna trial not yet told
+        self._live: dict[int, Any] = {}  # trial number -> optuna trial
+
+    @staticmethod
+    def _key(config: dict[str, Any]) -> str:
+        return repr(sorted(config.items()))
+
+    def restore(self, history: list[dict[str, Any]]) -> None:
+        for record in history:
+            self._add_finished(record)
+
+    def suggest(self, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+        tried = self.tried(history)
+        for config in self.seeded:
+            if config not in tried:
+                return config
+        values = {self._key(t.get("config") or {}): t for t in history}
+        for _ in range(50):
+            trial = self.study.ask(self.distributions)
+            config = dict(trial.params)
+            earlier = values.get(self._key(config))
+            if earlier is None:
+                self._asked[self._key(config)] = trial
+                return config
+            self._tell(trial, earlier)  # same configuration: the sampler learns its known result
+        return None
+
+    def before_trial(self, number: int, config: dict[str, Any]) -> None:
+        trial = self._asked.pop(self._key(config), None)
+        if trial is not None:
+            self._live[number] = trial
+
+    def should_prune(self, number: int, epoch: int, value: float) -> bool:
+        trial = self._live.get(number)
+        if trial is None:
+            return False
+        trial.report(value, epoch)
+        return trial.should_prune()
+
+    def after_trial(self, number: int, config: dict[str, Any], record: dict[str, Any]) -> None:
+        trial = self._live.pop(number, None)
+        if trial is None:
+            self._add_finished(record)
+        else:
+            self._tell(trial, record)
+
+    def _state(self, record: dict[str, Any]) -> tuple[Any, float | None]:
+        states = self._optuna.trial.TrialState
+        if record.get("status") == "ok" and record.get("value") is not None:
+            return states.COMPLETE, float(record["value"])
+        if record.get("status") == "pruned":
+            return states.PRUNED, None
+        return states.FAIL, None
+
+    def _tell(self, trial: Any, record: dict[str, Any]) -> None:
+        state, value = self._state(record)
+        self.study.tell(trial, value if state == self._optuna.trial.TrialState.COMPLETE else None, state=state)
+
+    def _add_finished(self, record: dict[str, Any]) -> None:
+        config = record.get("config") or {}
+        if set(config) != set(self.distributions):
+            return
+        state, value = self._state(record)
+        curve = record.get("curve") or []
+        self.study.add_trial(self._optuna.trial.create_trial(
+            params=config, distributions=self.distributions, value=value, state=state,
+            intermediate_values={i: v for i, v in enumerate(curve)},
+        ))
