@@ -45,10 +45,18 @@ class Capture:
     warnings: list[str] = field(default_factory=list)
     events_path: Path | None = None
 
-    def from_user_code(self) -> bool:
-        """True when the nearest caller outside the harness is a file of the user's project."""
+    def from_user_code(self, through: tuple[str, str] | None = None) -> bool:
+        """True when the nearest caller outside the harness is a file of the user's project.
+
+        Args:
+            through: ``(package, function)``: also look past that package's frames of that function,
+                e.g. ``("sklearn", "score")`` for estimators whose ``score`` calls ``super().score``.
+        """
         frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename.startswith(_HARNESS_DIR):
+        marker = f"{os.sep}{through[0]}{os.sep}" if through else None
+        while frame is not None and (
+                frame.f_code.co_filename.startswith(_HARNESS_DIR)
+                or (marker and frame.f_code.co_name == through[1] and marker in frame.f_code.co_filename)):  # type: ignore[index]
             frame = frame.f_back
         if frame is None:
             return False

@@ -22,10 +22,10 @@ SKLEARN_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_scor
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(%?)")
 
 
-def _user_call() -> Capture | None:
+def _user_call(through: tuple[str, str] | None = None) -> Capture | None:
     """The capture of the running trial, if the current call comes from the user's code."""
     cap = current()
-    if cap is not None and cap.from_user_code():
+    if cap is not None and cap.from_user_code(through):
         return cap
     return None
 
@@ -149,7 +149,7 @@ def _install_sklearn_base(base: ModuleType) -> None:
         def make_score(original: Callable[..., Any], metric: str = metric) -> Callable[..., Any]:
             def score(self: Any, *args: Any, **kwargs: Any) -> Any:
                 result = original(self, *args, **kwargs)
-                cap = _user_call()
+                cap = _user_call(through=("sklearn", "score"))
                 if cap is not None:
                     try:
                         cap.record(metric, result, "sklearn.score")

@@ -74,6 +74,17 @@ train()
         assert m["model"]["source"] == "sklearn.score"
         assert load_joblib_model(p.parent / f"{p.name}-run", "ml", "type(m).__name__") == "RandomForestClassifier"
 
+    def test_score_of_an_estimator_that_overrides_it_is_still_the_users_call(self, project_factory) -> None:
+        # KNeighborsClassifier.score calls super().score(): the user's call must still count, once.
+        p = project_factory({"train.py": WINE + """
+from sklearn.neighbors import KNeighborsClassifier
+clf = KNeighborsClassifier().fit(X_train, y_train)
+print("test accuracy:", clf.score(X_test, y_test), "done")
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and m["sources"]["accuracy"] == "sklearn.score"
+        assert m["model"]["class"] == "KNeighborsClassifier"
+
     def test_regression_r2_from_score(self, project_factory) -> None:
         p = project_factory({"train.py": """
 from sklearn.datasets import load_diabetes

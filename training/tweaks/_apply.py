@@ -19,6 +19,7 @@ from training.tweaks._inspect import (
     arg,
     inspect_script,
     int_value,
+    keras_fit_calls,
     layer_kind,
     resolve,
 )
@@ -132,15 +133,20 @@ class _BlockEditor(cst.CSTTransformer):
         return new
 
 
-def _layer_line(stmt: cst.SimpleStatementLine, how: str, layer_code: str) -> list[cst.BaseStatement]:
-    """A new statement in the same style as ``stmt``: ``m.add(LAYER)`` or ``x = LAYER(x)``."""
-    small = stmt.body[0]
+def _layer_line(stmt: cst.SimpleStatementLine, how: str, layer_code: str, chain: str) -> cst.BaseStatement:
+    """A new statement in the same style as ``stmt``: ``m.add(LAYER)`` or ``chain = LAYER(chain)``."""
     if how == "add":
-        receiver = _code(small.value.func.value)  # type: ignore[attr-defined]
-        return [_stmt(f"{receiver}.add({layer_code})\n")]
-    value = small.value  # type: ignore[attr-defined]
-    source = _code(value.args[0].value)
-    return [_stmt(f"{source} = {layer_code}({source})\n")]
+        receiver = _code(stmt.body[0].value.func.value)  # type: ignore[attr-defined]
+        return _stmt(f"{receiver}.add({layer_code})\n")
+    return _stmt(f"{chain} = {layer_code}({chain})\n")
+
+
+def _chain_name(stmt: cst.CSTNode, before: bool) -> str:
+    """In ``y = Layer(...)(x)``: the tensor to extend, ``x`` when inserting before it, ``y`` after it."""
+    small = stmt.body[0]  # type: ignore[attr-defined]
+    if before:
+        return _code(small.value.args[0].value)
+    return _code(small.targets[0].target)
 
 
 def _insert_layers(module: cst.Module, anchor: cst.Call, layers: list[str], before: bool,
@@ -162,9 +168,11 @@ def _insert_layers(module: cst.Module, anchor: cst.Call, layers: list[str], befo
             if not before and skip_following_pool:
                 while at < len(original) and _holds_kind(original[at], calls, "pool"):
                     at += 1
-            new_lines: list[cst.CSTNode] = []
-            for layer in layers:
-                new_lines += _layer_line(stmt, how, layer)  # type: ignore[arg-type]
+            last = stmt if before else original[at - 1]
+            if how == "apply" and not anchor_is_simple_apply(last):
+                return None
+            chain = _chain_name(last, before) if how == "apply" else ""
+            new_lines = [_layer_line(stmt, how, layer, chain) for layer in layers]  # type: ignore[arg-type]
             return updated[:at] + new_lines + updated[at:]
         return None
 
@@ -407,8 +415,8 @@ def tweak_epochs(module: cst.Module, calls: dict[cst.Call, str], value: int) -> 
         changes.append(f"{base}->{base * value}")
         return node
 
-    rewriter = _CallRewriter(calls, lambda node, name: isinstance(node.func, cst.Attribute)
-                             and node.func.attr.value == "fit", rewrite)
+    fits = set(keras_fit_calls(module, calls))
+    rewriter = _CallRewriter(calls, lambda node, name: node in fits, rewrite)
     module = module.visit(rewriter)
     if not rewriter.count:
         raise SkipTweak("no fit(...) call found")

@@ -77,6 +77,12 @@ class Names(cst.CSTVisitor):
         self.calls: dict[cst.Call, str] = {}
 
     def visit_Call(self, node: cst.Call) -> None:
+        receiver = node.func
+        while isinstance(receiver, cst.Attribute):
+            receiver = receiver.value
+        if isinstance(receiver, cst.Call):  # a method of a call's result, e.g. Estimator().fit(...)
+            self.calls[node] = "<result>." + (node.func.attr.value if isinstance(node.func, cst.Attribute) else "")
+            return
         names = self.get_metadata(QualifiedNameProvider, node.func, set())
         for q in names:
             self.calls[node] = normalize(q.name)
@@ -131,18 +137,18 @@ def inspect_script(source: str) -> ScriptInfo:
     info.conv = len(convs)
     if convs:
         info.conv_dims = int(re.search(r"(\d)D", convs[-1].rsplit(".", 1)[-1]).group(1))  # type: ignore[union-attr]
-    for c, n in calls.items():
+    for n in calls.values():
         last = n.rsplit(".", 1)[-1]
         if n.startswith("sklearn.") and last in SCALERS:
             info.scaled = True
         parts = n.split(".")
         if len(parts) >= 3 and parts[0] == "sklearn" and parts[1] in ESTIMATOR_MODULES and last[:1].isupper():
             info.estimators.append(last)
-        if isinstance(c.func, cst.Attribute) and c.func.attr.value == "fit" and keras:
-            info.fits += 1
-            epochs = arg(c, 3, "epochs", "nb_epoch")
-            if epochs is not None:
-                info.epochs = int_value(epochs.value)
+    for c in keras_fit_calls(module, calls) if keras else []:
+        info.fits += 1
+        epochs = arg(c, 3, "epochs", "nb_epoch")
+        if epochs is not None:
+            info.epochs = int_value(epochs.value)
     info.splits = find_splits(module, calls)
     return info
 
@@ -165,3 +171,28 @@ def find_splits(module: cst.Module, calls: dict[cst.Call, str]) -> list[tuple[st
 
     module.visit(V())
     return found
+
+
+def keras_fit_calls(module: cst.Module, calls: dict[cst.Call, str]) -> list[cst.Call]:
+    """``.fit(...)`` calls that are not on a scikit-learn object (a scaler, an estimator)."""
+    sklearn_names: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if isinstance(node.value, cst.Call) and calls.get(node.value, "").startswith("sklearn."):
+                for t in node.targets:
+                    if isinstance(t.target, cst.Name):
+                        sklearn_names.add(t.target.value)
+
+    module.visit(V())
+    fits = []
+    for call in calls:
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "fit"):
+            continue
+        receiver = call.func.value
+        if isinstance(receiver, cst.Name) and receiver.value in sklearn_names:
+            continue
+        if isinstance(receiver, cst.Call) and calls.get(receiver, "").startswith("sklearn."):
+            continue
+        fits.append(call)
+    return fits

@@ -1,0 +1,77 @@
+"""Tuning benchmark: projects that start under their target, tuned by each strategy with the same budget.
+
+Usage: ``.venv/bin/python bench/tuning.py [--max-trials 6] [--backend local] [--strategies optuna,ladder,random]``
+
+Runs ``mlops run`` as a user would, project by project, every strategy in turn (so machine
+drift hits them alike), and prints one table: success rate, median trials to reach the target
+(over the successes) and median wall time per project.
+Target for the default strategy (optuna): success on at least 90% of the suite, median at most
+3 trials, and never a lower success rate than random search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECTS = sorted(p for p in (ROOT / "bench" / "projects").iterdir() if (p / "train.py").exists())
+
+
+def run_once(project: Path, strategy: str, max_trials: int, backend: str, home: Path) -> dict:
+    """One ``mlops run``; returns status, trials and wall time."""
+    env = {**os.environ, "MLOPS_HOME": str(home / strategy)}
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops", "run", str(project), "--strategy", strategy, "--max-trials", str(max_trials),
+         "--backend", backend, "--no-notify", "--fresh", "--quiet", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.time() - start
+    try:
+        summary = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {"status": "error", "trials": 0, "wall": wall, "error": proc.stderr.strip()[-300:]}
+    return {"status": summary["status"], "trials": len(summary["trials"]), "wall": wall,
+            "value": summary["value"], "target": summary["target"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-trials", type=int, default=6)
+    parser.add_argument("--backend", default="local")
+    parser.add_argument("--strategies", default="optuna,ladder,random")
+    args = parser.parse_args()
+    strategies = args.strategies.split(",")
+    results: dict[str, list[dict]] = {s: [] for s in strategies}
+    with tempfile.TemporaryDirectory() as tmp:
+        for project in PROJECTS:
+            for strategy in strategies:
+                r = run_once(project, strategy, args.max_trials, args.backend, Path(tmp))
+                results[strategy].append(r)
+                value = f"{r['value']:.3f}" if r.get("value") is not None else "-"
+                print(f"{project.name:<18} {strategy:<7} {r['status']:<7} trials={r['trials']} "
+                      f"value={value} (target {r.get('target')}) {r['wall']:.0f}s {r.get('error', '')}", flush=True)
+    print(f"\n{len(PROJECTS)} projects, budget {args.max_trials} trials, backend {args.backend}\n")
+    print(f"{'strategy':<9} {'success':>9} {'median trials':>14} {'median wall s':>14}")
+    rates = {}
+    for strategy in strategies:
+        rows = results[strategy]
+        ok = [r for r in rows if r["status"] == "passed"]
+        rates[strategy] = len(ok) / len(rows)
+        med_trials = statistics.median(r["trials"] for r in ok) if ok else float("nan")
+        med_wall = statistics.median(r["wall"] for r in rows)
+        print(f"{strategy:<9} {rates[strategy]:>8.0%} {med_trials:>14.1f} {med_wall:>14.1f}")
+    if "optuna" in rates and "random" in rates:
+        print(f"\nsuccess ratio optuna/random: {rates['optuna'] / rates['random']:.2f}" if rates["random"] else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
