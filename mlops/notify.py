@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import smtplib
-import socket
 import time
 from dataclasses import dataclass
 from email import policy
@@ -26,6 +25,9 @@ from mlops.console import Out
 from mlops.errors import ConfigError
 
 DEFAULT_FROM = "mlops@localhost"
+# Headers are not folded (RFC 5322 allows 998 characters): a subject folded before its first
+# word comes back from some parsers with a leading space.
+_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def recipients_for(run: dict[str, Any], environ: dict[str, str] | None = None) -
 def compose(subject: str, text: str, html: str, sender: str, to: list[str],
             images: dict[str, Path] | None = None) -> EmailMessage:
     """A multipart message: plain text, and HTML whose ``cid:NAME`` images are attached inline."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["Subject"] = subject
     msg["From"] = sender
     if to:
@@ -100,25 +102,28 @@ def compose(subject: str, text: str, html: str, sender: str, to: list[str],
 
 
 def _connect(s: SmtpSettings) -> Any:
-    """An SMTP connection through yagmail (TLS and login handled there)."""
+    """An SMTP connection: yagmail opens it (SSL or STARTTLS); we log in with the user exactly as given,
+    because yagmail would turn a user name without ``@`` into ``name@gmail.com``."""
     import yagmail
 
-    yag = yagmail.SMTP(user=s.user or s.sender, password=s.password or None, host=s.host, port=s.port,
-                       smtp_ssl=s.tls == "ssl", smtp_starttls=s.tls == "starttls",
-                       smtp_skip_login=not s.user, soft_email_validation=False, timeout=20)
+    yag = yagmail.SMTP(user=s.sender, host=s.host, port=s.port, smtp_ssl=s.tls == "ssl",
+                       smtp_starttls=s.tls == "starttls", smtp_skip_login=True, soft_email_validation=False,
+                       timeout=20)
     yag.login()
+    if s.user:
+        yag.smtp.login(s.user, s.password)
     return yag
 
 
 def _error_line(s: SmtpSettings, e: BaseException) -> str:
+    """One line naming the server and what went wrong; never the password."""
     if isinstance(e, smtplib.SMTPAuthenticationError):
-        return f"SMTP server {s.where} refused the login of {s.user!r} (check SMTP_USER / SMTP_PASSWORD)"
-    if isinstance(e, (ConnectionRefusedError, socket.timeout, TimeoutError, socket.gaierror, OSError)) and \
-            not isinstance(e, smtplib.SMTPException):
-        return f"cannot connect to SMTP server {s.where}: {e.strerror or e}" if isinstance(e, OSError) \
-            else f"cannot connect to SMTP server {s.where}: {e}"
-    detail = str(e).replace(s.password, "***") if s.password else str(e)
-    return f"SMTP server {s.where} failed: {type(e).__name__}: {detail}"
+        line = f"SMTP server {s.where} refused the login of {s.user!r} (check SMTP_USER / SMTP_PASSWORD)"
+    elif isinstance(e, smtplib.SMTPException):  # before OSError: SMTPException is one
+        line = f"SMTP server {s.where} refused the mail: {type(e).__name__}: {e}"
+    else:
+        line = f"cannot connect to SMTP server {s.where}: {getattr(e, 'strerror', None) or e}"
+    return line.replace(s.password, "***") if s.password else line
 
 
 def send_message(msg: EmailMessage, settings: SmtpSettings) -> None:
@@ -143,7 +148,7 @@ def to_outbox(msg: EmailMessage, reason: str) -> Path:
     path = box / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{os.getpid()}.eml"
     msg["X-Mlops-Outbox-Reason"] = reason
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msg.as_bytes(policy=policy.SMTP))
+    tmp.write_bytes(msg.as_bytes(policy=_POLICY))
     os.replace(tmp, path)
     return path
 

@@ -1,0 +1,163 @@
+"""The tuning loop through ``mlops run``: reaching the target, budgets, resuming after a kill, pruning."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops.store import get_run_store
+from tests.conftest import EXAMPLES, ROOT, mlops
+from training.backends._base import EpochWatcher
+from training.strategies import LadderStrategy, OptunaStrategy, RandomStrategy, TweakSpace, full_config
+
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+def run_json(*args: str) -> tuple[int, dict, str]:
+    proc = mlops("run", *args, "--json", "--backend", "local", env=NO_DOCKER)
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+@pytest.mark.usefixtures("ml_env")
+@pytest.mark.parametrize("strategy", ["ladder", "optuna"])
+def test_a_project_under_the_target_is_tuned_above_it(strategy: str) -> None:
+    code, summary, err = run_json(str(EXAMPLES / "wine-knn-unscaled"), "--strategy", strategy)
+    assert code == 0, err
+    first, last = summary["trials"][0], summary["trials"][-1]
+    assert first["value"] < 0.9 <= last["value"] == summary["value"]
+    assert summary["stopped"] == "target reached" and summary["status"] == "passed"
+    best = Path(summary["best_script"]).read_text()
+    assert "_MlopsStandardScaler()" in best and best != (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text()
+    diff = (Path(summary["run_dir"]) / "best.diff").read_text()
+    assert diff.startswith("--- a/train.py") and "+knn = _mlops_make_pipeline(_MlopsStandardScaler()" in diff
+    report = Path(summary["report"]).read_text()
+    assert "What was changed in train.py" in report and "scale features" in report
+    assert "trial 2  scale features" in err
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_trial_budget_is_respected_and_the_best_model_kept(project_factory) -> None:
+    p = project_factory({"train.py": (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text()})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes())
+    code, summary, _ = run_json(str(p), "--target", "1.5", "--max-trials", "3", "--strategy", "ladder")
+    assert code == 1 and summary["status"] == "failed"
+    assert len(summary["trials"]) == 3 and summary["stopped"] == "trial budget used (3 trials)"
+    best = max(summary["trials"], key=lambda t: t["value"])
+    assert summary["best_trial"] == best["number"] and Path(summary["model"]).is_file()
+    assert get_run_store().models(p.name)[0]["passed"] is False
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_time_budget_stops_the_loop(project_factory) -> None:
+    p = project_factory({"train.py": "import time\nfrom sklearn.svm import SVC\ntime.sleep(4)\nprint(0.5)\n"})
+    code, summary, _ = run_json(str(p), "--max-minutes", "0.1", "--max-trials", "10")
+    assert code == 1 and summary["stopped"].startswith("time budget used")
+    assert 1 <= len(summary["trials"]) <= 2
+
+
+SLOW_KNN = (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text().replace(
+    "knn.fit(X_train, y_train)", "import time\ntime.sleep(3)\nknn.fit(X_train, y_train)")
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_killed_run_continues_with_the_next_trial(project_factory) -> None:
+    p = project_factory({"train.py": SLOW_KNN,
+                         "mlops.yaml": "target: 1.5\nstrategy: ladder\nbudget: {max_trials: 3}\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes())
+    env = {**os.environ, **NO_DOCKER}
+    proc = subprocess.Popen([sys.executable, "-m", "mlops", "run", str(p), "--backend", "local", "--no-notify"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    store = get_run_store()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        runs = store.find_runs()
+        if runs and len(store.trials(runs[0]["_id"])) == 1:
+            break
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, trial included
+    proc.wait()
+    run_id = store.find_runs()[0]["_id"]
+    assert store.get_run(run_id)["status"] == "running" and len(store.trials(run_id)) == 1
+    code, summary, err = run_json(str(p))
+    assert f"continuing run {run_id}" in err and "resuming after trial 1" in err
+    assert summary["run_id"] == run_id and [t["number"] for t in summary["trials"]] == [1, 2, 3]
+    assert [t["label"] for t in summary["trials"]][1].startswith("scale features")
+    assert code == 1 and store.get_run(run_id)["status"] == "failed"
+    code, fresh, _ = run_json(str(p), "--fresh", "--max-trials", "1")
+    assert fresh["run_id"] != run_id
+
+
+def test_the_ladder_walks_its_rungs_in_order_then_stops() -> None:
+    space = TweakSpace(choices={"scale": [False, True], "dense": [0, 1]},
+                       ladder=[{}, {"scale": True}, {"scale": True, "dense": 1}])
+    ladder, history = LadderStrategy(space), []
+    while (config := ladder.suggest(history)) is not None:
+        history.append({"config": config})
+    assert [h["config"] for h in history] == [{"scale": False, "dense": 0}, {"scale": True, "dense": 0},
+                                              {"scale": True, "dense": 1}]
+
+
+def test_random_search_starts_from_the_baseline_and_never_repeats() -> None:
+    space = TweakSpace(choices={"a": [0, 1, 2], "b": [None, "x"]})
+    history: list[dict] = []
+    while (config := RandomStrategy(space, seed=3).suggest(history)) is not None:
+        history.append({"config": config})
+    configs = [h["config"] for h in history]
+    assert configs[0] == {"a": 0, "b": None} and len(configs) == 6
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == 6
+
+
+def test_optuna_follows_the_ladder_first_then_learns_and_prunes() -> None:
+    space = TweakSpace(choices={"dense": [0, 1, 2], "epochs": [1, 2, 4]},
+                       ladder=[{}, {"dense": 1}, {"dense": 1, "epochs": 2}])
+    strategy = OptunaStrategy(space, seed=0)
+    history: list[dict] = []
+    for number in range(1, 6):
+        config = strategy.suggest(history)
+        assert config is not None and config not in [h["config"] for h in history]
+        if number <= 3:
+            assert config == full_config(space, space.ladder[number - 1])
+        strategy.before_trial(number, config)
+        curve = [0.5 + 0.1 * e for e in range(4)]
+        pruned = any(strategy.should_prune(number, e, v) for e, v in enumerate(curve))
+        record = {"number": number, "config": config, "status": "ok", "value": curve[-1], "curve": curve}
+        strategy.after_trial(number, config, record)
+        history.append(record)
+        assert not pruned
+    strategy.before_trial(6, config := strategy.suggest(history))
+    hopeless = [0.01, 0.01, 0.01, 0.01]
+    assert any(strategy.should_prune(6, e, v) for e, v in enumerate(hopeless))
+    restored = OptunaStrategy(space, seed=0)
+    restored.restore(history)
+    assert len(restored.study.trials) == 5
+
+
+def test_the_epoch_watcher_stops_a_trial_that_falls_behind(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import json, time
+for e in range(100):
+    with open({str(events)!r}, "a") as f:
+        f.write(json.dumps({{"epoch": e, "logs": {{"val_accuracy": 0.9 - 0.2 * e}}}}) + "\\n")
+    time.sleep(0.1)
+"""])
+    seen: list[float] = []
+
+    def on_epoch(epoch: int, logs: dict) -> bool:
+        seen.append(logs["val_accuracy"])
+        return logs["val_accuracy"] > 0.4
+
+    watcher = EpochWatcher(events, on_epoch, writer.kill)
+    watcher.start()
+    assert writer.wait(timeout=20) != 0
+    watcher.finish()
+    assert watcher.stopped_at == 3 and seen[-1] < 0.4 and len(seen) == 4
+    assert watcher.pruned_result("", 1.0, "here").status == "pruned"
