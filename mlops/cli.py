@@ -100,38 +100,123 @@ def detect(project: ProjectArg, as_json: JsonOpt = False) -> None:
         print(f"  ... {len(det.evidence) - 12} more (--json shows all)")
 
 
+RUN_HELP = """Run every stage locally: detect, build, train and tune to the target, record, report, push, mail.
+
+Exit code 0 only when the target was reached; 1 when it was not; 2 for bad input."""
+TRAIN_HELP = """Jenkins stage "Train and tune": detect, train and tune to the target, record, report (no mail).
+
+Exit code 0 when the run completed, whatever its metric ('mlops evaluate' judges it); 2 for bad input."""
+
+
+def _run_command(stage: bool) -> Callable[..., None]:
+    """``mlops run`` (every stage) or ``mlops train`` (the training stage of a pipeline)."""
+
+    def command(
+        project: ProjectArg,
+        backend: Annotated[BackendName, typer.Option(help="Where trials run; auto = Docker if an engine answers.")
+                           ] = BackendName.auto,
+        target: Annotated[float | None, typer.Option(help="Metric value to reach [mlops.yaml: target, 0.8].")
+                          ] = None,
+        metric: Annotated[str | None, typer.Option(help="Metric to judge on [mlops.yaml: metric, accuracy].")
+                          ] = None,
+        max_trials: Annotated[int | None, typer.Option(min=1, help="Trial budget [mlops.yaml: budget.max_trials].")
+                              ] = None,
+        max_minutes: Annotated[float | None, typer.Option(help="Time budget [mlops.yaml: budget.max_minutes].")
+                               ] = None,
+        strategy: Annotated[str | None, typer.Option(help="Tuning strategy: optuna, ladder or random "
+                                                           "[mlops.yaml: strategy, optuna].")] = None,
+        notify: Annotated[bool, typer.Option(help="Mail the report at the end (or write it to the outbox).")
+                          ] = not stage,
+        out_dir: Annotated[Path | None, typer.Option("--out", help="Also copy summary, report, best script, diff "
+                                                                   "and model here (for CI artifacts).")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an interrupted one can "
+                                                             "continue.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        from mlops.runner import RunOptions, export_run, push_model, run_project
+
+        out = Out(json_mode=as_json, quiet=quiet)
+        opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
+                          max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh)
+        summary = run_project(project, opts, out)
+        if not stage and summary["status"] == "passed":
+            summary["pushed"] = push_model(summary["run_id"], out)
+        if out_dir:
+            export_run(summary, out_dir, out)
+        if as_json:
+            emit_json(summary)
+        raise typer.Exit(0 if stage or summary["status"] == "passed" else 1)
+
+    return command
+
+
+app.command("run", help=RUN_HELP)(handles_errors(_run_command(stage=False)))
+app.command("train", help=TRAIN_HELP)(handles_errors(_run_command(stage=True)))
+
+RunArg = Annotated[str, typer.Argument(help="A run id, a summary.json written by 'mlops train --out', or 'latest'.")]
+
+
 @app.command()
 @handles_errors
-def run(
+def build(
     project: ProjectArg,
-    backend: Annotated[BackendName, typer.Option(help="Where trials run; auto = Docker if an engine answers.")
-                       ] = BackendName.auto,
-    target: Annotated[float | None, typer.Option(help="Metric value to reach [mlops.yaml: target, 0.8].")] = None,
-    metric: Annotated[str | None, typer.Option(help="Metric to judge on [mlops.yaml: metric, accuracy].")] = None,
-    max_trials: Annotated[int | None, typer.Option(min=1, help="Trial budget [mlops.yaml: budget.max_trials].")
-                          ] = None,
-    max_minutes: Annotated[float | None, typer.Option(help="Time budget [mlops.yaml: budget.max_minutes].")
-                           ] = None,
-    strategy: Annotated[str | None, typer.Option(help="Tuning strategy: optuna, ladder or random.")] = None,
-    notify: Annotated[bool, typer.Option(help="Mail the report at the end (or write it to the outbox).")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an interrupted one can continue.")
+    backend: Annotated[BackendName, typer.Option(help="Where trials will run.")] = BackendName.auto,
+    as_json: JsonOpt = False,
+) -> None:
+    """Jenkins stage "Build image": build (or reuse) the image or virtualenv the project's code needs."""
+    from mlops.config import load_config
+    from mlops.runner import resolve_project
+    from training.backends import get_backend, image_kind
+    from training.detect import detect as run_detect
+
+    out = Out(json_mode=as_json)
+    path = resolve_project(project)
+    cfg = load_config(path)
+    det = run_detect(path, cfg.entry, cfg.image)
+    chosen, why = get_backend(backend.value)
+    out.step(f"build for {det.framework} ({det.kind}): {why}")
+    built = chosen.prepare(image_kind(det.kind), out.info)
+    out.info(built)
+    if as_json:
+        emit_json({"backend": chosen.name, "kind": image_kind(det.kind), "environment": built})
+
+
+@app.command()
+@handles_errors
+def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
+    """Jenkins stage "Evaluate": exit 0 if the run reached its target, else 1 with the reason in one line."""
+    from mlops.runner import resolve_run, verdict
+    from mlops.store import get_run_store
+
+    run_doc = resolve_run(get_run_store(), run_ref)
+    line = verdict(run_doc)
+    if as_json:
+        emit_json({"run_id": run_doc["_id"], "status": run_doc["status"], "verdict": line})
+    else:
+        print(line)
+    raise typer.Exit(0 if run_doc["status"] == "passed" else 1)
+
+
+@app.command()
+@handles_errors
+def push(
+    run_ref: RunArg,
+    force: Annotated[bool, typer.Option("--force", help="Push the best model even if it missed the target.")
                      ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run every stage locally: detect, train and tune to the target, record, report, mail.
+    """Jenkins stage "Push model": copy the run's model to the registry ($MLOPS_REGISTRY) as a new version."""
+    from mlops.errors import UsageError
+    from mlops.runner import push_model, resolve_run
+    from mlops.store import get_run_store
 
-    Exit code 0 only when the target was reached; 1 when it was not; 2 for bad input.
-    """
-    from mlops.runner import RunOptions, run_project
-
-    out = Out(json_mode=as_json, quiet=quiet)
-    opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
-                      max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh)
-    summary = run_project(project, opts, out)
+    run_doc = resolve_run(get_run_store(), run_ref)
+    if run_doc["status"] != "passed" and not force:
+        raise UsageError(f"run {run_doc['_id']} missed its target; nothing pushed (--force pushes it anyway)")
+    result = push_model(run_doc["_id"], Out(json_mode=as_json))
     if as_json:
-        emit_json(summary)
-    raise typer.Exit(0 if summary["status"] == "passed" else 1)
+        emit_json(result)
 
 
 @app.command()
@@ -159,18 +244,23 @@ def runs(
 
 @app.command()
 @handles_errors
-def show(run_id: Annotated[str, typer.Argument(help="A run id from 'mlops runs'.")], as_json: JsonOpt = False
-         ) -> None:
+def show(
+    run_ref: RunArg,
+    oneline: Annotated[bool, typer.Option("--oneline", help="Only the verdict (for a Jenkins build description).")
+                       ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Show one run and its trials."""
-    from mlops.errors import UsageError
     from mlops.report import render_text
+    from mlops.runner import resolve_run, verdict
     from mlops.store import get_run_store
 
     store = get_run_store()
-    run_doc = store.get_run(run_id)
-    if run_doc is None:
-        raise UsageError(f"no run {run_id} in {store.description}; see 'mlops runs'")
-    trials = store.trials(run_id)
+    run_doc = resolve_run(store, run_ref)
+    if oneline:
+        print(verdict(run_doc))
+        return
+    trials = store.trials(run_doc["_id"])
     if as_json:
         emit_json({"run": run_doc, "trials": trials})
         return
@@ -180,9 +270,12 @@ def show(run_id: Annotated[str, typer.Argument(help="A run id from 'mlops runs'.
 @app.command()
 @handles_errors
 def notify(
-    run_id: Annotated[str | None, typer.Argument(help="The run whose report to mail.")] = None,
+    run_ref: Annotated[str | None, typer.Argument(help="The run whose report to mail: an id, a summary.json "
+                                                       "or 'latest'.")] = None,
     retry_outbox: Annotated[bool, typer.Option("--retry-outbox", help="Send the mail waiting in the outbox.")
                             ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the mail was not sent (kept in the outbox): "
+                                                          "Jenkins marks the build unstable.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Mail a run's report (SMTP from the environment; the outbox folder when none is set)."""
@@ -196,11 +289,56 @@ def notify(
         if as_json:
             emit_json(result)
         raise typer.Exit(0 if result["left"] == 0 else 1)
-    if not run_id:
-        raise UsageError("give a RUN_ID (see 'mlops runs') or --retry-outbox")
+    if not run_ref:
+        raise UsageError("give a RUN (an id from 'mlops runs', a summary.json or 'latest') or --retry-outbox")
     from mlops.notify import send_run_report
+    from mlops.runner import resolve_run
     from mlops.store import get_run_store
 
-    result = send_run_report(get_run_store(), run_id, out)
+    store = get_run_store()
+    result = send_run_report(store, resolve_run(store, run_ref)["_id"], out)
     if as_json:
         emit_json(result)
+    if strict and not result["sent"]:
+        raise typer.Exit(3)
+
+
+hook_app = typer.Typer(help="Git hooks that train on push, for repositories without Jenkins.", no_args_is_help=True)
+app.add_typer(hook_app, name="hook")
+
+
+@hook_app.command("install")
+@handles_errors
+def hook_install(
+    repo: Annotated[Path, typer.Argument(help="A bare repository you push to, or a working repository.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a hook that mlops did not write.")] = False,
+) -> None:
+    """Install a hook that runs 'mlops run' on every push (bare) or commit (working repository)."""
+    from mlops.hook import install
+
+    path = install(repo, force=force)
+    print(f"installed {path}; pushes now train (set JENKINS_URL to trigger Jenkins instead)")
+
+
+@hook_app.command("run")
+@handles_errors
+def hook_run(
+    git_dir: Annotated[Path, typer.Option(help="The repository's git folder.")],
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read post-receive lines (old new ref) from stdin.")
+                     ] = False,
+    rev: Annotated[str | None, typer.Option(help="Train this revision (post-commit).")] = None,
+) -> None:
+    """What the installed hook calls: trigger Jenkins (JENKINS_URL set) or train the revision locally."""
+    import os
+
+    from mlops.hook import pushed_revisions, run_revision, trigger_jenkins
+
+    out = Out()
+    updates = pushed_revisions(sys.stdin.read().splitlines()) if stdin else [(rev or "HEAD", "HEAD")]
+    code = 0
+    for revision, branch in updates:
+        if os.environ.get("JENKINS_URL"):
+            trigger_jenkins(branch, revision, out)
+        else:
+            code = max(code, run_revision(git_dir, revision, out))
+    raise typer.Exit(code)

@@ -24,3 +24,8 @@ def runs_dir() -> Path:
 def outbox_dir() -> Path:
     """Mail that could not be (or was not meant to be) sent over SMTP, as ``.eml`` files."""
     return Path(os.environ.get("MLOPS_OUTBOX") or home() / "outbox").absolute()
+
+
+def registry_dir() -> Path:
+    """``$MLOPS_REGISTRY``, default ``$MLOPS_HOME/registry``: pushed models, one folder per version."""
+    return Path(os.environ.get("MLOPS_REGISTRY") or home() / "registry").absolute()

@@ -215,3 +215,79 @@ def _write_best_script(run: dict[str, Any], best: dict[str, Any], run_dir: Path)
     text = Path(best["script"]).read_text(encoding="utf-8") if best.get("script") else load_source(pushed)
     (run_dir / _best_name(run)).write_text(text, encoding="utf-8")
     (run_dir / "best.diff").write_text(best.get("diff") or "", encoding="utf-8")
+
+
+def resolve_run(store: RunStore, ref: str) -> dict[str, Any]:
+    """The run named by an id, a ``summary.json`` path, or ``latest``.
+
+    Raises:
+        UsageError: Nothing matches.
+    """
+    run_id = ref
+    if ref == "latest":
+        runs = store.find_runs(limit=1)
+        if not runs:
+            raise UsageError(f"no runs recorded in {store.description}")
+        return runs[0]
+    if ref.endswith(".json"):
+        path = Path(ref)
+        if not path.is_file():
+            raise UsageError(f"{ref}: no such file; 'mlops train --out DIR' writes DIR/summary.json")
+        try:
+            run_id = json.loads(path.read_text(encoding="utf-8"))["run_id"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise UsageError(f"{ref}: not a summary written by mlops (no run_id)") from e
+    run = store.get_run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id} in {store.description}; see 'mlops runs'")
+    return run
+
+
+def verdict(run: dict[str, Any]) -> str:
+    """One line a person understands: passed or not, the metric against the target, and why it stopped."""
+    metric, target, value = run.get("metric"), run.get("target"), run.get("value")
+    n = run.get("best_trial")
+    if run.get("status") == "running":
+        return f"RUNNING: run {run['_id']} has not finished"
+    if value is None:
+        return f"FAILED: no {metric} was measured ({run.get('error') or 'no trial finished'})"
+    op = ">=" if run.get("goal", "maximize") == "maximize" else "<="
+    if run.get("status") == "passed":
+        return f"PASSED: {metric} {value:.4f} {op} target {target} (best trial {n}, run {run['_id']})"
+    side = "under" if op == ">=" else "over"
+    why = f" after {run.get('stopped')}" if run.get("stopped") else ""
+    return (f"FAILED: {metric} {value:.4f} is {side} the target {target}{why}; the best model "
+            f"(trial {n}) is kept at {run.get('model')}")
+
+
+def push_model(run_id: str, out: Out, store: RunStore | None = None) -> dict[str, Any]:
+    """Copy the run's model into the registry (``$MLOPS_REGISTRY/<project>/v<version>/``) with its metadata."""
+    store = store or get_run_store()
+    run = store.get_run(run_id) or {}
+    model = next((m for m in store.models(run.get("project", "")) if m["run_id"] == run_id), None)
+    if model is None:
+        raise UsageError(f"run {run_id} has no model to push")
+    dest = paths.registry_dir() / model["project"] / f"v{model['version']}"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(model["path"], dest / Path(model["path"]).name)
+    meta = {k: model.get(k) for k in ("project", "version", "run_id", "trial", "format", "framework", "metric",
+                                      "value", "passed")}
+    (dest / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    store.add_event({"kind": "push", "run_id": run_id, "project": model["project"], "version": model["version"],
+                     "path": str(dest)})
+    out.info(f"pushed model v{model['version']} of {model['project']} to {dest}")
+    return {"project": model["project"], "version": model["version"], "path": str(dest)}
+
+
+def export_run(summary: dict[str, Any], out_dir: Path, out: Out) -> None:
+    """Copy what CI archives into ``out_dir``: summary.json, report.html and plots, best script, diff, model."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(summary["run_dir"])
+    for name in ("report.html", "metric.png", "curves.png", "best.diff", Path(summary.get("best_script") or "").name):
+        if name and (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, out_dir / name)
+    if summary.get("model"):
+        (out_dir / "model").mkdir(exist_ok=True)
+        shutil.copy2(summary["model"], out_dir / "model" / Path(summary["model"]).name)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    out.info(f"artifacts in {out_dir}")

@@ -157,9 +157,9 @@ def test_units_widen_hidden_layers_but_never_the_output(source: str, expected: s
 
 @pytest.mark.parametrize(("fit", "expected_epochs", "adds_validation"), [
     ("model.fit(X, y, epochs=10, validation_split=0.2)", "epochs=40", False),
-    ("model.fit(X, y, 32, 5, validation_data=(A, b))", "32, 20,", False),
-    ("model.fit(X, y, nb_epoch=3)", "epochs=12", True),
-    ("model.fit(X, y)", "epochs=4", True),
+    ("model.fit(X, y, 32, 5, validation_data=(A, b))", "32, 40,", False),
+    ("model.fit(X, y, nb_epoch=3)", "epochs=40", True),  # at least 10 x factor
+    ("model.fit(X, y)", "epochs=40", True),
 ])
 def test_epochs_grow_with_early_stopping(fit: str, expected_epochs: str, adds_validation: bool) -> None:
     src = "import keras\nmodel = keras.Sequential([keras.layers.Dense(1)])\n" + fit + "\n"

@@ -11,6 +11,7 @@ import collections
 import io
 import os
 import re
+import shutil
 import tarfile
 import threading
 import time
@@ -77,6 +78,27 @@ def _build_context(kind: str) -> io.BytesIO:
     return buf
 
 
+#: The harness modules a trial imports (standard library only).
+HARNESS_FILES = ("__init__.py", "_capture.py", "_patching.py", "_hooks.py", "_source.py", "harness.py")
+
+
+def harness_copy(folder: Path) -> Path:
+    """A copy of the harness in ``folder`` (a run folder), to mount into trial containers.
+
+    Only the run folder and the project must exist on the engine's host: when mlops itself runs
+    in a container (Jenkins with the host's Docker socket), its own source tree does not.
+    """
+    source = SOURCE_ROOT / "training"
+    target = folder / f".harness-{content_hash(*(source / f for f in HARNESS_FILES))}"
+    if not target.exists():
+        tmp = folder / f".harness-tmp-{os.getpid()}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name in HARNESS_FILES:
+            shutil.copy2(source / name, tmp / name)
+        os.replace(tmp, target)
+    return target
+
+
 def _kill_quietly(container: Any) -> None:
     from docker.errors import DockerException
 
@@ -136,7 +158,7 @@ class DockerBackend(Backend):
         volumes = {
             str(spec.project): {"bind": "/project", "mode": "ro"},
             str(spec.run_dir): {"bind": "/run", "mode": "rw"},
-            str(SOURCE_ROOT / "training"): {"bind": f"{HARNESS_MOUNT}/training", "mode": "ro"},
+            str(harness_copy(spec.run_dir.parent)): {"bind": f"{HARNESS_MOUNT}/training", "mode": "ro"},
         }
         script = None
         if spec.script:

@@ -64,17 +64,19 @@ def build_space(info: ScriptInfo) -> TweakSpace:
     elif info.kind == "ann":
         if not info.scaled and info.splits:
             c["scale"] = [False, True]
-        c.update(dense=[0, 1, 2], units=[None, 32, 64, 128], epochs=[1, 2, 4])
+        c.update(dense=[0, 1, 2], units=[None, 32, 64, 128], epochs=[1, 2, 4, 8])
         scale = {"scale": True} if "scale" in c else {}
         space.ladder = [{}, scale, {**scale, "dense": 1, "units": 64}, {**scale, "dense": 1, "units": 64, "epochs": 2},
-                        {**scale, "dense": 2, "units": 128, "epochs": 4}]
+                        {**scale, "dense": 2, "units": 128, "epochs": 4},
+                        {**scale, "dense": 2, "units": 128, "epochs": 8}]
     else:  # cnn
         c.update(filters=[None, 16, 32, 64], conv=[0, 1, 2], kernel=[3, 5], stride=[1, 2], dense=[0, 1],
-                 units=[None, 64, 128], epochs=[1, 2, 4])
+                 units=[None, 64, 128], epochs=[1, 2, 4, 8])
         space.ladder = [{}, {"dense": 1, "units": 64, "filters": 32},
                         {"dense": 1, "units": 64, "filters": 32, "epochs": 2},
                         {"dense": 1, "units": 64, "filters": 32, "epochs": 2, "conv": 1},
-                        {"dense": 1, "units": 128, "filters": 64, "epochs": 4, "conv": 2}]
+                        {"dense": 1, "units": 128, "filters": 64, "epochs": 4, "conv": 2},
+                        {"dense": 1, "units": 128, "filters": 64, "epochs": 8, "conv": 2}]
     deduped: list[dict[str, Any]] = []
     for cfg in space.ladder:
         if cfg not in deduped:

@@ -389,7 +389,8 @@ def tweak_conv(module: cst.Module, calls: dict[cst.Call, str], value: int, filte
 
 
 def tweak_epochs(module: cst.Module, calls: dict[cst.Call, str], value: int) -> tuple[cst.Module, str]:
-    """Multiply the epochs of every Keras ``fit`` by ``value``, with early stopping on the validation loss."""
+    """Multiply the epochs of every Keras ``fit`` by ``value`` (at least ``10 * value``), with early stopping
+    on the validation loss so that more epochs never end on a worse model than an earlier epoch."""
     if inspect_script(module.code).framework != "keras":
         raise SkipTweak("epochs apply to Keras models")
     changes: list[str] = []
@@ -399,10 +400,11 @@ def tweak_epochs(module: cst.Module, calls: dict[cst.Call, str], value: int) -> 
         base = 1 if current is None else int_value(current.value)
         if base is None:
             raise SkipTweak(f"epochs is not a number literal ({_code(current.value)})")  # type: ignore[union-attr]
-        node = _set_kwarg(node, "epochs", str(base * value), 3, ("nb_epoch",))
+        epochs = max(base * value, 10 * value)  # x2 of a 3-epoch script is still too short to tell
+        node = _set_kwarg(node, "epochs", str(epochs), 3, ("nb_epoch",))
         if arg(node, None, "validation_split", "validation_data") is None:
             node = _set_kwarg(node, "validation_split", "0.1")
-        stop = (f'{KERAS_ALIAS}.callbacks.EarlyStopping(monitor="val_loss", patience={max(3, base * value // 10)}, '
+        stop = (f'{KERAS_ALIAS}.callbacks.EarlyStopping(monitor="val_loss", patience={max(3, epochs // 10)}, '
                 "restore_best_weights=True)")
         existing = arg(node, None, "callbacks")
         if existing is None:
@@ -412,7 +414,7 @@ def tweak_epochs(module: cst.Module, calls: dict[cst.Call, str], value: int) -> 
                                                  f"{stop}]")
         else:
             node = _set_kwarg(node, "callbacks", f"[*{_code(existing.value)}, {stop}]")
-        changes.append(f"{base}->{base * value}")
+        changes.append(f"{base}->{epochs}")
         return node
 
     fits = set(keras_fit_calls(module, calls))

@@ -1,0 +1,199 @@
+"""The Jenkins files, checked here where Jenkins cannot run: lint, every mlops call, configuration, the hook."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import typer.main
+import yaml
+from typer.core import TyperGroup
+
+from mlops.cli import app
+from mlops.store import get_run_store
+from tests.conftest import EXAMPLES, ROOT
+
+try:  # typer >= 0.16 vendors click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click import UsageError
+
+JENKINS_FILES = [ROOT / "Jenkinsfile", *sorted((ROOT / "jenkins" / "jobs").glob("*.groovy"))]
+STAGES = ["Checkout", "Detect", "Build image", "Train and tune", "Evaluate", "Push model", "Deploy"]
+
+
+def mlops_calls(text: str) -> list[str]:
+    """Every ``mlops ...`` command line in the single-quoted strings of a Groovy file."""
+    return re.findall(r"'(mlops(?: [^']*)?)'", text)
+
+
+def check_parses(command_line: str) -> None:
+    """Parse a command line with the real CLI's parser, without running it.
+
+    Raises:
+        UsageError: Unknown command or option, or a missing argument.
+    """
+    argv = shlex.split(command_line)[1:]
+    command = typer.main.get_command(app)
+    ctx = command.make_context("mlops", list(argv), resilient_parsing=False) if argv != ["--version"] else None
+    while ctx is not None and isinstance(command, TyperGroup):
+        protected = getattr(ctx, "protected_args", None) or getattr(ctx, "_protected_args", [])
+        rest = [*protected, *ctx.args]  # the subcommand's name is kept apart from its arguments
+        if not rest:
+            return
+        name, command, rest = command.resolve_command(ctx, rest)
+        ctx = command.make_context(name, rest, parent=ctx)
+
+
+def test_every_stage_is_exactly_one_mlops_call() -> None:
+    text = (ROOT / "Jenkinsfile").read_text()
+    body = text.split("stages {", 1)[1].split("\n    post {", 1)[0]
+    blocks = re.split(r"stage\('([^']+)'\)", body)[1:]
+    stages = dict(zip(blocks[::2], blocks[1::2], strict=True))
+    assert list(stages) == STAGES
+    for name, block in stages.items():
+        assert len(mlops_calls(block)) == 1, name
+
+
+def test_every_mlops_call_in_the_jenkins_files_parses() -> None:
+    calls = [(path.name, call) for path in JENKINS_FILES for call in mlops_calls(path.read_text())]
+    assert len(calls) >= 11
+    for name, call in calls:
+        try:
+            check_parses(call)
+        except UsageError as e:
+            pytest.fail(f"{name}: '{call}' does not parse: {e.format_message()}")
+
+
+@pytest.mark.parametrize("bad", ["mlops trian .", "mlops train . --no-such-flag", "mlops evaluate",
+                                 "mlops hook instal x"])
+def test_the_call_checker_catches_what_does_not_exist(bad: str) -> None:
+    with pytest.raises(UsageError):
+        check_parses(bad)
+
+
+def test_groovy_lint_finds_no_errors() -> None:
+    linter = shutil.which("npm-groovy-lint")
+    if linter is None:
+        if os.environ.get("MLOPS_REQUIRE_GROOVY_LINT") == "1":
+            pytest.fail("npm-groovy-lint is not installed (npm install -g npm-groovy-lint@15)")
+        pytest.skip("npm-groovy-lint is not installed (npm install -g npm-groovy-lint@15)")
+    proc = subprocess.run([linter, "--failon", "error", "--noserver", "--output", "json",
+                           *[str(p.relative_to(ROOT)) for p in JENKINS_FILES]],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["summary"]["totalFoundErrorNumber"] == 0
+    assert len(report["files"]) == len(JENKINS_FILES)
+
+
+def jenkins_section() -> str:
+    return (ROOT / "README.md").read_text().split("## Run it under Jenkins", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("name", ["casc.yaml", "docker-compose.yml"])
+def test_configuration_is_valid_yaml_and_every_variable_is_documented(name: str) -> None:
+    text = (ROOT / "jenkins" / name).read_text()
+    assert isinstance(yaml.safe_load(text), dict)
+    variables = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+    assert variables
+    undocumented = sorted(v for v in variables if f"`{v}`" not in jenkins_section())
+    assert not undocumented, f"{name} uses variables the README does not document: {undocumented}"
+
+
+def test_casc_defines_the_jobs_and_the_credentials_the_pipelines_use() -> None:
+    casc = yaml.safe_load((ROOT / "jenkins" / "casc.yaml").read_text())
+    ids = {c[next(iter(c))]["id"] for c in casc["credentials"]["system"]["domainCredentials"][0]["credentials"]}
+    used = set()
+    for path in JENKINS_FILES:
+        used |= set(re.findall(r"credentials\('([^']+)'\)", path.read_text()))
+    assert used and used <= ids
+    jobs = {Path(j["file"]).name for j in casc["jobs"]}
+    assert jobs == {p.name for p in (ROOT / "jenkins" / "jobs").glob("*.groovy")}
+
+
+def test_every_plugin_is_pinned_and_the_needed_ones_are_there() -> None:
+    lines = [ln.strip() for ln in (ROOT / "jenkins" / "plugins.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    for line in lines:
+        assert re.fullmatch(r"[a-z0-9-]+:\d[\w.]*", line), f"not pinned: {line}"
+    names = {ln.split(":")[0] for ln in lines}
+    assert {"git", "workflow-aggregator", "docker-workflow", "email-ext", "configuration-as-code", "job-dsl",
+            "github", "timestamper", "htmlpublisher", "credentials-binding"} <= names
+    dockerfile = (ROOT / "jenkins" / "Dockerfile").read_text()
+    assert re.search(r"^FROM jenkins/jenkins:[\d.]+-lts", dockerfile, re.M)
+    assert "jenkins-plugin-cli --plugin-file" in dockerfile and "python3" in dockerfile
+
+
+def _git(*args: str, cwd: Path | None = None) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "ds", "GIT_AUTHOR_EMAIL": "ds@example.com",
+                        "GIT_COMMITTER_NAME": "ds", "GIT_COMMITTER_EMAIL": "ds@example.com"})
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_push_to_a_repository_with_the_hook_trains_and_records_a_run(tmp_path: Path) -> None:
+    bare, work = tmp_path / "models.git", tmp_path / "work"
+    _git("init", "-q", "--bare", str(bare))
+    proc = subprocess.run([sys.executable, "-m", "mlops", "hook", "install", str(bare)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and "post-receive" in proc.stdout
+    _git("clone", "-q", str(bare), str(work))
+    for f in (EXAMPLES / "wine-sklearn").iterdir():
+        shutil.copy2(f, work / f.name)
+    _git("add", ".", cwd=work)
+    _git("commit", "-q", "-m", "first model", cwd=work)
+    push = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=work, capture_output=True, text=True,
+                          env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}, timeout=600)
+    assert push.returncode == 0, push.stderr
+    assert "PASSED  accuracy" in push.stderr  # the pusher sees the run (as "remote:" lines)
+    [run] = get_run_store().find_runs()
+    assert run["status"] == "passed" and run["project"].startswith("models-")
+
+
+class _FakeJenkins(http.server.BaseHTTPRequestHandler):
+    """Stands in for Jenkins's REST API (Jenkins itself cannot be installed here): records requests."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:  # python-jenkins asks for a CSRF crumb first
+        self.seen.append(f"GET {self.path}")
+        self.send_response(404)
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        self.seen.append(f"POST {self.path}")
+        self.send_response(201)
+        self.send_header("Location", "http://127.0.0.1/queue/item/1/")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_with_jenkins_url_the_hook_starts_the_jenkins_job_instead(tmp_path: Path) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FakeJenkins)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bare = tmp_path / "r.git"
+    _git("init", "-q", "--bare", str(bare))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlops", "hook", "run", "--git-dir", str(bare), "--stdin"],
+            input="0" * 40 + " " + "a" * 40 + " refs/heads/main\n", capture_output=True, text=True,
+            env={**os.environ, "JENKINS_URL": f"http://127.0.0.1:{server.server_port}", "JENKINS_JOB": "mlops-train"})
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert any(s.startswith("POST /job/mlops-train/buildWithParameters") for s in _FakeJenkins.seen)
+    assert "started Jenkins job mlops-train for main" in proc.stdout
+    assert get_run_store().find_runs() == []
