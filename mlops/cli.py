@@ -303,6 +303,51 @@ def notify(
         raise typer.Exit(3)
 
 
+@app.command()
+@handles_errors
+def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
+    """Jenkins stage "Deploy": serve the run's pushed model; the new container must be healthy before the
+    old one is retired (needs a Docker engine)."""
+    from mlops.runner import resolve_run
+    from mlops.store import get_run_store
+    from monitor.deploy import deploy as run_deploy
+
+    store = get_run_store()
+    result = run_deploy(store, resolve_run(store, run_ref), Out(json_mode=as_json))
+    if as_json:
+        emit_json(result)
+
+
+@app.command()
+@handles_errors
+def watch(
+    once: Annotated[bool, typer.Option("--once", help="Check once and exit (what the Jenkins monitor job runs).")
+                    ] = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between checks of the daemon.")] = 5.0,
+    max_restarts: Annotated[int, typer.Option(min=1, help="Restarts within the window before giving up.")] = 3,
+    window_minutes: Annotated[float, typer.Option(help="The crash-loop window.")] = 10.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep serving containers alive: restart failed ones with back-off, roll back crash-looping new models,
+    mail one alert per incident."""
+    from mlops.store import get_run_store
+    from monitor.deploy import docker_or_fail
+    from monitor.watchdog import Policy, check_once
+    from monitor.watchdog import watch as run_watch
+
+    out = Out(json_mode=as_json)
+    policy = Policy(max_restarts=max_restarts, window_s=window_minutes * 60)
+    client, store = docker_or_fail(), get_run_store()
+    if once:
+        actions = check_once(client, store, out, policy)
+        if as_json:
+            emit_json(actions)
+        elif not actions:
+            out.info("watch: every serving container is healthy")
+        return
+    run_watch(client, store, out, interval=interval, policy=policy)
+
+
 hook_app = typer.Typer(help="Git hooks that train on push, for repositories without Jenkins.", no_args_is_help=True)
 app.add_typer(hook_app, name="hook")
 

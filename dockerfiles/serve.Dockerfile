@@ -1,0 +1,19 @@
+# Serving image: the trial image of the model's kind (scikit-learn or Keras) plus the web app.
+# BASE_IMAGE is the trial image (mlops-ml:<hash> or mlops-dl:<hash>), passed by `mlops deploy`.
+# The model is not baked in: the pushed model version is mounted read-only at /model.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+USER root
+COPY requirements-serve.txt /tmp/requirements-serve.txt
+RUN pip install --no-compile -r /tmp/requirements-serve.txt && rm /tmp/requirements-serve.txt
+COPY serving.py /opt/mlops-serve/serving.py
+
+USER 10001
+WORKDIR /tmp
+ENV MLOPS_MODEL_DIR=/model PYTHONPATH=/opt/mlops-serve
+EXPOSE 8000
+HEALTHCHECK --interval=2s --timeout=2s --start-period=60s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
+CMD ["uvicorn", "serving:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+LABEL org.opencontainers.image.title="mlops model server" mlops.role="serving"

@@ -1,0 +1,141 @@
+"""``mlops deploy``: start (or replace) the serving container of a pushed model version.
+
+The new container must turn healthy before the old one is retired, so a model that cannot
+load never takes the service down: the old container keeps serving and the deploy fails.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mlops import paths
+from mlops.console import Out
+from mlops.errors import MlopsError
+from training.backends._base import SOURCE_ROOT, content_hash, image_kind
+
+ROLE = "serving"
+SERVE_FILES = {"Dockerfile": SOURCE_ROOT / "dockerfiles" / "serve.Dockerfile",
+               "requirements-serve.txt": SOURCE_ROOT / "requirements-serve.txt",
+               "serving.py": SOURCE_ROOT / "monitor" / "serving.py"}
+
+
+def docker_or_fail() -> Any:
+    """A connected Docker client.
+
+    Raises:
+        MlopsError: No engine answers.
+    """
+    from training.backends._docker import docker_client
+
+    client, reason = docker_client()
+    if client is None:
+        raise MlopsError(f"deploy needs a Docker engine and none answers ({reason}); start one with "
+                         "scripts/start-dockerd")
+    return client
+
+
+def serve_image(client: Any, kind: str, out: Out) -> str:
+    """Build (or reuse) ``mlops-serve-<kind>:<hash>`` on top of the kind's trial image."""
+    from training.backends._docker import DockerBackend, image_tag
+
+    DockerBackend(client).prepare(kind, out.info)
+    base = image_tag(kind)
+    tag = f"mlops-serve-{kind}:{content_hash(*SERVE_FILES.values(), extra=base)}"
+    if client.images.list(name=tag):
+        return tag
+    out.info(f"building serving image {tag} on {base}")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, path in SERVE_FILES.items():
+            tar.add(path, arcname=name)
+    buf.seek(0)
+    for chunk in client.api.build(fileobj=buf, custom_context=True, tag=tag, rm=True, forcerm=True,
+                                  buildargs={"BASE_IMAGE": base}, decode=True):
+        if "error" in chunk:
+            raise MlopsError(f"building {tag} failed: {chunk['error'].strip()}")
+    return tag
+
+
+def model_folder(project: str, version: int) -> Path:
+    """The registry folder of a pushed model version."""
+    return paths.registry_dir() / project / f"v{version}"
+
+
+def serving_containers(client: Any, project: str | None = None) -> list[Any]:
+    """Serving containers (any state), optionally of one project."""
+    labels = [f"mlops.role={ROLE}"] + ([f"mlops.project={project}"] if project else [])
+    return client.containers.list(all=True, filters={"label": labels})
+
+
+def wait_healthy(container: Any, timeout: float = 180) -> str:
+    """Wait until Docker reports the container healthy; return the final state (healthy, exited, ...)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state["Status"] in ("exited", "dead"):
+            return "exited"
+        health = state.get("Health", {}).get("Status")
+        if health in ("healthy", "unhealthy"):
+            return health
+        time.sleep(0.5)
+    return "timeout"
+
+
+def host_url(container: Any) -> str:
+    """``http://127.0.0.1:<port>`` of the container's published port 8000."""
+    container.reload()
+    port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+    return f"http://127.0.0.1:{port}"
+
+
+def start(client: Any, project: str, version: int, kind: str, out: Out, memory: str = "2g") -> Any:
+    """Start a serving container for a model version (not yet waiting for it)."""
+    folder = model_folder(project, version)
+    if not (folder / "model.json").is_file():
+        raise MlopsError(f"model v{version} of {project} is not in the registry ({folder}); run 'mlops push' first")
+    tag = serve_image(client, kind, out)
+    name = f"mlops-serve-{project}-v{version}-{int(time.time())}"
+    return client.containers.run(
+        tag, detach=True, name=name, volumes={str(folder): {"bind": "/model", "mode": "ro"}},
+        ports={"8000/tcp": ("127.0.0.1", None)}, mem_limit=memory, read_only=True,
+        tmpfs={"/tmp": "rw,exec,size=256m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        labels={"mlops.role": ROLE, "mlops.project": project, "mlops.model_version": str(version),
+                "mlops.kind": kind},
+    )
+
+
+def deploy(store: Any, run: dict[str, Any], out: Out, client: Any | None = None) -> dict[str, Any]:
+    """Serve the run's pushed model: new container healthy first, then the old one retired.
+
+    Raises:
+        MlopsError: No Docker engine, model not pushed, or the new container did not turn healthy
+            (the old one keeps serving).
+    """
+    client = client or docker_or_fail()
+    project, version = run["project"], run.get("model_version")
+    if not version:
+        raise MlopsError(f"run {run['_id']} has no model to deploy")
+    kind = image_kind(run["kind"])
+    old = [c for c in serving_containers(client, project) if c.status == "running"]
+    out.step(f"deploy model v{version} of {project}")
+    new = start(client, project, version, kind, out)
+    state = wait_healthy(new)
+    if state != "healthy":
+        logs = new.logs(tail=15).decode(errors="replace")
+        new.remove(force=True)
+        store.add_event({"kind": "deploy_failed", "project": project, "version": version, "state": state})
+        kept = f"; v{old[0].labels['mlops.model_version']} keeps serving" if old else ""
+        raise MlopsError(f"model v{version} did not become healthy ({state}){kept}\n{logs}")
+    url = host_url(new)
+    for c in old:
+        c.remove(force=True)
+    store.add_event({"kind": "deploy", "project": project, "version": version, "container": new.name, "url": url,
+                     "run_id": run["_id"], "image_kind": kind})
+    out.ok(f"serving model v{version} of {project} at {url} (container {new.name})")
+    return {"project": project, "version": version, "container": new.name, "url": url,
+            "retired": [c.name for c in old]}
