@@ -7,6 +7,7 @@ load never takes the service down: the old container keeps serving and the deplo
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 import time
 from pathlib import Path
@@ -60,6 +61,13 @@ def serve_image(client: Any, kind: str, out: Out) -> str:
     return tag
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, fixed at start so that restarts of the container keep its address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def model_folder(project: str, version: int) -> Path:
     """The registry folder of a pushed model version."""
     return paths.registry_dir() / project / f"v{version}"
@@ -102,7 +110,7 @@ def start(client: Any, project: str, version: int, kind: str, out: Out, memory: 
     name = f"mlops-serve-{project}-v{version}-{int(time.time())}"
     return client.containers.run(
         tag, detach=True, name=name, volumes={str(folder): {"bind": "/model", "mode": "ro"}},
-        ports={"8000/tcp": ("127.0.0.1", None)}, mem_limit=memory, read_only=True,
+        ports={"8000/tcp": ("127.0.0.1", free_port())}, mem_limit=memory, read_only=True,
         tmpfs={"/tmp": "rw,exec,size=256m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
         labels={"mlops.role": ROLE, "mlops.project": project, "mlops.model_version": str(version),
                 "mlops.kind": kind},

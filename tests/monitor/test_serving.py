@@ -1,0 +1,133 @@
+"""Serving and the watchdog on a real Docker engine: deploy, predict, restart, crash loop, rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mlops.console import Out
+from mlops.store import get_run_store
+from monitor.deploy import serving_containers, start
+from monitor.watchdog import Policy, check_once
+from tests.conftest import EXAMPLES, mlops
+from training.backends._docker import docker_client
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def client():
+    c, reason = docker_client()
+    if c is None:
+        if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"MLOPS_REQUIRE_DOCKER=1 but no Docker engine answers: {reason}")
+        pytest.skip(f"no Docker engine answers ({reason})")
+    yield c
+    for container in serving_containers(c):
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, client) -> Path:
+    """A module-wide MLOPS_HOME with one passed, pushed run of the scikit-learn example."""
+    home = tmp_path_factory.mktemp("serving-home")
+    proc = mlops("run", str(EXAMPLES / "wine-sklearn"), "--no-notify", "--json", env={"MLOPS_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pushed"]["version"] == 1
+    return home
+
+
+@pytest.fixture
+def env(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    return {"MLOPS_HOME": str(home)}
+
+
+def call(url: str, body: object | None = None, raw: bytes | None = None) -> tuple[int, str]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def deploy(env: dict[str, str]) -> dict:
+    proc = mlops("deploy", "latest", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_deployed_model_predicts_validates_and_reports_metrics(env) -> None:
+    served = deploy(env)
+    url = served["url"]
+    code, body = call(f"{url}/health")
+    assert code == 200 and json.loads(body)["model_version"] == 1
+    features = json.loads(body)["features"]
+    assert len(features) == 13 and features[0] == "Alcohol"
+    row = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
+    code, body = call(f"{url}/predict", {"rows": [row, row]})
+    assert code == 200 and json.loads(body) == {"predictions": [1, 1], "model_version": 1}
+    code, body = call(f"{url}/predict", {"rows": [dict(zip(features, row, strict=True))]})
+    assert code == 200 and json.loads(body)["predictions"] == [1]
+    for bad, message in [({"rows": [[1, 2, 3]]}, "expected 13 numbers"), ({"rows": [["a"] * 13]}, "must be a number"),
+                         ({"data": []}, 'send {"rows"'), ({"rows": [{"Alcohol": 1}]}, "missing features")]:
+        code, body = call(f"{url}/predict", bad)
+        assert code == 422 and message in json.loads(body)["detail"], body
+    assert call(f"{url}/predict", raw=b"not json")[0] == 422
+    code, metrics = call(f"{url}/metrics")
+    assert code == 200
+    assert 'mlops_requests_total{code="200",endpoint="/predict"} 2.0' in metrics
+    assert 'mlops_requests_total{code="422",endpoint="/predict"} 5.0' in metrics
+    assert 'mlops_model_version{project="wine-sklearn"} 1.0' in metrics
+    assert "mlops_predict_latency_seconds_bucket" in metrics
+
+
+def test_a_redeploy_is_healthy_before_the_old_container_is_retired(env, client) -> None:
+    first = deploy(env)
+    second = deploy(env)
+    assert second["retired"] == [first["container"]]
+    assert [c.name for c in serving_containers(client, "wine-sklearn")] == [second["container"]]
+    assert call(f"{second['url']}/health")[0] == 200
+
+
+def test_a_killed_serving_container_is_restarted_with_the_same_model(env, client) -> None:
+    served = deploy(env)
+    container = client.containers.get(served["container"])
+    container.kill()
+    proc = mlops("watch", "--once", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"container": served["container"], "action": "restarted", "result": "healthy"}]
+    code, body = call(f"{served['url']}/health")
+    assert code == 200 and json.loads(body)["model_version"] == 1
+    [event] = get_run_store().events({"kind": "restart", "container": served["container"]})
+    assert event["reason"].startswith("exited")
+
+
+def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, home: Path) -> None:
+    good = deploy(env)
+    bad_dir = home / "registry" / "wine-sklearn" / "v2"
+    bad_dir.mkdir(parents=True)
+    (bad_dir / "model.json").write_text(json.dumps({"project": "wine-sklearn", "version": 2, "format": "joblib"}))
+    (bad_dir / "model.joblib").write_bytes(b"this is not a model")
+    client.containers.get(good["container"]).remove(force=True)
+    bad = start(client, "wine-sklearn", 2, "ml", Out())
+    time.sleep(3)
+    store, out, policy = get_run_store(), Out(), Policy(max_restarts=2, backoff_s=0)
+    actions = [check_once(client, store, out, policy) for _ in range(4)]
+    assert [a[0]["action"] for a in actions if a] == ["restarted", "restarted", "rolled back"]
+    assert actions[3] == [] or all(a["container"] != bad.name for a in actions[3])
+    [alert] = store.events({"kind": "alert", "container": bad.name})
+    assert "Rolled back to model v1" in alert["what"]
+    outbox = list((home / "outbox").glob("*ALERT*.eml"))
+    assert len(outbox) == 1
+    [serving] = serving_containers(client, "wine-sklearn")
+    assert serving.labels["mlops.model_version"] == "1"
+    assert not any(c.name == bad.name for c in serving_containers(client))
