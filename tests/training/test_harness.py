@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,11 +23,14 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_
 """
 
 
-def harness(project: Path, kind: str, metric: str = "accuracy", entry: str = "train.py"
-            ) -> tuple[int, dict, str]:
-    """Run ``python -m training.harness`` in the kind's virtualenv; return (exit code, metrics.json, output)."""
+def harness(project: Path, kind: str, metric: str = "accuracy", entry: str = "train.py",
+            run_dir: Path | None = None) -> tuple[int, dict, str]:
+    """Run ``python -m training.harness`` in the kind's virtualenv; return (exit code, metrics.json, output).
+
+    The run folder defaults to a new temporary folder (never next to the project: examples stay clean).
+    """
     python = LocalBackend().venv_dir(kind) / "bin" / "python"
-    run_dir = project.parent / f"{project.name}-run"
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="harness-")) / "run"
     proc = subprocess.run(
         [str(python), "-m", "training.harness", "--project", str(project), "--entry", entry,
          "--run-dir", str(run_dir), "--metric", metric],
@@ -69,10 +73,10 @@ def train():
     return model.score(X_test, y_test)
 train()
 """})
-        code, m, _ = harness(p, "ml")
+        code, m, _ = harness(p, "ml", run_dir=p.parent / "run")
         assert code == 0 and m["sources"]["accuracy"] == "sklearn.score" and m["value"] > 0.9
         assert m["model"]["source"] == "sklearn.score"
-        assert load_joblib_model(p.parent / f"{p.name}-run", "ml", "type(m).__name__") == "RandomForestClassifier"
+        assert load_joblib_model(p.parent / "run", "ml", "type(m).__name__") == "RandomForestClassifier"
 
     def test_score_of_an_estimator_that_overrides_it_is_still_the_users_call(self, project_factory) -> None:
         # KNeighborsClassifier.score calls super().score(): the user's call must still count, once.
@@ -159,10 +163,10 @@ clf = DecisionTreeClassifier().fit(df[["x"]], df["y"])
 clf.score(df[["x"]], df["y"])
 open("side_effect.txt", "w").write("written by the script")
 """})
-        code, m, _ = harness(p, "ml")
+        code, m, _ = harness(p, "ml", run_dir=p.parent / "run")
         assert code == 0 and m["value"] == 1.0
         assert not (p / "side_effect.txt").exists()
-        assert (p.parent / f"{p.name}-run" / "work" / "side_effect.txt").exists()
+        assert (p.parent / "run" / "work" / "side_effect.txt").exists()
 
     def test_a_notebook_entry_runs(self, project_factory) -> None:
         nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
@@ -188,15 +192,14 @@ open("side_effect.txt", "w").write("written by the script")
 @pytest.mark.slow
 @pytest.mark.usefixtures("dl_env")
 class TestKerasScripts:
-    def test_evaluate_history_and_model_are_captured(self) -> None:
+    def test_evaluate_history_and_model_are_captured(self, tmp_path: Path) -> None:
         from tests.conftest import EXAMPLES
 
-        p = EXAMPLES / "digits-cnn"
-        code, m, _ = harness(p, "dl")
+        code, m, _ = harness(EXAMPLES / "digits-cnn", "dl", run_dir=tmp_path / "run")
         assert code == 0 and m["sources"]["accuracy"] == "keras.evaluate" and m["value"] > 0.9
         assert len(m["history"]["val_accuracy"]) == 8 and len(m["history"]["loss"]) == 8
         assert m["model"]["format"] == "keras"
-        events = (p.parent / f"{p.name}-run" / "events.jsonl").read_text().splitlines()
+        events = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
         assert len(events) == 8 and json.loads(events[-1])["epoch"] == 7
 
     def test_fit_only_with_validation_uses_the_validation_metric(self, tmp_path: Path) -> None:

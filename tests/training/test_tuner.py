@@ -126,18 +126,21 @@ def test_optuna_follows_the_ladder_first_then_learns_and_prunes() -> None:
         if number <= 3:
             assert config == full_config(space, space.ladder[number - 1])
         strategy.before_trial(number, config)
-        curve = [0.5 + 0.1 * e for e in range(4)]
+        curve = [0.5 + 0.05 * e for e in range(8)]
         pruned = any(strategy.should_prune(number, e, v) for e, v in enumerate(curve))
         record = {"number": number, "config": config, "status": "ok", "value": curve[-1], "curve": curve}
         strategy.after_trial(number, config, record)
         history.append(record)
         assert not pruned
     strategy.before_trial(6, config := strategy.suggest(history))
-    hopeless = [0.01, 0.01, 0.01, 0.01]
-    assert any(strategy.should_prune(6, e, v) for e, v in enumerate(hopeless))
+    hopeless = [0.01] * 8
+    verdicts = [strategy.should_prune(6, e, v) for e, v in enumerate(hopeless)]
+    assert not any(verdicts[:5]) and any(verdicts[5:])  # never during the warm-up epochs
     restored = OptunaStrategy(space, seed=0)
     restored.restore(history)
-    assert len(restored.study.trials) == 5
+    assert sum(t.state.name == "COMPLETE" for t in restored.study.trials) == 5
+    resumed = restored.suggest(history)  # the enqueued ladder was already tried: it goes on from there
+    assert resumed is not None and resumed not in [h["config"] for h in history]
 
 
 def test_the_epoch_watcher_stops_a_trial_that_falls_behind(tmp_path: Path) -> None:

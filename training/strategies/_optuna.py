@@ -15,25 +15,30 @@ class OptunaStrategy(BaseStrategy):
         space: The tweak space.
         goal: ``maximize`` or ``minimize``.
         seed: Seed of the sampler.
-        ladder_trials: How many of the first trials follow the ladder before TPE takes over.
+        ladder_trials: How many of the first trials follow the ladder before TPE takes over (default: the
+            whole ladder). They are enqueued in the study, so they are Optuna trials like the others.
     """
 
     name = "optuna"
 
-    def __init__(self, space: TweakSpace, goal: str = "maximize", seed: int = 42, ladder_trials: int = 3) -> None:
+    def __init__(self, space: TweakSpace, goal: str = "maximize", seed: int = 42, ladder_trials: int | None = None
+                 ) -> None:
         super().__init__(space, goal, seed)
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
+        seeded = [full_config(space, rung) for rung in space.ladder[:ladder_trials]]
         self.study = optuna.create_study(
             direction=goal,
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=ladder_trials),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, len(seeded))),
+            # Lenient: deeper or longer-trained models often start slower; only the clearly hopeless go.
+            pruner=optuna.pruners.PercentilePruner(25.0, n_startup_trials=3, n_warmup_steps=5),
         )
         self.distributions = {name: optuna.distributions.CategoricalDistribution(values)
                               for name, values in space.choices.items()}
-        self.seeded = [full_config(space, rung) for rung in space.ladder[:ladder_trials]]
+        for config in seeded:
+            self.study.enqueue_trial(config)
         self._asked: dict[str, Any] = {}  # key of config -> optuna trial not yet told
         self._live: dict[int, Any] = {}  # trial number -> optuna trial
 
@@ -46,10 +51,6 @@ class OptunaStrategy(BaseStrategy):
             self._add_finished(record)
 
     def suggest(self, history: list[dict[str, Any]]) -> dict[str, Any] | None:
-        tried = self.tried(history)
-        for config in self.seeded:
-            if config not in tried:
-                return config
         values = {self._key(t.get("config") or {}): t for t in history}
         for _ in range(50):
             trial = self.study.ask(self.distributions)
