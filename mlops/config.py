@@ -42,6 +42,7 @@ class TrialLimits(_Strict):
     memory: str = Field("4g", pattern=r"^\d+(\.\d+)?[kmgKMG]?$")
     network: bool = False
     seed: int = 42
+    restarts: int = Field(2, ge=0, le=10, description="a killed trial is started again, resuming from its checkpoint")
 
 
 class Mail(_Strict):

@@ -44,6 +44,8 @@ class Capture:
     model_source: str = ""
     warnings: list[str] = field(default_factory=list)
     events_path: Path | None = None
+    fit_calls: int = 0
+    resumed_from: list[int] = field(default_factory=list)  # epochs already done when a fit resumed
 
     def from_user_code(self, through: tuple[str, str] | None = None) -> bool:
         """True when the nearest caller outside the harness is a file of the user's project.

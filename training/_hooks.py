@@ -32,11 +32,16 @@ def _user_call(through: tuple[str, str] | None = None) -> Capture | None:
 
 # --- Keras -------------------------------------------------------------------------------------
 
-def _keras_callback(keras: ModuleType, cap: Capture, capture_test: bool) -> Any:
+def _keras_callback(keras: ModuleType, cap: Capture, capture_test: bool, checkpoint: Any = None,
+                    history: dict[str, list[float]] | None = None) -> Any:
     class _MlopsCapture(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             try:
                 cap.epoch(epoch, dict(logs or {}))
+                if checkpoint is not None and history is not None:
+                    for k, v in (logs or {}).items():
+                        history.setdefault(k, []).append(float(v))
+                    checkpoint.save(self.model, epoch, history)
             except Exception as e:
                 hook_failed("recording epoch", e)
 
@@ -49,6 +54,25 @@ def _keras_callback(keras: ModuleType, cap: Capture, capture_test: bool) -> Any:
                     hook_failed("recording evaluate()", e)
 
     return _MlopsCapture()
+
+
+def _resume(model: Any, cap: Capture, kwargs: dict) -> tuple[Any, dict[str, list[float]]]:
+    """Restore this fit call's checkpoint, if a previous attempt of the trial left one."""
+    from training._checkpoint import FitCheckpoint
+
+    cap.fit_calls += 1
+    checkpoint = FitCheckpoint(cap.run_dir / "checkpoint" / f"fit-{cap.fit_calls}")
+    restored = checkpoint.restore(model, cap.warn)
+    history: dict[str, list[float]] = {}
+    if restored is not None:
+        epoch, history = restored
+        kwargs["initial_epoch"] = epoch + 1
+        cap.resumed_from.append(epoch + 1)
+        for key, values in history.items():
+            cap.history[key] = list(values)
+        print(f"mlops harness: resuming fit at epoch {epoch + 2} from the checkpoint of epoch {epoch + 1}",
+              flush=True)
+    return checkpoint, history
 
 
 def _with_callback(kwargs: dict, callback: Any) -> dict:
@@ -69,7 +93,8 @@ def _install_keras(keras: ModuleType) -> None:
                 kwargs["epochs"] = kwargs.pop("nb_epoch")
                 cap.warn("fit(nb_epoch=...) is a Keras 2 argument; used it as epochs=")
             try:
-                kwargs = _with_callback(kwargs, _keras_callback(keras, cap, capture_test=False))
+                checkpoint, history = _resume(self, cap, kwargs)
+                kwargs = _with_callback(kwargs, _keras_callback(keras, cap, False, checkpoint, history))
             except Exception as e:
                 hook_failed("adding the fit() callback", e)
             history = original(self, *args, **kwargs)

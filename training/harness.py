@@ -192,6 +192,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         "sources": cap.sources,
         "history": cap.history,
         "warnings": cap.warnings,
+        "resumed_from_epoch": cap.resumed_from,
         "duration_s": round(time.time() - start, 3),
     })
     result.setdefault("model", None)

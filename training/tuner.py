@@ -7,6 +7,7 @@ continues with the next one.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,9 @@ def _run_one(ctx: TuneContext, strategy: Any, config: dict[str, Any], outcome: A
              deadline: float, number: int) -> dict[str, Any]:
     cfg, out = ctx.cfg, ctx.out
     trial_dir = ctx.run_dir / f"trial-{number:03d}"
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    if trial_dir.exists():  # left by a run killed during this trial: its checkpoints belong to another script
+        shutil.rmtree(trial_dir)
+    trial_dir.mkdir(parents=True)
     script = None
     if outcome.applied:
         script = trial_dir / f"tweaked_{Path(ctx.entry).stem}.py"
@@ -130,7 +133,7 @@ def _run_one(ctx: TuneContext, strategy: Any, config: dict[str, Any], outcome: A
         seed=cfg.trial.seed, script=script, time_limit_s=max(5, min(cfg.trial.time_limit_s,
                                                                     int(deadline - time.time()))),
         cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
-        on_epoch=on_epoch,
+        restarts=cfg.trial.restarts, on_epoch=on_epoch,
     )
     result = ctx.backend.run_trial(spec, out.trial_line)
     record = {
@@ -140,7 +143,8 @@ def _run_one(ctx: TuneContext, strategy: Any, config: dict[str, Any], outcome: A
         "source_hash": digest, "duration_s": round(result.duration_s, 2), "error": result.error,
         "error_kind": result.error_kind, "exit_code": result.exit_code, "log_tail": result.log_tail,
         "run_dir": str(trial_dir), "model": result.model, "history": result.history, "curve": curve,
-        "warnings": result.warnings, "where": result.where,
+        "warnings": result.warnings, "where": result.where, "restarts": result.restarts,
+        "resumed_from_epoch": result.resumed_from_epoch,
         "reached": result.status == "ok" and cfg.reached(result.value),
     }
     ctx.store.add_trial(ctx.run_id, record)

@@ -134,9 +134,53 @@ def test_a_killed_container_is_a_failed_trial(docker_backend: DockerBackend, pro
             c.kill()
 
     threading.Thread(target=killer, daemon=True).start()
-    result = docker_backend.run_trial(spec(p, run_dir), on_line)
+    result = docker_backend.run_trial(spec(p, run_dir, restarts=0), on_line)
     assert started.is_set()
     assert result.status == "failed" and result.error_kind == "killed" and "exit code 137" in result.error
+
+
+SLOW_FIT = """
+import time
+import numpy as np
+import keras
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400, 4)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                      keras.layers.Dense(1, activation="sigmoid")])
+m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+class Slow(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(0.7)
+m.fit(X, y, epochs=10, validation_split=0.2, verbose=0, callbacks=[Slow()])
+m.evaluate(X, y, verbose=0)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_training_container_comes_back_and_resumes_from_its_checkpoint(
+        docker_backend: DockerBackend, project_factory, tmp_path: Path) -> None:
+    docker_backend.prepare("dl", print)
+    p = project_factory({"train.py": SLOW_FIT})
+    run_dir = tmp_path / "run"
+    state = run_dir / "checkpoint" / "fit-1" / "state.json"
+    lines: list[str] = []
+
+    def killer() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if state.exists() and json.loads(state.read_text())["epoch"] >= 3:
+                for c in docker_backend.client.containers.list(filters={"label": f"mlops.run_dir={run_dir}"}):
+                    c.kill()
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=killer, daemon=True).start()
+    result = docker_backend.run_trial(spec(p, run_dir, kind="dl", restarts=2), lines.append)
+    assert result.status == "ok", (result.error, result.log_tail)
+    assert result.restarts == 1 and result.resumed_from_epoch and result.resumed_from_epoch[0] >= 4
+    assert len(result.history["loss"]) == 10  # the epochs before the kill are kept, none is trained twice
+    assert any("starting it again (1/2)" in line for line in lines)
+    assert any("resuming fit at epoch" in line for line in lines)
 
 
 @pytest.mark.usefixtures("ml_image")

@@ -240,3 +240,34 @@ print("%s: %.2f%%" % (model.metrics_names[1], scores[1] * 100))
         assert m["sources"]["accuracy"] == "keras.evaluate" and m["value"] > 0.8
         assert any("Adam(lr=...)" in w for w in m["warnings"]) and any("nb_epoch" in w for w in m["warnings"])
         assert len(m["history"]["acc"]) == 10
+
+
+CHECKPOINTED = """
+import numpy as np
+import keras
+rng = np.random.default_rng(0)
+X = rng.normal(size=(200, 4)); y = (X[:, 0] > 0).astype(int)
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+m.fit(X, y, epochs=EPOCHS, verbose=0)
+m.evaluate(X, y, verbose=0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("dl_env")
+def test_a_corrupt_checkpoint_falls_back_to_the_previous_one_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLOPS_HARNESS_STRICT")
+    run_dir = tmp_path / "run"
+    first = write_project(tmp_path / "a", {"train.py": CHECKPOINTED.replace("EPOCHS", "3")})
+    code, m, _ = harness(first, "dl", run_dir=run_dir)
+    assert code == 0 and m["resumed_from_epoch"] == []
+    folder = run_dir / "checkpoint" / "fit-1"
+    assert json.loads((folder / "state.json").read_text())["epoch"] == 2
+    (folder / "last.weights.h5").write_bytes(b"half-written garbage")
+    again = write_project(tmp_path / "b", {"train.py": CHECKPOINTED.replace("EPOCHS", "5")})
+    code, m, out = harness(again, "dl", run_dir=run_dir)
+    assert code == 0, out
+    assert m["resumed_from_epoch"] == [2]  # the previous checkpoint: after epoch 2, not 3
+    assert any("cannot be loaded" in w and "falling back to the previous one" in w for w in m["warnings"])
+    assert len(m["history"]["loss"]) == 5

@@ -60,6 +60,8 @@ class TrialSpec:
     memory: str = "4g"
     network: bool = False
     image: str | None = None
+    #: How often a killed trial (process or container) is started again; it resumes from its checkpoint.
+    restarts: int = 2
     #: Called with (epoch, logs) as the harness streams them; returning False stops the trial (pruning).
     on_epoch: Callable[[int, dict[str, float]], bool] | None = None
 
@@ -88,6 +90,8 @@ class TrialResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     where: str = ""
+    restarts: int = 0
+    resumed_from_epoch: list[int] = field(default_factory=list)
 
     @classmethod
     def from_run_dir(cls, run_dir: Path, exit_code: int, log_tail: str, duration_s: float,
@@ -107,6 +111,7 @@ class TrialResult:
             error_kind=None if ok else err.get("kind", "crashed"), exit_code=exit_code,
             log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
             history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
+            resumed_from_epoch=data.get("resumed_from_epoch", []),
         )
 
 

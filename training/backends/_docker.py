@@ -79,7 +79,8 @@ def _build_context(kind: str) -> io.BytesIO:
 
 
 #: The harness modules a trial imports (standard library only).
-HARNESS_FILES = ("__init__.py", "_capture.py", "_patching.py", "_hooks.py", "_source.py", "harness.py")
+HARNESS_FILES = ("__init__.py", "_capture.py", "_checkpoint.py", "_patching.py", "_hooks.py", "_source.py",
+                 "harness.py")
 
 
 def harness_copy(folder: Path) -> Path:
@@ -200,10 +201,10 @@ class DockerBackend(Backend):
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         log_path = spec.run_dir / "trial.log"
 
-        def pump() -> None:
+        def pump(since: int | None) -> None:
             buffer = ""
             with log_path.open("a", encoding="utf-8") as log:
-                for chunk in container.logs(stream=True, follow=True):
+                for chunk in container.logs(stream=True, follow=True, since=since):
                     buffer += chunk.decode("utf-8", errors="replace")
                     *lines, buffer = buffer.split("\n")
                     for line in lines:
@@ -215,40 +216,55 @@ class DockerBackend(Backend):
                     tail.append(buffer)
                     output(buffer)
 
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
         where = f"docker {tag} ({container.short_id})"
         watcher = None
         if spec.on_epoch:
             watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, lambda: _kill_quietly(container))
             watcher.start()
+        deadline = start + spec.time_limit_s
+        restarts, since = 0, None
         try:
-            try:
-                status = container.wait(timeout=spec.time_limit_s)
-                exit_code = int(status.get("StatusCode", -1))
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                container.kill()
-                reader.join(timeout=5)
-                return TrialResult(status="failed", error_kind="timeout", where=where,
-                                   error=f"the trial ran past its time limit of {spec.time_limit_s}s and was "
-                                         "stopped (raise trial.time_limit_s in mlops.yaml)",
-                                   log_tail="\n".join(tail), duration_s=time.time() - start)
-            reader.join(timeout=10)
+            while True:
+                reader = threading.Thread(target=pump, args=(since,), daemon=True)
+                reader.start()
+                try:
+                    status = container.wait(timeout=max(1, deadline - time.time()))
+                    exit_code = int(status.get("StatusCode", -1))
+                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                    container.kill()
+                    reader.join(timeout=5)
+                    return TrialResult(status="failed", error_kind="timeout", where=where, restarts=restarts,
+                                       error=f"the trial ran past its time limit of {spec.time_limit_s}s and was "
+                                             "stopped (raise trial.time_limit_s in mlops.yaml)",
+                                       log_tail="\n".join(tail), duration_s=time.time() - start)
+                reader.join(timeout=10)
+                if watcher and watcher.stopped_at is not None:
+                    watcher.finish()
+                    return watcher.pruned_result("\n".join(tail), time.time() - start, where)
+                container.reload()
+                state = container.attrs.get("State", {})
+                killed = (exit_code in (137, 143) and not state.get("OOMKilled")
+                          and not (spec.run_dir / "metrics.json").exists())
+                if not (killed and restarts < spec.restarts):
+                    break
+                restarts += 1
+                output(f"mlops: the trial container was killed (exit code {exit_code}); starting it again "
+                       f"({restarts}/{spec.restarts}): training resumes from its last checkpoint")
+                since = int(time.time())
+                container.start()
             if watcher:
                 watcher.finish()
-                if watcher.stopped_at is not None:
-                    return watcher.pruned_result("\n".join(tail), time.time() - start, where)
-            container.reload()
-            state = container.attrs.get("State", {})
             duration = time.time() - start
             result = TrialResult.from_run_dir(spec.run_dir, exit_code, "\n".join(tail), duration, where)
+            result.restarts = restarts
             if state.get("OOMKilled"):
                 result.status, result.error_kind = "failed", "out_of_memory"
                 result.error = (f"the trial ran out of memory (limit {spec.memory}) and was killed; "
                                 "raise trial.memory in mlops.yaml or use less data")
-            elif exit_code in (137, 143) and result.status != "ok" and result.error_kind == "crashed":
+            elif killed:
                 result.error_kind = "killed"
-                result.error = f"the trial container was killed (exit code {exit_code}) before it finished"
+                result.error = (f"the trial container was killed (exit code {exit_code}) before it finished"
+                                + (f", also after {restarts} restart(s)" if restarts else ""))
             return result
         finally:
             try:

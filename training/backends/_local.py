@@ -121,38 +121,46 @@ def _base_env() -> dict[str, str]:
 
 def run_process(cmd: list[str], env: dict[str, str], spec: TrialSpec, output: OutputSink,
                 where: str) -> TrialResult:
-    """Run a trial command, stream its output to ``output`` and ``trial.log``, enforce the time limit."""
+    """Run a trial command, stream its output to ``output`` and ``trial.log``, enforce the time limit.
+
+    A process killed by SIGKILL before it wrote its result is started again (``spec.restarts`` times);
+    the harness resumes training from the trial's checkpoint.
+    """
     start = time.time()
+    deadline = start + spec.time_limit_s
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     log_path = spec.run_dir / "trial.log"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True, errors="replace")
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        with log_path.open("a", encoding="utf-8") as log:
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                tail.append(line.rstrip("\n"))
-                output(line.rstrip("\n"))
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
+    procs: list[subprocess.Popen] = []
     watcher = None
     if spec.on_epoch:
-        watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, lambda: _kill_group(proc))
-        watcher.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=spec.time_limit_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-    except BaseException:
-        _kill_group(proc)
-        raise
-    reader.join(timeout=5)
+        watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, lambda: _kill_group(procs[-1]))
+    restarts = 0
+    while True:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True, errors="replace")
+        procs.append(proc)
+        reader = threading.Thread(target=_pump, args=(proc, log_path, tail, output), daemon=True)
+        reader.start()
+        if watcher and restarts == 0:
+            watcher.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=max(1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+        except BaseException:
+            _kill_group(proc)
+            raise
+        reader.join(timeout=5)
+        if timed_out or (watcher and watcher.stopped_at is not None):
+            break
+        killed = proc.returncode == -signal.SIGKILL and not (spec.run_dir / "metrics.json").exists()
+        if not (killed and restarts < spec.restarts):
+            break
+        restarts += 1
+        output(f"mlops: the trial process was killed; starting it again ({restarts}/{spec.restarts}): "
+               "training resumes from its last checkpoint")
     duration = time.time() - start
     if watcher:
         watcher.finish()
@@ -162,8 +170,20 @@ def run_process(cmd: list[str], env: dict[str, str], spec: TrialSpec, output: Ou
         return TrialResult(status="failed", error_kind="timeout", exit_code=proc.returncode, where=where,
                            error=f"the trial ran past its time limit of {spec.time_limit_s}s and was stopped "
                                  "(raise trial.time_limit_s in mlops.yaml)",
-                           log_tail="\n".join(tail), duration_s=duration)
-    return TrialResult.from_run_dir(spec.run_dir, proc.returncode, "\n".join(tail), duration, where)
+                           log_tail="\n".join(tail), duration_s=duration, restarts=restarts)
+    result = TrialResult.from_run_dir(spec.run_dir, proc.returncode, "\n".join(tail), duration, where)
+    result.restarts = restarts
+    return result
+
+
+def _pump(proc: subprocess.Popen, log_path: Path, tail: collections.deque, output: OutputSink) -> None:
+    assert proc.stdout is not None
+    with log_path.open("a", encoding="utf-8") as log:
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            tail.append(line.rstrip("\n"))
+            output(line.rstrip("\n"))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
