@@ -306,8 +306,8 @@ def notify(
 @app.command()
 @handles_errors
 def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
-    """Jenkins stage "Deploy": serve the run's pushed model; the new container must be healthy before the
-    old one is retired (needs a Docker engine)."""
+    """Jenkins stage "Deploy": serve the run's pushed model; the new container (a local process without
+    Docker) must be healthy before the old one is retired."""
     from mlops.runner import resolve_run
     from mlops.store import get_run_store
     from monitor.deploy import deploy as run_deploy
@@ -328,22 +328,25 @@ def watch(
     window_minutes: Annotated[float, typer.Option(help="The crash-loop window.")] = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Keep serving containers alive: restart failed ones with back-off, roll back crash-looping new models,
-    mail one alert per incident."""
+    """Keep serving containers (or local serving processes) alive: restart failed ones with back-off, roll back
+    crash-looping new models, mail one alert per incident."""
     from mlops.store import get_run_store
-    from monitor.deploy import docker_or_fail
     from monitor.watchdog import Policy, check_once
     from monitor.watchdog import watch as run_watch
+    from training.backends._docker import docker_client
 
     out = Out(json_mode=as_json)
     policy = Policy(max_restarts=max_restarts, window_s=window_minutes * 60)
-    client, store = docker_or_fail(), get_run_store()
+    client, reason = docker_client()
+    if client is None:
+        out.info(f"watch: no Docker engine answers ({reason}); watching local serving processes")
+    store = get_run_store()
     if once:
         actions = check_once(client, store, out, policy)
         if as_json:
             emit_json(actions)
         elif not actions:
-            out.info("watch: every serving container is healthy")
+            out.info("watch: every serving unit is healthy")
         return
     run_watch(client, store, out, interval=interval, policy=policy)
 

@@ -24,21 +24,6 @@ SERVE_FILES = {"Dockerfile": SOURCE_ROOT / "dockerfiles" / "serve.Dockerfile",
                "serving.py": SOURCE_ROOT / "monitor" / "serving.py"}
 
 
-def docker_or_fail() -> Any:
-    """A connected Docker client.
-
-    Raises:
-        MlopsError: No engine answers.
-    """
-    from training.backends._docker import docker_client
-
-    client, reason = docker_client()
-    if client is None:
-        raise MlopsError(f"deploy needs a Docker engine and none answers ({reason}); start one with "
-                         "scripts/start-dockerd")
-    return client
-
-
 def serve_image(client: Any, kind: str, out: Out) -> str:
     """Build (or reuse) ``mlops-serve-<kind>:<hash>`` on top of the kind's trial image."""
     from training.backends._docker import DockerBackend, image_tag
@@ -79,21 +64,6 @@ def serving_containers(client: Any, project: str | None = None) -> list[Any]:
     return client.containers.list(all=True, filters={"label": labels})
 
 
-def wait_healthy(container: Any, timeout: float = 180) -> str:
-    """Wait until Docker reports the container healthy; return the final state (healthy, exited, ...)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        container.reload()
-        state = container.attrs["State"]
-        if state["Status"] in ("exited", "dead"):
-            return "exited"
-        health = state.get("Health", {}).get("Status")
-        if health in ("healthy", "unhealthy"):
-            return health
-        time.sleep(0.5)
-    return "timeout"
-
-
 def host_url(container: Any) -> str:
     """``http://127.0.0.1:<port>`` of the container's published port 8000."""
     container.reload()
@@ -118,32 +88,44 @@ def start(client: Any, project: str, version: int, kind: str, out: Out, memory: 
 
 
 def deploy(store: Any, run: dict[str, Any], out: Out, client: Any | None = None) -> dict[str, Any]:
-    """Serve the run's pushed model: new container healthy first, then the old one retired.
+    """Serve the run's pushed model: the new unit healthy first, then the old one retired.
+
+    With a Docker engine the unit is a container; without one, a local serving process.
 
     Raises:
-        MlopsError: No Docker engine, model not pushed, or the new container did not turn healthy
-            (the old one keeps serving).
+        MlopsError: The model was not pushed, or the new unit did not turn healthy (the old one keeps serving).
     """
-    client = client or docker_or_fail()
+    from monitor.units import DockerUnit, ServingUnit, local_units, start_local
+    from training.backends._docker import docker_client
+
+    if client is None:
+        client, reason = docker_client()
+        if client is None:
+            out.info(f"deploy: no Docker engine answers ({reason}); serving as a local process")
     project, version = run["project"], run.get("model_version")
     if not version:
         raise MlopsError(f"run {run['_id']} has no model to deploy")
     kind = image_kind(run["kind"])
-    old = [c for c in serving_containers(client, project) if c.status == "running"]
     out.step(f"deploy model v{version} of {project}")
-    new = start(client, project, version, kind, out)
-    state = wait_healthy(new)
+    old: list[ServingUnit]
+    if client is not None:
+        old = [DockerUnit(client, c) for c in serving_containers(client, project) if c.status == "running"]
+        new: ServingUnit = DockerUnit(client, start(client, project, version, kind, out))
+    else:
+        old = [u for u in local_units(project) if u.state()[0] == "running"]
+        new = start_local(project, version, kind, out)
+    state = new.wait_healthy(180)
     if state != "healthy":
-        logs = new.logs(tail=15).decode(errors="replace")
-        new.remove(force=True)
+        logs = new.logs(15)
+        new.remove()
         store.add_event({"kind": "deploy_failed", "project": project, "version": version, "state": state})
-        kept = f"; v{old[0].labels['mlops.model_version']} keeps serving" if old else ""
+        kept = f"; v{old[0].version} keeps serving" if old else ""
         raise MlopsError(f"model v{version} did not become healthy ({state}){kept}\n{logs}")
-    url = host_url(new)
-    for c in old:
-        c.remove(force=True)
+    url = host_url(new.container) if isinstance(new, DockerUnit) else new.url  # type: ignore[attr-defined]
+    for unit in old:
+        unit.remove()
     store.add_event({"kind": "deploy", "project": project, "version": version, "container": new.name, "url": url,
                      "run_id": run["_id"], "image_kind": kind})
-    out.ok(f"serving model v{version} of {project} at {url} (container {new.name})")
+    out.ok(f"serving model v{version} of {project} at {url} ({new.name})")
     return {"project": project, "version": version, "container": new.name, "url": url,
-            "retired": [c.name for c in old]}
+            "retired": [u.name for u in old]}

@@ -1,6 +1,6 @@
-"""``mlops watch``: keep serving containers alive.
+"""``mlops watch``: keep serving containers (or, without Docker, local serving processes) alive.
 
-A serving container that exited or turned unhealthy is restarted with the same model (its model
+A serving unit that exited or turned unhealthy is restarted with the same model (its model
 version is mounted, so a restart serves the last pushed model), with exponential back-off. After
 ``max_restarts`` restarts within ``window_s`` it is a crash loop: if an earlier version of the
 project served well, that version is deployed instead (rollback); either way the watchdog stops
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.console import Out
-from monitor.deploy import serving_containers, start, wait_healthy
+from monitor.units import ServingUnit, all_units
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,6 @@ class Policy:
     def __post_init__(self) -> None:
         if self.max_restarts < 1:
             raise ValueError(f"max_restarts must be at least 1, but got {self.max_restarts=}")
-
-
-def _state(container: Any) -> tuple[str, str | None]:
-    container.reload()
-    state = container.attrs["State"]
-    return state["Status"], state.get("Health", {}).get("Status")
 
 
 def previous_good_version(store: Any, project: str, current: int) -> dict[str, Any] | None:
@@ -60,69 +54,71 @@ def alert(store: Any, out: Out, project: str, container: str, what: str, logs: s
     store.add_event({"kind": "alert", "project": project, "container": container, "what": what, **result})
 
 
-def check_once(client: Any, store: Any, out: Out, policy: Policy = Policy(), wait: bool = True
+def check_once(client: Any | None, store: Any, out: Out, policy: Policy = Policy(), wait: bool = True
                ) -> list[dict[str, Any]]:
-    """Look at every serving container once and act; return what was done."""
+    """Look at every serving unit (containers when Docker answers, local processes) once and act."""
     actions: list[dict[str, Any]] = []
     now = time.time()
-    for c in serving_containers(client):
-        status, health = _state(c)
-        if (status == "running" and health != "unhealthy") or status in ("created", "restarting"):
+    for unit in all_units(client):
+        status, health = unit.state()
+        if status == "running" and health != "unhealthy":
             continue
-        project, version = c.labels.get("mlops.project", "?"), int(c.labels.get("mlops.model_version", 0))
-        if store.events({"kind": "gave_up", "container": c.name}):
+        if store.events({"kind": "gave_up", "container": unit.name}):
             continue
         why = f"{status}" + (f", {health}" if health else "")
-        restarts = store.events({"kind": "restart", "container": c.name})
+        restarts = store.events({"kind": "restart", "container": unit.name})
         recent = [e for e in restarts if e["time"] > now - policy.window_s]
         if len(recent) >= policy.max_restarts:
-            actions.append(_give_up(client, store, out, c, project, version, why, len(recent), wait))
+            actions.append(_give_up(store, out, unit, why, len(recent), wait))
             continue
         delay = min(policy.backoff_s * 2 ** len(recent), policy.max_backoff_s)
         if recent and now - recent[-1]["time"] < delay:
-            actions.append({"container": c.name, "action": "backing off", "seconds": round(delay, 1)})
+            actions.append({"container": unit.name, "action": "backing off", "seconds": round(delay, 1)})
             continue
-        out.info(f"watch: {c.name} ({project} v{version}) is {why}; restarting it with the same model")
-        c.restart(timeout=5)
-        store.add_event({"kind": "restart", "container": c.name, "project": project, "version": version,
-                         "reason": why})
-        result = wait_healthy(c, timeout=120) if wait else "started"
-        out.info(f"watch: {c.name} is {result}")
-        actions.append({"container": c.name, "action": "restarted", "result": result})
+        out.info(f"watch: {unit.name} ({unit.project} v{unit.version}) is {why}; restarting it with the same model")
+        unit.restart()
+        store.add_event({"kind": "restart", "container": unit.name, "project": unit.project,
+                         "version": unit.version, "reason": why})
+        result = unit.wait_healthy(120) if wait else "started"
+        out.info(f"watch: {unit.name} is {result}")
+        actions.append({"container": unit.name, "action": "restarted", "result": result})
     return actions
 
 
-def _give_up(client: Any, store: Any, out: Out, c: Any, project: str, version: int, why: str, restarts: int,
-             wait: bool) -> dict[str, Any]:
-    logs = c.logs(tail=20).decode(errors="replace")
-    what = f"{c.name} failed {restarts} times within the restart window ({why}); no more restarts."
-    action: dict[str, Any] = {"container": c.name, "action": "gave up"}
-    good = previous_good_version(store, project, version)
+def _give_up(store: Any, out: Out, unit: ServingUnit, why: str, restarts: int, wait: bool) -> dict[str, Any]:
+    logs = unit.logs(20)
+    what = f"{unit.name} failed {restarts} times within the restart window ({why}); no more restarts."
+    action: dict[str, Any] = {"container": unit.name, "action": "gave up"}
+    good = previous_good_version(store, unit.project, unit.version)
     if good is not None:
-        new = start(client, project, good["version"], good.get("image_kind", c.labels.get("mlops.kind", "ml")), out)
-        state = wait_healthy(new) if wait else "started"
+        new = unit.start_version(good["version"], out)
+        state = new.wait_healthy() if wait else "started"
         if state in ("healthy", "started"):
-            store.add_event({"kind": "deploy", "project": project, "version": good["version"], "container": new.name,
-                             "run_id": good.get("run_id"), "image_kind": good.get("image_kind"), "rollback": True})
+            store.add_event({"kind": "deploy", "project": unit.project, "version": good["version"],
+                             "container": new.name, "run_id": good.get("run_id"),
+                             "image_kind": good.get("image_kind"), "rollback": True})
             what += f" Rolled back to model v{good['version']} ({new.name})."
             action.update(action="rolled back", to_version=good["version"], container_new=new.name)
-            c.remove(force=True)
+            unit.remove()
         else:
-            new.remove(force=True)
+            new.remove()
             what += f" The rollback to v{good['version']} failed too ({state})."
-    store.add_event({"kind": "gave_up", "container": c.name, "project": project, "version": version, "why": why})
+    store.add_event({"kind": "gave_up", "container": unit.name, "project": unit.project, "version": unit.version,
+                     "why": why})
     out.fail(f"watch: {what}")
-    alert(store, out, project, c.name, what, logs)
+    alert(store, out, unit.project, unit.name, what, logs)
     return action
 
 
-def watch(client: Any, store: Any, out: Out, interval: float = 5.0, policy: Policy = Policy(),
+def watch(client: Any | None, store: Any, out: Out, interval: float = 5.0, policy: Policy = Policy(),
           stop: threading.Event | None = None) -> None:
     """Run until stopped: wake on Docker events for mlops containers, or every ``interval`` seconds."""
     stop = stop or threading.Event()
     wake = threading.Event()
 
     def follow_events() -> None:
+        if client is None:
+            return
         try:
             for _ in client.events(decode=True, filters={"type": "container", "label": "mlops.role"}):
                 wake.set()

@@ -57,13 +57,20 @@ class LocalBackend(Backend):
         self.cache_dir = cache_dir or paths.cache_dir()
         self.python = python or sys.executable
 
-    def venv_dir(self, kind: str) -> Path:
-        """The cached virtualenv of an image kind (named after the requirements' content hash)."""
-        return self.cache_dir / "venvs" / f"{kind}-{content_hash(requirements_file(kind))}"
+    def venv_dir(self, kind: str, extra: tuple[Path, ...] = ()) -> Path:
+        """The cached virtualenv of an image kind (named after the requirements' content hash).
 
-    def prepare(self, kind: str, say: OutputSink) -> str:
+        Args:
+            kind: ``ml`` or ``dl``.
+            extra: More requirements files on top (the serving virtualenv adds requirements-serve.txt).
+        """
+        files = (requirements_file(kind), *extra)
+        prefix = kind if not extra else f"{kind}-serve"
+        return self.cache_dir / "venvs" / f"{prefix}-{content_hash(*files)}"
+
+    def prepare(self, kind: str, say: OutputSink, extra: tuple[Path, ...] = ()) -> str:
         """Build the virtualenv of ``kind`` unless a complete one exists. Safe across processes."""
-        venv = self.venv_dir(kind)
+        venv = self.venv_dir(kind, extra)
         if (venv / _READY).exists():
             return f"virtualenv {venv} (cached)"
         venv.parent.mkdir(parents=True, exist_ok=True)
@@ -71,19 +78,19 @@ class LocalBackend(Backend):
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (venv / _READY).exists():
                 return f"virtualenv {venv} (cached)"
-            self._build(kind, venv, say)
+            self._build(venv, (requirements_file(kind), *extra), say)
         return f"virtualenv {venv} (built)"
 
-    def _build(self, kind: str, venv: Path, say: OutputSink) -> None:
-        req = requirements_file(kind)
-        say(f"building the {kind} virtualenv from {req.name} (first run only; takes a minute or two)")
+    def _build(self, venv: Path, files: tuple[Path, ...], say: OutputSink) -> None:
+        names = " + ".join(f.name for f in files)
+        say(f"building the virtualenv {venv.name} from {names} (first run only; takes a minute or two)")
         shutil.rmtree(venv, ignore_errors=True)
         log_path = venv.parent / f"{venv.name}.log"
-        steps = [
-            [self.python, "-m", "venv", str(venv)],
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-             "--progress-bar", "off", "-r", str(req)],
-        ]
+        install = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+                   "--progress-bar", "off"]
+        for f in files:
+            install += ["-r", str(f)]
+        steps = [[self.python, "-m", "venv", str(venv)], install]
         start = time.time()
         with log_path.open("w") as log:
             for cmd in steps:
@@ -97,9 +104,9 @@ class LocalBackend(Backend):
                     log.flush()
                     tail = "".join(log_path.read_text().splitlines(keepends=True)[-5:])
                     shutil.rmtree(venv, ignore_errors=True)
-                    raise MlopsError(
-                        f"building the {kind} virtualenv failed ({' '.join(cmd[-2:])}); see {log_path}\n{tail}")
-        (venv / _READY).write_text(f"built in {time.time() - start:.0f}s from {req}\n")
+                    raise MlopsError(f"building the virtualenv {venv.name} failed ({' '.join(cmd[-2:])}); "
+                                     f"see {log_path}\n{tail}")
+        (venv / _READY).write_text(f"built in {time.time() - start:.0f}s from {names}\n")
         say(f"built {venv} in {time.time() - start:.0f}s")
 
     def run_trial(self, spec: TrialSpec, output: OutputSink) -> TrialResult:
