@@ -149,12 +149,15 @@ def _run_one(ctx: TuneContext, strategy: Any, config: dict[str, Any], outcome: A
     }
     ctx.store.add_trial(ctx.run_id, record)
     strategy.after_trial(number, config, record)
-    _trial_line(out, number, label, cfg, result.value, result.duration_s, result.error)
+    _trial_line(out, number, label, cfg, result.value, result.duration_s, result.error, result.status)
     return record
 
 
 def _trial_line(out: Out, number: int, label: str, cfg: ProjectConfig, value: float | None, duration: float,
-                error: str | None) -> None:
+                error: str | None, status: str = "ok") -> None:
+    if status == "pruned":
+        out.info(f"trial {number}  {label}  PRUNED  {duration:.1f}s  {error}")
+        return
     if error:
         out.fail(f"trial {number}  {label}  FAILED  {duration:.1f}s  {error}")
         return

@@ -133,7 +133,7 @@ def test_optuna_follows_the_ladder_first_then_learns_and_prunes() -> None:
         history.append(record)
         assert not pruned
     strategy.before_trial(6, config := strategy.suggest(history))
-    hopeless = [0.01] * 8
+    hopeless = [0.01] * 8  # three earlier trials reported every epoch (ladder rung 1 is a 4-epoch curve too)
     verdicts = [strategy.should_prune(6, e, v) for e, v in enumerate(hopeless)]
     assert not any(verdicts[:5]) and any(verdicts[5:])  # never during the warm-up epochs
     restored = OptunaStrategy(space, seed=0)

@@ -33,8 +33,9 @@ class OptunaStrategy(BaseStrategy):
             direction=goal,
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, len(seeded))),
             # Lenient: deeper or longer-trained models often start slower. 75.0 keeps the top 75% of trials
-            # at each step, so only a trial in the bottom quarter after five epochs is pruned.
-            pruner=optuna.pruners.PercentilePruner(75.0, n_startup_trials=3, n_warmup_steps=5),
+            # at each step, so only a trial in the bottom quarter after five epochs is pruned, and only
+            # once three earlier trials reported that epoch (with two, "bottom quarter" is a coin toss).
+            pruner=optuna.pruners.PercentilePruner(75.0, n_startup_trials=3, n_warmup_steps=5, n_min_trials=3),
         )
         self.distributions = {name: optuna.distributions.CategoricalDistribution(values)
                               for name, values in space.choices.items()}
