@@ -8,8 +8,8 @@ cannot be pulled).
    time from death to running again (Docker ``die`` -> ``start`` events), epochs lost per kill (epochs
    that had started but were not checkpointed), and whether the final model equals the one an
    uninterrupted run with the same seed makes. Targets: median <= 3 s, <= 1 epoch lost per kill.
-2. Serving: the scikit-learn example is deployed; its container is killed ``--kills`` times and
-   ``mlops watch --once`` brings it back. Prints death -> healthy times. Target: <= 5 s.
+2. Serving: the scikit-learn example is deployed; its container is killed ``--kills`` times and the
+   ``mlops watch`` daemon brings it back. Prints death -> healthy times. Target: <= 5 s.
 3. ``/predict`` latency p50/p99 and throughput on 127.0.0.1, single rows and batches of 64, 300 requests
    each, one client at a time (a bounded load).
 """
@@ -140,21 +140,33 @@ def serving(client, kills: int, env: dict[str, str]) -> None:
     assert dep.returncode == 0, dep.stderr[-2000:]
     served = json.loads(dep.stdout)
     container = client.containers.get(served["container"])
+    # The daemon, as in production (events wake it; it also polls every second). Each kill is an
+    # independent incident: kills are spaced past the crash-loop window, so no back-off builds up.
+    daemon = subprocess.Popen([sys.executable, "-m", "mlops", "watch", "--interval", "1", "--window-minutes", "0.05",
+                               "--max-restarts", str(kills + 1)], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     back: list[float] = []
-    for _ in range(kills):
-        container.kill()
-        died = time.time()
-        subprocess.run([sys.executable, "-m", "mlops", "watch", "--once"], capture_output=True, env=env, cwd=ROOT)
-        while True:
-            try:
-                with urllib.request.urlopen(f"{served['url']}/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-        back.append(time.time() - died)
+    try:
+        time.sleep(3)
+        for _ in range(kills):
+            container.kill()
+            died = time.time()
+            deadline = died + 60
+            while time.time() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{served['url']}/health", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                raise SystemExit("the serving container did not come back within 60 s")
+            back.append(time.time() - died)
+            time.sleep(4)
+    finally:
+        daemon.terminate()
     print(f"serving: killed {kills} times; death -> healthy median {statistics.median(back):.2f} s, "
-          f"worst {max(back):.2f} s (includes starting 'mlops watch --once')")
+          f"worst {max(back):.2f} s (mlops watch daemon)")
     row = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
     for label, rows in (("single row", [row]), ("batch of 64", [row] * 64)):
         body = json.dumps({"rows": rows}).encode()
