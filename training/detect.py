@@ -8,6 +8,7 @@ local variable that happens to be called ``Conv2D`` does not.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,6 +144,12 @@ class _Resolver(ast.NodeVisitor):
 
 
 def _parse(path: Path, project: Path) -> _Resolver:
+    """Parse a file once per content version (entry search, module closure and detection all ask)."""
+    return _parse_cached(path, project, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(path: Path, project: Path, mtime_ns: int) -> _Resolver:
     source = load_source(path)
     try:
         tree = ast.parse(source, filename=str(path))
