@@ -6,12 +6,15 @@ FROM ${BASE_IMAGE}
 
 USER root
 COPY requirements-serve.txt /tmp/requirements-serve.txt
-RUN pip install --no-compile -r /tmp/requirements-serve.txt && rm /tmp/requirements-serve.txt
+# Bytecode compiled at build time: the root file system is read-only at run time, so without it every
+# (re)start would compile scikit-learn / TensorFlow from source before the model is loaded.
+RUN pip install --no-compile -r /tmp/requirements-serve.txt && rm /tmp/requirements-serve.txt \
+    && python -m compileall -q -j 0 /opt/venv/lib > /dev/null
 COPY serving.py /opt/mlops-serve/serving.py
 
 USER 10001
 WORKDIR /tmp
-ENV MLOPS_MODEL_DIR=/model PYTHONPATH=/opt/mlops-serve
+ENV MLOPS_MODEL_DIR=/model PYTHONPATH=/opt/mlops-serve PYTHONDONTWRITEBYTECODE=1
 EXPOSE 8000
 HEALTHCHECK --interval=2s --timeout=2s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
