@@ -168,21 +168,34 @@ def serving(client, kills: int, env: dict[str, str]) -> None:
     print(f"serving: killed {kills} times; death -> healthy median {statistics.median(back):.2f} s, "
           f"worst {max(back):.2f} s (mlops watch daemon)")
     row = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
-    for label, rows in (("single row", [row]), ("batch of 64", [row] * 64)):
+    latency(served["url"], "scikit-learn (wine)", row)
+    container.remove(force=True)
+
+
+def latency(url: str, label: str, row: list[float]) -> None:
+    """p50/p99 and throughput of /predict for single rows and batches of 64, 300 sequential requests each."""
+    for what, rows in (("single row", [row]), ("batch of 64", [row] * 64)):
         body = json.dumps({"rows": rows}).encode()
         times = []
         start = time.time()
         for _ in range(300):
             t = time.perf_counter()
-            req = urllib.request.Request(f"{served['url']}/predict", data=body,
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(f"{url}/predict", data=body, headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=10) as r:
                 r.read()
             times.append(time.perf_counter() - t)
         wall = time.time() - start
-        print(f"  /predict {label}: p50 {pct(times, 0.5) * 1000:.1f} ms, p99 {pct(times, 0.99) * 1000:.1f} ms, "
+        print(f"  /predict {label}, {what}: p50 {pct(times, 0.5) * 1000:.1f} ms, p99 {pct(times, 0.99) * 1000:.1f} ms, "
               f"{300 / wall:.0f} requests/s, {300 * len(rows) / wall:.0f} rows/s")
-    container.remove(force=True)
+
+
+def keras_latency(env: dict[str, str]) -> None:
+    """Deploy the Keras CNN example and measure /predict."""
+    for args in (["run", str(ROOT / "examples" / "digits-cnn"), "--no-notify", "--quiet", "--json"],
+                 ["deploy", "latest", "--json"]):
+        proc = subprocess.run([sys.executable, "-m", "mlops", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    latency(json.loads(proc.stdout)["url"], "Keras (digits CNN)", [0.5] * 64)
 
 
 def main() -> int:
@@ -198,6 +211,7 @@ def main() -> int:
         os.environ["MLOPS_HOME"] = tmp
         training(DockerBackend(client), args.kills, Path(tmp))
         serving(client, args.kills, {**os.environ, "MLOPS_HOME": tmp})
+        keras_latency({**os.environ, "MLOPS_HOME": tmp})
     return 0
 
 

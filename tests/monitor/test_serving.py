@@ -131,3 +131,24 @@ def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, 
     [serving] = serving_containers(client, "wine-sklearn")
     assert serving.labels["mlops.model_version"] == "1"
     assert not any(c.name == bad.name for c in serving_containers(client))
+
+
+def test_a_keras_model_is_served_with_probabilities_and_its_input_shape_checked(client, tmp_path) -> None:
+    env = {"MLOPS_HOME": str(tmp_path / "home")}
+    proc = mlops("run", str(EXAMPLES / "digits-cnn"), "--no-notify", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    served = deploy(env)
+    code, body = call(f"{served['url']}/health")
+    assert code == 200 and json.loads(body)["input_shape"] == [8, 8, 1]
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rows = [(digits.images[i] / 16.0).tolist() for i in range(20)]  # nested 8x8 rows are accepted as 64 numbers
+    code, body = call(f"{served['url']}/predict", {"rows": rows})
+    result = json.loads(body)
+    assert code == 200 and result["model_version"] == 1 and len(result["probabilities"][0]) == 10
+    correct = sum(p == t for p, t in zip(result["predictions"], digits.target[:20], strict=True))
+    assert correct >= 17
+    code, body = call(f"{served['url']}/predict", {"rows": [[0.0] * 63]})
+    assert code == 422 and "expected 64 numbers (input shape [8, 8, 1]), got 63" in json.loads(body)["detail"]
+    client.containers.get(served["container"]).remove(force=True)
