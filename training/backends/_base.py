@@ -94,6 +94,15 @@ class TrialResult:
     resumed_from_epoch: list[int] = field(default_factory=list)
 
     @classmethod
+    def timed_out(cls, spec: TrialSpec, log_tail: str, duration_s: float, where: str, restarts: int = 0,
+                  exit_code: int | None = None) -> TrialResult:
+        """A trial stopped at its time limit."""
+        return cls(status="failed", error_kind="timeout", exit_code=exit_code, where=where, restarts=restarts,
+                   error=f"the trial ran past its time limit of {spec.time_limit_s}s and was stopped "
+                         "(raise trial.time_limit_s in mlops.yaml)",
+                   log_tail=log_tail, duration_s=duration_s)
+
+    @classmethod
     def from_run_dir(cls, run_dir: Path, exit_code: int, log_tail: str, duration_s: float,
                      where: str) -> TrialResult:
         """Read the harness's ``metrics.json``; a missing one becomes an error naming the exit code."""

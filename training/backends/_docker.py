@@ -233,10 +233,7 @@ class DockerBackend(Backend):
                 except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                     container.kill()
                     reader.join(timeout=5)
-                    return TrialResult(status="failed", error_kind="timeout", where=where, restarts=restarts,
-                                       error=f"the trial ran past its time limit of {spec.time_limit_s}s and was "
-                                             "stopped (raise trial.time_limit_s in mlops.yaml)",
-                                       log_tail="\n".join(tail), duration_s=time.time() - start)
+                    return TrialResult.timed_out(spec, "\n".join(tail), time.time() - start, where, restarts)
                 reader.join(timeout=10)
                 if watcher and watcher.stopped_at is not None:
                     watcher.finish()

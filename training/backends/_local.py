@@ -174,10 +174,7 @@ def run_process(cmd: list[str], env: dict[str, str], spec: TrialSpec, output: Ou
         if watcher.stopped_at is not None:
             return watcher.pruned_result("\n".join(tail), duration, where)
     if timed_out:
-        return TrialResult(status="failed", error_kind="timeout", exit_code=proc.returncode, where=where,
-                           error=f"the trial ran past its time limit of {spec.time_limit_s}s and was stopped "
-                                 "(raise trial.time_limit_s in mlops.yaml)",
-                           log_tail="\n".join(tail), duration_s=duration, restarts=restarts)
+        return TrialResult.timed_out(spec, "\n".join(tail), duration, where, restarts, proc.returncode)
     result = TrialResult.from_run_dir(spec.run_dir, proc.returncode, "\n".join(tail), duration, where)
     result.restarts = restarts
     return result
