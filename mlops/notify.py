@@ -215,7 +215,7 @@ def retry_outbox(out: Out, environ: dict[str, str] | None = None) -> dict[str, i
 
 def send_run_report(store: Any, run_id: str, out: Out) -> dict[str, Any]:
     """Compose the run's report mail and deliver it; the outcome is recorded in the store's events."""
-    from mlops.plots import write_plots
+    from mlops.plots import report_plots
     from mlops.report import render_html, render_text, subject
 
     run = store.get_run(run_id)
@@ -224,7 +224,7 @@ def send_run_report(store: Any, run_id: str, out: Out) -> dict[str, Any]:
     trials = store.trials(run_id)
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(run, trials, run_dir)
+    plots = report_plots(run, trials, run_dir)  # finish() has just drawn them for report.html
     html = render_html(run, trials, {name: f"cid:{name}" for name in plots})
     settings = smtp_settings()
     sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", DEFAULT_FROM)

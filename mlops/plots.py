@@ -5,6 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: Plot name -> file in the run folder.
+PLOTS = {"metric": "metric.png", "curves": "curves.png"}
+
+
+def report_plots(run: dict[str, Any], trials: list[dict[str, Any]], run_dir: Path) -> dict[str, Path]:
+    """The plots of a run's report: the ones ``report.html`` was written with, else drawn now."""
+    if (run_dir / "report.html").is_file():
+        return {name: run_dir / f for name, f in PLOTS.items() if (run_dir / f).is_file()}
+    return write_plots(run, trials, run_dir)
+
 
 def write_plots(run: dict[str, Any], trials: list[dict[str, Any]], run_dir: Path) -> dict[str, Path]:
     """Write ``metric.png`` (metric per trial vs the target) and ``curves.png`` (best trial's history).
@@ -29,7 +39,7 @@ def write_plots(run: dict[str, Any], trials: list[dict[str, Any]], run_dir: Path
         ax.set_xticks([t["number"] for t in trials])
         ax.legend(loc="best")
         fig.tight_layout()
-        out["metric"] = run_dir / "metric.png"
+        out["metric"] = run_dir / PLOTS["metric"]
         fig.savefig(out["metric"])
         plt.close(fig)
     best = next((t for t in trials if t.get("number") == run.get("best_trial")), None)
@@ -41,7 +51,7 @@ def write_plots(run: dict[str, Any], trials: list[dict[str, Any]], run_dir: Path
         ax.set_xlabel("epoch")
         ax.legend(loc="best", fontsize="small")
         fig.tight_layout()
-        out["curves"] = run_dir / "curves.png"
+        out["curves"] = run_dir / PLOTS["curves"]
         fig.savefig(out["curves"])
         plt.close(fig)
     return out
