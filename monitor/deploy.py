@@ -121,7 +121,7 @@ def deploy(store: Any, run: dict[str, Any], out: Out, client: Any | None = None)
         store.add_event({"kind": "deploy_failed", "project": project, "version": version, "state": state})
         kept = f"; v{old[0].version} keeps serving" if old else ""
         raise MlopsError(f"model v{version} did not become healthy ({state}){kept}\n{logs}")
-    url = host_url(new.container) if isinstance(new, DockerUnit) else new.url  # type: ignore[attr-defined]
+    url = new.url
     for unit in old:
         unit.remove()
     store.add_event({"kind": "deploy", "project": project, "version": version, "container": new.name, "url": url,

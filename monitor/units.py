@@ -29,6 +29,11 @@ class ServingUnit(abc.ABC):
     version: int
     kind: str
 
+    @property
+    @abc.abstractmethod
+    def url(self) -> str:
+        """Where the server answers on this machine."""
+
     @abc.abstractmethod
     def state(self) -> tuple[str, str | None]:
         """``(status, health)``: status ``running`` or ``exited``; health ``healthy``, ``unhealthy``,
@@ -72,6 +77,12 @@ class DockerUnit(ServingUnit):
         self.project = container.labels.get("mlops.project", "?")
         self.version = int(container.labels.get("mlops.model_version", 0))
         self.kind = container.labels.get("mlops.kind", "ml")
+
+    @property
+    def url(self) -> str:
+        from monitor.deploy import host_url
+
+        return host_url(self.container)
 
     def state(self) -> tuple[str, str | None]:
         self.container.reload()
