@@ -1,6 +1,7 @@
 """One root exception for everything the tool reports to a user.
 
-Each subclass carries the context needed for a one-line, actionable message.
+Each subclass carries the context needed for a one-line, actionable message. Library errors
+(docker, pymongo, smtplib...) are translated into these once, at the boundary, with ``raise ... from e``.
 The CLI prints ``str(error)`` and exits with ``error.exit_code``.
 """
 
@@ -39,8 +40,58 @@ class DetectionError(UsageError):
     """The project holds no trainable scikit-learn or Keras code."""
 
 
+class DataError(MlopsError):
+    """The project's data cannot be used: a file, collection or column is wrong.
+
+    Args:
+        message: One line saying what is wrong and what to do.
+        source: The file or collection.
+        column: The column, when one is at fault.
+    """
+
+    def __init__(self, message: str, source: str | None = None, column: str | None = None) -> None:
+        self.source = source
+        self.column = column
+        super().__init__(message)
+
+
 class StoreError(MlopsError):
     """The run store cannot be reached or refused an operation."""
+
+
+class RegistryError(MlopsError):
+    """A model version or alias does not exist, or a registry operation is not allowed."""
+
+
+class BackendError(MlopsError):
+    """A backend (Docker engine, virtualenv) cannot run trials or serving units.
+
+    Args:
+        message: One line naming the backend and what failed.
+        where: The engine, host or environment involved.
+    """
+
+    def __init__(self, message: str, where: str = "") -> None:
+        self.where = where
+        super().__init__(message)
+
+
+class BuildError(BackendError):
+    """Building an image or a virtualenv failed.
+
+    Args:
+        message: One line naming what was built and why it failed.
+        log: The end of the build log (shown under the message).
+        where: The engine or cache folder.
+    """
+
+    def __init__(self, message: str, log: str = "", where: str = "") -> None:
+        self.log = log
+        super().__init__(message + (f"\n{log}" if log else ""), where)
+
+
+class DeployError(MlopsError):
+    """A model version could not be served; whatever served before keeps serving."""
 
 
 class TrialFailed(MlopsError):

@@ -29,3 +29,9 @@ def outbox_dir() -> Path:
 def registry_dir() -> Path:
     """``$MLOPS_REGISTRY``, default ``$MLOPS_HOME/registry``: pushed models, one folder per version."""
     return Path(os.environ.get("MLOPS_REGISTRY") or home() / "registry").absolute()
+
+
+def source_root() -> Path:
+    """The folder that holds the ``mlops``, ``training`` and ``monitor`` packages, the requirements files and
+    ``dockerfiles/`` (mlops is installed from its source tree)."""
+    return Path(__file__).resolve().parents[1]

@@ -1,6 +1,8 @@
-"""What the watchdog supervises: a serving container, or (without Docker) a local serving process.
+"""Serving units: a serving container, or (without Docker) a local serving process, behind one interface,
+and how to start one for a model version in the registry.
 
-Both kinds answer the same few questions, so one restart policy serves both.
+Both kinds answer the same few questions, so one restart policy (the watchdog) serves both. Docker SDK
+errors are translated into ``BackendError`` here, at the boundary.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import abc
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -18,7 +21,38 @@ from typing import Any
 
 from mlops import paths
 from mlops.console import Out
-from mlops.errors import MlopsError
+from mlops.environments import SERVE_REQUIREMENTS, Images, Virtualenvs, content_hash, dockerfile, translate_docker_error
+from mlops.errors import DeployError
+from mlops.registry import Registry
+
+ROLE = "serving"
+
+
+def _serve_files() -> dict[str, Path]:
+    """The serving image's build context: its Dockerfile, requirements and the app."""
+    root = paths.source_root()
+    return {"Dockerfile": dockerfile("serve"), "requirements-serve.txt": root / SERVE_REQUIREMENTS,
+            "serving.py": root / "monitor" / "serving.py"}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, fixed at start so that restarts keep the unit's address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def model_folder(registry: Registry, project: str, version: int) -> Path:
+    """The registry folder of a version, checked to hold a model.
+
+    Raises:
+        DeployError: The version's files are not in the registry.
+    """
+    folder = registry.folder(project, version)
+    if not (folder / "model.json").is_file():
+        raise DeployError(f"model v{version} of {project} is not in the registry ({folder}); "
+                          "see 'mlops models PROJECT'")
+    return folder
 
 
 class ServingUnit(abc.ABC):
@@ -27,7 +61,7 @@ class ServingUnit(abc.ABC):
     name: str
     project: str
     version: int
-    kind: str
+    env: str
 
     @property
     @abc.abstractmethod
@@ -52,7 +86,7 @@ class ServingUnit(abc.ABC):
         """Stop it for good."""
 
     @abc.abstractmethod
-    def start_version(self, version: int, out: Out) -> ServingUnit:
+    def start_version(self, registry: Registry, version: int, out: Out) -> ServingUnit:
         """Start a unit of the same kind serving another model version of the project."""
 
     def wait_healthy(self, timeout: float = 120) -> str:
@@ -68,6 +102,48 @@ class ServingUnit(abc.ABC):
         return "timeout"
 
 
+# -- containers ----------------------------------------------------------------------------------
+
+def serve_image(client: Any, env: str, out: Out) -> str:
+    """Build (or reuse) ``mlops-serve-<env>:<hash>`` on top of the environment's trial image."""
+    images = Images(client)
+    images.prepare_trial(env, out.info)
+    base = images.trial_tag(env)
+    files = _serve_files()
+    tag = f"mlops-serve-{env}:{content_hash(*files.values(), extra=base)}"
+    if not images.exists(tag):
+        out.info(f"building serving image {tag} on {base}")
+        images.build(tag, files, {"BASE_IMAGE": base}, out.info)
+    return tag
+
+
+def serving_containers(client: Any, project: str | None = None) -> list[Any]:
+    """Serving containers (any state), optionally of one project."""
+    labels = [f"mlops.role={ROLE}"] + ([f"mlops.project={project}"] if project else [])
+    return client.containers.list(all=True, filters={"label": labels})
+
+
+def start_container(client: Any, registry: Registry, project: str, version: int, env: str, out: Out,
+                    memory: str = "2g") -> DockerUnit:
+    """Start a serving container for a model version (not yet waiting for it)."""
+    from docker.errors import DockerException
+
+    folder = model_folder(registry, project, version)
+    tag = serve_image(client, env, out)
+    name = f"mlops-serve-{project}-v{version}-{int(time.time())}"
+    try:
+        container = client.containers.run(
+            tag, detach=True, name=name, volumes={str(folder): {"bind": "/model", "mode": "ro"}},
+            ports={"8000/tcp": ("127.0.0.1", free_port())}, mem_limit=memory, read_only=True,
+            tmpfs={"/tmp": "rw,exec,size=256m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            labels={"mlops.role": ROLE, "mlops.project": project, "mlops.model_version": str(version),
+                    "mlops.env": env},
+        )
+    except DockerException as e:
+        raise translate_docker_error(f"cannot start a serving container from {tag}", e) from e
+    return DockerUnit(client, container)
+
+
 class DockerUnit(ServingUnit):
     """A serving container."""
 
@@ -76,34 +152,42 @@ class DockerUnit(ServingUnit):
         self.name = container.name
         self.project = container.labels.get("mlops.project", "?")
         self.version = int(container.labels.get("mlops.model_version", 0))
-        self.kind = container.labels.get("mlops.kind", "ml")
+        self.env = container.labels.get("mlops.env", "ml")
+
+    def _call(self, what: str, fn: Any) -> Any:
+        from docker.errors import DockerException
+
+        try:
+            return fn()
+        except DockerException as e:
+            raise translate_docker_error(f"{what} {self.name}", e) from e
 
     @property
     def url(self) -> str:
-        from monitor.deploy import host_url
-
-        return host_url(self.container)
+        self._call("inspecting", self.container.reload)
+        port = self.container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+        return f"http://127.0.0.1:{port}"
 
     def state(self) -> tuple[str, str | None]:
-        self.container.reload()
+        self._call("inspecting", self.container.reload)
         st = self.container.attrs["State"]
         status = "running" if st["Status"] in ("running", "created", "restarting") else "exited"
         return status, st.get("Health", {}).get("Status")
 
     def restart(self) -> None:
-        self.container.restart(timeout=5)
+        self._call("restarting", lambda: self.container.restart(timeout=5))
 
     def logs(self, tail: int = 20) -> str:
-        return self.container.logs(tail=tail).decode(errors="replace")
+        return self._call("reading the logs of", lambda: self.container.logs(tail=tail)).decode(errors="replace")
 
     def remove(self) -> None:
-        self.container.remove(force=True)
+        self._call("removing", lambda: self.container.remove(force=True))
 
-    def start_version(self, version: int, out: Out) -> ServingUnit:
-        from monitor.deploy import start
+    def start_version(self, registry: Registry, version: int, out: Out) -> ServingUnit:
+        return start_container(self.client, registry, self.project, version, self.env, out)
 
-        return DockerUnit(self.client, start(self.client, self.project, version, self.kind, out))
 
+# -- local processes -----------------------------------------------------------------------------
 
 def serving_records() -> Path:
     """``$MLOPS_HOME/serving``: one JSON record per local serving process."""
@@ -111,17 +195,16 @@ def serving_records() -> Path:
 
 
 class LocalUnit(ServingUnit):
-    """A serving process on this machine (uvicorn in a virtualenv of the model's kind), for hosts without Docker."""
+    """A serving process on this machine (uvicorn in a virtualenv of the model's environment)."""
 
     def __init__(self, record: Path) -> None:
         self.record = record
         self.data: dict[str, Any] = json.loads(record.read_text())
         self.name, self.project = self.data["name"], self.data["project"]
-        self.version, self.kind = int(self.data["version"]), self.data["kind"]
+        self.version, self.env = int(self.data["version"]), self.data["env"]
 
     @property
     def url(self) -> str:
-        """Where it listens."""
         return f"http://127.0.0.1:{self.data['port']}"
 
     def _alive(self) -> bool:
@@ -167,8 +250,8 @@ class LocalUnit(ServingUnit):
         self._stop()
         self.record.unlink(missing_ok=True)
 
-    def start_version(self, version: int, out: Out) -> ServingUnit:
-        return start_local(self.project, version, self.kind, out)
+    def start_version(self, registry: Registry, version: int, out: Out) -> ServingUnit:
+        return start_local(registry, self.project, version, self.env, out)
 
     def _stop(self) -> None:
         if self._alive():
@@ -190,11 +273,9 @@ class LocalUnit(ServingUnit):
 
 def _spawn(data: dict[str, Any]) -> dict[str, Any]:
     """Start the server process described by a record; return the fields that change."""
-    from training.backends._base import SOURCE_ROOT
-
     log = open(data["log"], "a")  # handed to the child process, closed here once it has it
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
-           "PYTHONPATH": str(SOURCE_ROOT / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
+           "PYTHONPATH": str(paths.source_root() / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([data["python"], "-m", "uvicorn", "serving:app", "--host", "127.0.0.1", "--port",
                              str(data["port"]), "--no-access-log"], stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -203,23 +284,17 @@ def _spawn(data: dict[str, Any]) -> dict[str, Any]:
     return {"pid": proc.pid, "started": time.time()}
 
 
-def start_local(project: str, version: int, kind: str, out: Out) -> LocalUnit:
-    """Start a local serving process for a pushed model version (its virtualenv is built once)."""
-    from monitor.deploy import free_port, model_folder
-    from training.backends import LocalBackend
-    from training.backends._base import SOURCE_ROOT
-
-    folder = model_folder(project, version)
-    if not (folder / "model.json").is_file():
-        raise MlopsError(f"model v{version} of {project} is not in the registry ({folder}); run 'mlops push' first")
-    backend = LocalBackend()
-    extra = (SOURCE_ROOT / "requirements-serve.txt",)
-    backend.prepare(kind, out.info, extra=extra)
+def start_local(registry: Registry, project: str, version: int, env: str, out: Out) -> LocalUnit:
+    """Start a local serving process for a model version (its virtualenv is built once)."""
+    folder = model_folder(registry, project, version)
+    venvs = Virtualenvs()
+    extra = (paths.source_root() / SERVE_REQUIREMENTS,)
+    venvs.prepare(env, out.info, extra=extra)
     records = serving_records()
     records.mkdir(parents=True, exist_ok=True)
     name = f"mlops-serve-{project}-v{version}-{int(time.time() * 1000)}"
-    data = {"name": name, "project": project, "version": version, "kind": kind, "port": free_port(),
-            "python": str(backend.venv_dir(kind, extra) / "bin" / "python"), "model_dir": str(folder),
+    data = {"name": name, "project": project, "version": version, "env": env, "port": free_port(),
+            "python": str(venvs.python_of(env, extra)), "model_dir": str(folder),
             "log": str(records / f"{name}.log")}
     data.update(_spawn(data))
     record = records / f"{name}.json"
@@ -233,9 +308,16 @@ def local_units(project: str | None = None) -> list[LocalUnit]:
     return [u for u in units if project is None or u.project == project]
 
 
-def all_units(client: Any | None) -> list[ServingUnit]:
+def all_units(client: Any | None, project: str | None = None) -> list[ServingUnit]:
     """Every serving unit: containers when Docker answers, and local processes."""
-    from monitor.deploy import serving_containers
+    units: list[ServingUnit] = [DockerUnit(client, c) for c in serving_containers(client, project)] if client \
+        else []
+    return [*units, *local_units(project)]
 
-    units: list[ServingUnit] = [DockerUnit(client, c) for c in serving_containers(client)] if client else []
-    return [*units, *local_units()]
+
+def start_unit(client: Any | None, registry: Registry, project: str, version: int, env: str,
+               out: Out) -> ServingUnit:
+    """A container when Docker answers, else a local process."""
+    if client is not None:
+        return start_container(client, registry, project, version, env, out)
+    return start_local(registry, project, version, env, out)

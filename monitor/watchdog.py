@@ -1,14 +1,16 @@
 """``mlops watch``: keep serving containers (or, without Docker, local serving processes) alive.
 
-A serving unit that exited or turned unhealthy is restarted with the same model (its model
-version is mounted, so a restart serves the last pushed model), with exponential back-off. After
-``max_restarts`` restarts within ``window_s`` it is a crash loop: if an earlier version of the
-project served well, that version is deployed instead (rollback); either way the watchdog stops
-restarting the container and mails one alert. Every incident is recorded in the run store.
+A serving unit that exited or turned unhealthy is restarted with the same model (its model version is
+mounted, so a restart serves the last good model), with exponential back-off. After ``max_restarts``
+restarts within ``window_s`` it is a crash loop: if an earlier version of the project served well, that
+version is deployed instead and ``production`` is moved back to it (a recorded rollback); either way the
+watchdog stops restarting the unit and mails one alert. Every incident is an event in the run store, and
+one failing unit never stops the watch of the others.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 import time
@@ -16,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.console import Out
+from mlops.errors import MlopsError
+from mlops.records import Event
+from mlops.registry import PRODUCTION, Registry
 from monitor.units import ServingUnit, all_units
 
 
@@ -33,103 +38,128 @@ class Policy:
             raise ValueError(f"max_restarts must be at least 1, but got {self.max_restarts=}")
 
 
-def previous_good_version(store: Any, project: str, current: int) -> dict[str, Any] | None:
-    """The latest successful deploy of the project with another version, if any."""
-    deploys = [e for e in store.events({"kind": "deploy", "project": project}) if e["version"] != current]
-    return deploys[-1] if deploys else None
+class Watchdog:
+    """Supervises every serving unit of this machine.
 
+    Args:
+        registry: The registry (and through it the run store).
+        out: Where to say what it does.
+        client: A Docker client, or ``None`` (local serving processes only).
+        policy: The restart policy.
+    """
 
-def alert(store: Any, out: Out, project: str, container: str, what: str, logs: str) -> None:
-    """Mail one alert (same mail module as the reports) and record it."""
-    from mlops.notify import compose, deliver, recipients_for, smtp_settings
+    def __init__(self, registry: Registry, out: Out, client: Any | None = None, policy: Policy | None = None) -> None:
+        self.registry, self.store, self.out = registry, registry.store, out
+        self.client, self.policy = client, policy or Policy()
 
-    deploy = next(reversed(store.events({"kind": "deploy", "container": container})), None)
-    run = store.get_run(deploy["run_id"]) if deploy and deploy.get("run_id") else {}
-    subject = f"[mlops] ALERT {project}: serving container {container} keeps failing"
-    text = f"{what}\n\nContainer: {container}\nProject: {project}\n\nLast log lines:\n{logs}\n"
-    html = f"<h3>{subject}</h3><p>{what}</p><pre>{logs}</pre>"
-    settings = smtp_settings()
-    sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", "mlops@localhost")
-    result = deliver(compose(subject, text, html, sender, recipients_for(run or {})), out)
-    store.add_event({"kind": "alert", "project": project, "container": container, "what": what, **result})
+    def check_once(self, wait: bool = True) -> list[dict[str, Any]]:
+        """Look at every serving unit once and act; a unit that cannot be handled is reported and skipped."""
+        actions: list[dict[str, Any]] = []
+        try:
+            units = all_units(self.client)
+        except MlopsError as e:
+            self.out.fail(f"watch: cannot list the serving units: {e}")
+            return actions
+        for unit in units:
+            try:
+                action = self._check(unit, wait)
+            except MlopsError as e:
+                self.out.fail(f"watch: {unit.name}: {e}")
+                action = {"container": unit.name, "action": "error", "error": str(e)}
+            if action:
+                actions.append(action)
+        return actions
 
-
-def check_once(client: Any | None, store: Any, out: Out, policy: Policy = Policy(), wait: bool = True
-               ) -> list[dict[str, Any]]:
-    """Look at every serving unit (containers when Docker answers, local processes) once and act."""
-    actions: list[dict[str, Any]] = []
-    now = time.time()
-    for unit in all_units(client):
+    def _check(self, unit: ServingUnit, wait: bool) -> dict[str, Any] | None:
         status, health = unit.state()
         if status == "running" and health != "unhealthy":
-            continue
-        if store.events({"kind": "gave_up", "container": unit.name}):
-            continue
+            return None
+        if self.store.events("gave_up", container=unit.name):
+            return None
         why = f"{status}" + (f", {health}" if health else "")
-        restarts = store.events({"kind": "restart", "container": unit.name})
-        recent = [e for e in restarts if e["time"] > now - policy.window_s]
-        if len(recent) >= policy.max_restarts:
-            actions.append(_give_up(store, out, unit, why, len(recent), wait))
-            continue
-        delay = min(policy.backoff_s * 2 ** len(recent), policy.max_backoff_s)
-        if recent and now - recent[-1]["time"] < delay:
-            actions.append({"container": unit.name, "action": "backing off", "seconds": round(delay, 1)})
-            continue
-        out.info(f"watch: {unit.name} ({unit.project} v{unit.version}) is {why}; restarting it with the same model")
+        now = time.time()
+        recent = [e for e in self.store.events("restart", container=unit.name) if e.time > now - self.policy.window_s]
+        if len(recent) >= self.policy.max_restarts:
+            return self._give_up(unit, why, len(recent), wait)
+        delay = min(self.policy.backoff_s * 2 ** len(recent), self.policy.max_backoff_s)
+        if recent and now - recent[-1].time < delay:
+            return {"container": unit.name, "action": "backing off", "seconds": round(delay, 1)}
+        self.out.info(f"watch: {unit.name} ({unit.project} v{unit.version}) is {why}; "
+                      "restarting it with the same model")
         unit.restart()
-        store.add_event({"kind": "restart", "container": unit.name, "project": unit.project,
-                         "version": unit.version, "reason": why})
+        self.store.add_event(Event(type="restart", container=unit.name, project=unit.project,
+                                   version=unit.version, reason=why))
         result = unit.wait_healthy(120) if wait else "started"
-        out.info(f"watch: {unit.name} is {result}")
-        actions.append({"container": unit.name, "action": "restarted", "result": result})
-    return actions
+        self.out.info(f"watch: {unit.name} is {result}")
+        return {"container": unit.name, "action": "restarted", "result": result}
 
+    def previous_good_version(self, project: str, current: int) -> int | None:
+        """The version to roll back to: the most recent other version that was deployed healthy."""
+        deployed = [e.version for e in reversed(self.store.events("deploy", project=project))  # type: ignore[attr-defined]
+                    if e.version != current]  # type: ignore[attr-defined]
+        for version in self.registry.previous_holders(project, PRODUCTION):
+            if version != current and version in deployed:
+                return version
+        return deployed[0] if deployed else None
 
-def _give_up(store: Any, out: Out, unit: ServingUnit, why: str, restarts: int, wait: bool) -> dict[str, Any]:
-    logs = unit.logs(20)
-    what = f"{unit.name} failed {restarts} times within the restart window ({why}); no more restarts."
-    action: dict[str, Any] = {"container": unit.name, "action": "gave up"}
-    good = previous_good_version(store, unit.project, unit.version)
-    if good is not None:
-        new = unit.start_version(good["version"], out)
-        state = new.wait_healthy() if wait else "started"
-        if state in ("healthy", "started"):
-            store.add_event({"kind": "deploy", "project": unit.project, "version": good["version"],
-                             "container": new.name, "run_id": good.get("run_id"),
-                             "image_kind": good.get("image_kind"), "rollback": True})
-            what += f" Rolled back to model v{good['version']} ({new.name})."
-            action.update(action="rolled back", to_version=good["version"], container_new=new.name)
-            unit.remove()
-        else:
-            new.remove()
-            what += f" The rollback to v{good['version']} failed too ({state})."
-    store.add_event({"kind": "gave_up", "container": unit.name, "project": unit.project, "version": unit.version,
-                     "why": why})
-    out.fail(f"watch: {what}")
-    alert(store, out, unit.project, unit.name, what, logs)
-    return action
+    def _give_up(self, unit: ServingUnit, why: str, restarts: int, wait: bool) -> dict[str, Any]:
+        logs = unit.logs(20)
+        what = f"{unit.name} failed {restarts} times within the restart window ({why}); no more restarts."
+        action: dict[str, Any] = {"container": unit.name, "action": "gave up"}
+        good = self.previous_good_version(unit.project, unit.version)
+        if good is not None:
+            new = unit.start_version(self.registry, good, self.out)
+            state = new.wait_healthy() if wait else "started"
+            if state in ("healthy", "started"):
+                self.registry.promote(unit.project, good, PRODUCTION,
+                                      why=f"rollback: v{unit.version} crash-looped in {unit.name}", by="mlops watch")
+                self.store.add_event(Event(type="deploy", project=unit.project, version=good, container=new.name,
+                                           env=unit.env, rollback=True))
+                what += f" Rolled back to model v{good} ({new.name})."
+                action.update(action="rolled back", to_version=good, container_new=new.name)
+                unit.remove()
+            else:
+                new.remove()
+                what += f" The rollback to v{good} failed too ({state})."
+        self.store.add_event(Event(type="gave_up", container=unit.name, project=unit.project,
+                                   version=unit.version, why=why))
+        self.out.fail(f"watch: {what}")
+        self.alert(unit.project, unit.name, what, logs)
+        return action
 
+    def alert(self, project: str, container: str, what: str, logs: str) -> None:
+        """Mail one alert (same mail module as the reports) and record it."""
+        from mlops.notify import compose, deliver, recipients_for, smtp_settings
 
-def watch(client: Any | None, store: Any, out: Out, interval: float = 5.0, policy: Policy = Policy(),
-          stop: threading.Event | None = None) -> None:
-    """Run until stopped: wake on Docker events for mlops containers, or every ``interval`` seconds."""
-    stop = stop or threading.Event()
-    wake = threading.Event()
+        deploy = next(reversed(self.store.events("deploy", container=container)), None)
+        run = self.store.get_run(deploy.run_id) if deploy and deploy.run_id else None
+        subject = f"[mlops] ALERT {project}: serving container {container} keeps failing"
+        text = f"{what}\n\nContainer: {container}\nProject: {project}\n\nLast log lines:\n{logs}\n"
+        body = (f"<h3>{html.escape(subject)}</h3><p>{html.escape(what)}</p><pre>{html.escape(logs)}</pre>")
+        settings = smtp_settings()
+        sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", "mlops@localhost")
+        result = deliver(compose(subject, text, body, sender, recipients_for(run)), self.out)
+        self.store.add_event(Event(type="alert", project=project, container=container, what=what, **result))
 
-    def follow_events() -> None:
-        if client is None:
-            return
-        try:
-            for _ in client.events(decode=True, filters={"type": "container", "label": "mlops.role"}):
-                wake.set()
-                if stop.is_set():
-                    return
-        except Exception as e:  # the event stream is an accelerator; polling still runs
-            out.info(f"watch: Docker events unavailable ({type(e).__name__}); polling every {interval:g}s")
+    def watch(self, interval: float = 5.0, stop: threading.Event | None = None) -> None:
+        """Run until stopped: wake on Docker events for mlops containers, or every ``interval`` seconds."""
+        stop = stop or threading.Event()
+        wake = threading.Event()
 
-    threading.Thread(target=follow_events, daemon=True).start()
-    out.info(f"watch: watching serving containers (events, and polling every {interval:g}s)")
-    while not stop.is_set():
-        check_once(client, store, out, policy, wait=False)
-        wake.wait(interval)
-        wake.clear()
+        def follow_events() -> None:
+            if self.client is None:
+                return
+            try:
+                for _ in self.client.events(decode=True, filters={"type": "container", "label": "mlops.role"}):
+                    wake.set()
+                    if stop.is_set():
+                        return
+            except Exception as e:  # the event stream is an accelerator; polling still runs
+                self.out.info(f"watch: Docker events unavailable ({type(e).__name__}); polling every {interval:g}s")
+
+        threading.Thread(target=follow_events, daemon=True).start()
+        self.out.info(f"watch: watching serving units (events, and polling every {interval:g}s)")
+        while not stop.is_set():
+            self.check_once(wait=False)
+            wake.wait(interval)
+            wake.clear()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +74,68 @@ def project_factory(tmp_path: Path) -> Iterator:
         return write_project(tmp_path / (name or f"project{next(counter)}"), files)
 
     yield make
+
+
+def trial_env_vars() -> dict[str, str]:
+    """The environment of a trial process (as the backends set it)."""
+    from training.backends import trial_environment
+
+    return trial_environment()
+
+
+def venv_python(env: str) -> Path:
+    """The interpreter of a trial environment's cached virtualenv."""
+    from training.backends import LocalBackend
+
+    return LocalBackend().venv_dir(env) / "bin" / "python"
+
+
+def call(url: str, body: object | None = None, raw: bytes | None = None) -> tuple[int, str]:
+    """An HTTP request to a serving unit: ``(status, body)``; JSON when ``body`` is given."""
+    import urllib.error
+    import urllib.request
+
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def harness(project: Path, env: str, metric: str = "accuracy", entry: str = "train.py",
+            run_dir: Path | None = None) -> tuple[int, dict, str]:
+    """Run ``python -m training.harness`` in the environment's virtualenv; return (exit code, metrics.json, output).
+
+    The run folder defaults to a new temporary folder (never next to the project: examples stay clean).
+    """
+    python = venv_python(env)
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="harness-")) / "run"
+    proc = subprocess.run(
+        [str(python), "-m", "training.harness", "--project", str(project), "--entry", entry,
+         "--run-dir", str(run_dir), "--metric", metric],
+        capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MLOPS_HARNESS_STRICT": "1",
+             **trial_env_vars()},
+    )
+    return proc.returncode, json.loads((run_dir / "metrics.json").read_text()), proc.stdout + proc.stderr
+
+
+def load_joblib_model(run_dir: Path, env: str, check: str) -> str:
+    """Load a trial's saved scikit-learn model in the trial virtualenv and print ``check`` about it."""
+    python = venv_python(env)
+    code = f"import joblib; m = joblib.load({str(run_dir / 'model' / 'model.joblib')!r}); print({check})"
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def register_broken_model(registry: Any, home: Path) -> int:
+    """Register a model version whose file is not a model (it cannot load), as a bad push would."""
+    from mlops.records import ModelVersion
+
+    broken = home / "broken" / "model.joblib"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"this is not a model")
+    version = registry.register(ModelVersion(project="wine-sklearn", format="joblib", kind="ml", framework="sklearn",
+                                             metric="accuracy", value=0.99, passed=True), broken)
+    return version.version

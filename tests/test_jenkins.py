@@ -20,6 +20,8 @@ import yaml
 from typer.core import TyperGroup
 
 from mlops.cli import app
+from mlops.pipeline.run import ACTIONS
+from mlops.pipeline.stages import POST_ALWAYS, STAGES
 from mlops.store import get_run_store
 from tests.conftest import EXAMPLES, ROOT
 
@@ -29,7 +31,6 @@ except ImportError:  # pragma: no cover
     from click import UsageError
 
 JENKINS_FILES = [ROOT / "Jenkinsfile", *sorted((ROOT / "jenkins" / "jobs").glob("*.groovy"))]
-STAGES = ["Checkout", "Detect", "Build image", "Train and tune", "Evaluate", "Push model", "Deploy"]
 
 
 def mlops_calls(text: str) -> list[str]:
@@ -55,14 +56,20 @@ def check_parses(command_line: str) -> None:
         ctx = command.make_context(name, rest, parent=ctx)
 
 
-def test_every_stage_is_exactly_one_mlops_call() -> None:
+def test_the_jenkinsfile_has_the_stage_list_each_stage_exactly_its_one_mlops_call() -> None:
     text = (ROOT / "Jenkinsfile").read_text()
     body = text.split("stages {", 1)[1].split("\n    post {", 1)[0]
     blocks = re.split(r"stage\('([^']+)'\)", body)[1:]
     stages = dict(zip(blocks[::2], blocks[1::2], strict=True))
-    assert list(stages) == STAGES
-    for name, block in stages.items():
-        assert len(mlops_calls(block)) == 1, name
+    assert list(stages) == [s.name for s in STAGES]
+    for stage in STAGES:
+        assert mlops_calls(stages[stage.name]) == [stage.command], stage.name
+    post = text.split("\n    post {", 1)[1]
+    assert [c for c in mlops_calls(post)] == list(POST_ALWAYS)
+
+
+def test_mlops_run_runs_the_same_stages_in_the_same_order() -> None:
+    assert [s.name for s in STAGES if s.in_run] == list(ACTIONS)
 
 
 def test_every_mlops_call_in_the_jenkins_files_parses() -> None:
@@ -158,7 +165,7 @@ def test_a_push_to_a_repository_with_the_hook_trains_and_records_a_run(tmp_path:
     assert push.returncode == 0, push.stderr
     assert "PASSED  accuracy" in push.stderr  # the pusher sees the run (as "remote:" lines)
     [run] = get_run_store().find_runs()
-    assert run["status"] == "passed" and run["project"].startswith("models-")
+    assert run.status == "passed" and run.project.startswith("models-")
 
 
 class _FakeJenkins(http.server.BaseHTTPRequestHandler):

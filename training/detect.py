@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlops.errors import DetectionError
-from training._source import notebook_to_python
+from training.harness.source import notebook_to_python
 
 __all__ = ["IMAGES", "Detection", "Evidence", "detect", "find_entry", "load_source"]
 

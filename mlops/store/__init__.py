@@ -1,4 +1,4 @@
-"""Run store factory: the embedded store by default, MongoDB when ``MONGODB_URI`` is set."""
+"""The run store: the contract (``RunStore``) and a factory that opens the embedded store or MongoDB."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops.errors import StoreError
-from mlops.store._store import FAILED, PASSED, RUNNING, RunStore, new_run_id
+from mlops.store._base import HEARTBEAT_GRACE_S, RunStore, new_run_id, this_worker
+from mlops.store._pymongo import PymongoRunStore
 
-__all__ = ["FAILED", "PASSED", "RUNNING", "RunStore", "get_run_store", "new_run_id", "redact_uri"]
+__all__ = ["HEARTBEAT_GRACE_S", "PymongoRunStore", "RunStore", "get_run_store", "new_run_id", "redact_uri",
+           "this_worker"]
 
 DB_NAME = "mlops"
 
@@ -28,7 +30,7 @@ def get_run_store(uri: str | None = None, home: Path | None = None) -> RunStore:
 
     Args:
         uri: A MongoDB URI; default ``$MONGODB_URI``. Without one, the embedded store is used.
-        home: Folder of the embedded store; default ``$MLOPS_HOME/store``.
+        home: Folder of the embedded store's parent; default ``$MLOPS_HOME``.
 
     Raises:
         StoreError: MongoDB cannot be reached.
@@ -38,8 +40,7 @@ def get_run_store(uri: str | None = None, home: Path | None = None) -> RunStore:
         return _mongo(uri)
     from mlops import paths
 
-    folder = (home or paths.home()) / "store"
-    return _embedded(folder)
+    return _embedded((home or paths.home()) / "store")
 
 
 def _mongo(uri: str) -> RunStore:
@@ -53,15 +54,33 @@ def _mongo(uri: str) -> RunStore:
         db = client.get_default_database(default=DB_NAME)
     except PyMongoError as e:
         raise StoreError(f"cannot reach MongoDB at {safe}: {e}; check MONGODB_URI") from e
-    return RunStore(db, f"MongoDB {safe}")
+    return PymongoRunStore(db, f"MongoDB {safe}")
+
+
+#: The collections of the store (created up front in the embedded store; see ``_embedded``).
+COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history")
 
 
 def _embedded(folder: Path) -> RunStore:
-    """montydb on SQLite: an embedded engine with the pymongo API, safe across processes."""
+    """montydb on SQLite: an embedded engine with the pymongo API, safe across processes.
+
+    montydb creates a collection's SQLite file on its first write, and two processes writing a new
+    collection at once can see the file before its table; so every collection is created here, once,
+    under a file lock.
+    """
+    import fcntl
+
     from montydb import MontyClient, set_storage
 
     folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "monty.storage.cfg").exists():
-        set_storage(str(folder), storage="sqlite", use_bson=False)
-    client = MontyClient(str(folder))
-    return RunStore(client[DB_NAME], f"embedded store {folder}")
+    with open(folder / ".init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "monty.storage.cfg").exists():
+            set_storage(str(folder), storage="sqlite", use_bson=False)
+        client = MontyClient(str(folder))
+        db = client[DB_NAME]
+        existing = set(db.list_collection_names())
+        for name in COLLECTIONS:
+            if name not in existing:
+                db.create_collection(name)
+    return PymongoRunStore(db, f"embedded store {folder}")

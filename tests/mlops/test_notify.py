@@ -136,9 +136,9 @@ def test_wrong_credentials_are_one_clear_line_and_the_password_is_never_written(
         if path.is_file() and path.suffix in (".eml", ".json", ".html", ".log", ".txt"):
             everything += path.read_text(errors="replace")
     store = get_run_store(None, home=home)
-    everything += json.dumps([store.get_run(run_id), store.events()], default=str)
+    everything += json.dumps([store.get_run(run_id).to_doc(), [e.to_doc() for e in store.events()]])
     assert PASSWORD not in everything
-    assert store.events({"kind": "mail"})[-1]["error"].startswith("SMTP server 127.0.0.1")
+    assert store.events("mail")[-1].error.startswith("SMTP server 127.0.0.1")
 
 
 def test_without_smtp_the_mail_is_written_to_the_outbox(finished_run, monkeypatch, tmp_path) -> None:

@@ -40,7 +40,7 @@ def test_the_sklearn_example_passes_and_everything_is_recorded(mlops_home: Path)
     assert Path(summary["model"]).is_file() and summary["model_version"] == 1
     assert len(summary["trials"]) == 1 and summary["trials"][0]["status"] == "ok"
     run = get_run_store().get_run(summary["run_id"])
-    assert run["status"] == "passed" and run["value"] == summary["value"]
+    assert run.status == "passed" and run.value == summary["value"]
     report = Path(summary["report"]).read_text()
     assert "PASSED" in report and "wine-sklearn" in report and 'src="metric.png"' in report
     mails = list((mlops_home / "outbox").glob("*.eml"))
@@ -71,7 +71,7 @@ def test_a_crashing_script_fails_the_run_and_says_where(project_factory) -> None
     assert "train.py:3 raised FileNotFoundError" in summary["error"]
     run = get_run_store().get_run(summary["run_id"])
     trial = get_run_store().trials(summary["run_id"])[0]
-    assert run["status"] == "failed" and "FileNotFoundError" in trial["log_tail"]
+    assert run.status == "failed" and "FileNotFoundError" in trial.log_tail
 
 
 @pytest.mark.parametrize(("files", "message"), [

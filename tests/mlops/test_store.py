@@ -1,102 +1,172 @@
-"""The run store contract, over the embedded store and (when MONGODB_URI is set) a real MongoDB."""
+"""The run store contract, over the embedded store and (when MLOPS_TEST_MONGODB_URI is set) a real MongoDB."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlops.errors import StoreError
-from mlops.store import RunStore, get_run_store, redact_uri
+from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.store import COLLECTIONS, RunStore, get_run_store, redact_uri
 
 
 @pytest.fixture(params=["embedded", "mongodb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str | None, Path]:
+    """``(uri, home)`` of an empty store of each kind."""
     if request.param == "mongodb":
         uri = os.environ.get("MLOPS_TEST_MONGODB_URI")
         if not uri:
             pytest.skip("no MongoDB here: set MLOPS_TEST_MONGODB_URI to run the contract on a real server")
         s = get_run_store(uri)
-        for name in ("runs", "trials", "models", "events"):
+        for name in COLLECTIONS:
             s._db[name].delete_many({})
-    else:
-        s = get_run_store(None, home=tmp_path)
+        s.close()
+        return uri, tmp_path
+    return "", tmp_path
+
+
+@pytest.fixture
+def store(store_spec: tuple[str | None, Path]) -> Iterator[RunStore]:
+    uri, home = store_spec
+    s = get_run_store(uri or None, home=home) if uri else get_run_store("", home=home)
     yield s
     s.close()
 
 
 def test_a_run_goes_from_running_to_finished_and_then_never_changes(store: RunStore) -> None:
-    run_id = store.create_run({"project": "wine", "metric": "accuracy"})
-    assert store.get_run(run_id)["status"] == "running"
-    store.update_run(run_id, {"note": "halfway"})
-    store.finish_run(run_id, "passed", {"value": 0.93})
-    run = store.get_run(run_id)
-    assert (run["status"], run["value"], run["note"]) == ("passed", 0.93, "halfway")
+    run = store.create_run(Run(project="wine", metric="accuracy"))
+    assert store.get_run(run.id).status is RunStatus.RUNNING
+    store.update_run(run.id, stopped="halfway")
+    store.finish_run(run.id, RunStatus.PASSED, value=0.93)
+    got = store.get_run(run.id)
+    assert (got.status, got.value, got.stopped) == ("passed", 0.93, "halfway") and got.finished
     with pytest.raises(StoreError, match="is finished"):
-        store.update_run(run_id, {"value": 0.1})
+        store.update_run(run.id, value=0.1)
     with pytest.raises(StoreError, match="is finished"):
-        store.finish_run(run_id, "failed")
+        store.finish_run(run.id, RunStatus.FAILED)
     with pytest.raises(StoreError, match="is finished"):
-        store.add_trial(run_id, {"status": "ok"})
-    assert store.get_run(run_id)["value"] == 0.93
+        store.create_trial(run.id, Trial())
+    assert store.get_run(run.id).value == 0.93
 
 
 def test_returned_records_are_copies(store: RunStore) -> None:
-    doc = {"project": "p", "config": {"target": 0.8}}
-    run_id = store.create_run(doc)
-    doc["config"]["target"] = 0.1
-    got = store.get_run(run_id)
-    got["config"]["target"] = 0.2
-    assert store.get_run(run_id)["config"]["target"] == 0.8
+    run = store.create_run(Run(project="p", config={"target": 0.8}))
+    got = store.get_run(run.id)
+    got.config["target"] = 0.2
+    assert store.get_run(run.id).config["target"] == 0.8
 
 
-def test_trials_are_numbered_in_order_and_failed_ones_are_kept(store: RunStore) -> None:
-    run_id = store.create_run({"project": "p"})
-    other = store.create_run({"project": "q"})
-    assert store.add_trial(run_id, {"status": "ok", "value": 0.7}) == 1
-    assert store.add_trial(other, {"status": "ok"}) == 1
-    assert store.add_trial(run_id, {"status": "failed", "error": "boom"}) == 2
-    trials = store.trials(run_id)
-    assert [(t["number"], t["status"]) for t in trials] == [(1, "ok"), (2, "failed")]
-    assert trials[1]["error"] == "boom"
+def test_a_trial_exists_running_with_its_number_before_it_runs_and_keeps_its_result(store: RunStore) -> None:
+    run = store.create_run(Run(project="p"))
+    other = store.create_run(Run(project="q"))
+    first = store.create_trial(run.id, Trial(config={"scale": True}))
+    assert (first.number, first.status, first.run_id) == (1, TrialStatus.RUNNING, run.id) and first.heartbeat
+    assert store.create_trial(other.id, Trial()).number == 1
+    second = store.create_trial(run.id, Trial())
+    store.finish_trial(first.model_copy(update={"status": TrialStatus.OK, "value": 0.7}))
+    store.finish_trial(second.model_copy(update={"status": TrialStatus.FAILED, "error": "boom"}))
+    trials = store.trials(run.id)
+    assert [(t.number, t.status, t.value) for t in trials] == [(1, "ok", 0.7), (2, "failed", None)]
+    assert trials[0].config == {"scale": True} and trials[1].error == "boom" and trials[1].finished_at
+
+
+def test_a_trial_whose_heartbeat_stopped_is_reaped_once(store: RunStore) -> None:
+    run = store.create_run(Run(project="p"))
+    alive, dead = store.create_trial(run.id, Trial()), store.create_trial(run.id, Trial())
+    store.update_trial(run.id, dead.number, heartbeat=time.time() - 600)
+    store.heartbeat_trial(run.id, alive.number)
+    reaped = store.reap_trials(run.id, grace_s=60)
+    assert [t.number for t in reaped] == [dead.number]
+    assert store.reap_trials(run.id, grace_s=60) == []
+    assert [t.status for t in store.trials(run.id)] == ["running", "reaped"]
 
 
 def test_model_versions_count_per_project(store: RunStore) -> None:
-    assert store.register_model({"project": "a", "path": "/m1"}) == 1
-    assert store.register_model({"project": "a", "path": "/m2"}) == 2
-    assert store.register_model({"project": "b", "path": "/m3"}) == 1
-    assert [m["path"] for m in store.models("a")] == ["/m2", "/m1"]
+    assert store.create_model_version(ModelVersion(project="a", path="/m1")).version == 1
+    assert store.create_model_version(ModelVersion(project="a", path="/m2")).version == 2
+    assert store.create_model_version(ModelVersion(project="b", path="/m3")).version == 1
+    assert [m.path for m in store.model_versions("a")] == ["/m2", "/m1"]
+
+
+def test_alias_moves_are_kept_in_an_append_only_history(store: RunStore) -> None:
+    store.move_alias(AliasMove(project="a", alias="production", version=1, who="ci", why="first"))
+    store.move_alias(AliasMove(project="a", alias="production", version=2, previous=1, who="ann", why="better"))
+    assert store.aliases("a") == {"production": 2} and store.aliases("b") == {}
+    history = store.alias_history("a")
+    assert [(m.version, m.who, m.why) for m in history] == [(1, "ci", "first"), (2, "ann", "better")]
+
+
+def test_events_are_filtered_by_type_and_fields(store: RunStore) -> None:
+    store.add_event(Event(type="restart", container="c1", reason="exited"))
+    store.add_event(Event(type="restart", container="c2"))
+    store.add_event(Event(type="mail", run_id="r"))
+    assert [e.container for e in store.events("restart")] == ["c1", "c2"]  # type: ignore[attr-defined]
+    [only] = store.events("restart", container="c1")
+    assert only.reason == "exited"  # type: ignore[attr-defined]
 
 
 def test_unknown_runs_and_bad_statuses_are_refused(store: RunStore) -> None:
     with pytest.raises(StoreError, match="does not exist"):
-        store.update_run("nope", {})
-    run_id = store.create_run({})
-    with pytest.raises(ValueError, match="status must be 'passed' or 'failed', but got status='done'"):
-        store.finish_run(run_id, "done")
+        store.update_run("nope", value=1)
+    run = store.create_run(Run())
+    with pytest.raises(ValueError, match="status must be 'passed' or 'failed', but got status='running'"):
+        store.finish_run(run.id, RunStatus.RUNNING)
 
 
 def test_runs_are_listed_newest_first_and_filtered(store: RunStore) -> None:
-    ids = [store.create_run({"project": "x" if i % 2 else "y"}) for i in range(4)]
-    assert [r["_id"] for r in store.find_runs()] == list(reversed(ids))
-    assert {r["project"] for r in store.find_runs({"project": "x"})} == {"x"}
+    ids = [store.create_run(Run(project="x" if i % 2 else "y", created=1000.0 + i)).id for i in range(4)]
+    assert [r.id for r in store.find_runs()] == list(reversed(ids))
+    assert {r.project for r in store.find_runs(project="x")} == {"x"}
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from mlops.records import ModelVersion, Trial
+from mlops.store import get_run_store
+uri, home, run_id, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = get_run_store(uri, home=home)
+for _ in range(n):
+    print("trial", s.create_trial(run_id, Trial()).number)
+    print("version", s.create_model_version(ModelVersion(project="shared")).version)
+"""
+
+
+def test_many_processes_writing_at_once_get_unique_numbers_and_lose_none(store_spec, store: RunStore) -> None:
+    uri, home = store_spec
+    run = store.create_run(Run(project="shared"))
+    writers, per_writer = 4, 15
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, uri or "", str(home), run.id, str(per_writer)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(writers)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    got = [line.split() for out, _ in outputs for line in out.splitlines()]
+    trials = sorted(int(n) for kind, n in got if kind == "trial")
+    versions = sorted(int(n) for kind, n in got if kind == "version")
+    total = writers * per_writer
+    assert trials == list(range(1, total + 1)) and versions == list(range(1, total + 1))
+    assert [t.number for t in store.trials(run.id)] == list(range(1, total + 1))
+    assert len(store.model_versions("shared")) == total
 
 
 def test_the_embedded_store_persists_across_processes(tmp_path: Path) -> None:
     code = """
 import sys
 from pathlib import Path
+from mlops.records import Run, Trial
 from mlops.store import get_run_store
-s = get_run_store(None, home=Path(sys.argv[1]))
+s = get_run_store("", home=Path(sys.argv[1]))
 if sys.argv[2] == "write":
-    rid = s.create_run({"_id": "r1", "project": "p"})
-    s.add_trial(rid, {"status": "ok", "value": 0.5})
+    run = s.create_run(Run(id="r1", project="p"))
+    s.finish_trial(s.create_trial(run.id, Trial()).model_copy(update={"status": "ok", "value": 0.5}))
 else:
-    print(s.get_run("r1")["status"], s.trials("r1")[0]["value"])
+    print(s.get_run("r1").status, s.trials("r1")[0].value)
 """
     for step in ("write", "read"):
         proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), step], capture_output=True, text=True)

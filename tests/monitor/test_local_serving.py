@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from mlops.console import Out
+from mlops.registry import Registry
 from mlops.store import get_run_store
 from monitor.units import local_units, start_local
-from monitor.watchdog import Policy, check_once
-from tests.conftest import EXAMPLES, mlops
-from tests.monitor.test_serving import call
+from monitor.watchdog import Policy, Watchdog
+from tests.conftest import EXAMPLES, call, mlops, register_broken_model
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 pytestmark = pytest.mark.slow
@@ -72,18 +72,16 @@ def test_a_killed_local_server_is_restarted_with_the_same_model(env) -> None:
 
 def test_a_crash_looping_local_server_is_rolled_back_and_alerted_once(env, home: Path) -> None:
     deploy(env)
-    bad_dir = home / "registry" / "wine-sklearn" / "v3"
-    bad_dir.mkdir(parents=True)
-    (bad_dir / "model.json").write_text(json.dumps({"project": "wine-sklearn", "version": 3, "format": "joblib"}))
-    (bad_dir / "model.joblib").write_bytes(b"not a model")
+    registry = Registry(get_run_store())
+    bad_version = register_broken_model(registry, home)
     for unit in local_units():
         unit.remove()
-    bad = start_local("wine-sklearn", 3, "ml", Out())
+    bad = start_local(registry, "wine-sklearn", bad_version, "ml", Out())
     assert bad.wait_healthy(60) == "exited"
-    store, policy = get_run_store(), Policy(max_restarts=2, backoff_s=0)
-    actions = [check_once(None, store, Out(), policy) for _ in range(4)]
+    dog = Watchdog(registry, Out(), None, Policy(max_restarts=2, backoff_s=0))
+    actions = [dog.check_once() for _ in range(4)]
     assert [a[0]["action"] for a in actions if a] == ["restarted", "restarted", "rolled back"]
-    assert len(store.events({"kind": "alert", "container": bad.name})) == 1
+    assert len(registry.store.events("alert", container=bad.name)) == 1
     assert len(list((home / "outbox").glob("*ALERT*.eml"))) == 1
     [serving] = local_units()
     assert serving.version == 1 and serving.state() == ("running", "healthy")

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from mlops.console import Out
+from mlops.environments import docker_client
+from mlops.registry import Registry
 from mlops.store import get_run_store
-from monitor.deploy import serving_containers, start
-from monitor.watchdog import Policy, check_once
-from tests.conftest import EXAMPLES, mlops
-from training.backends._docker import docker_client
+from monitor.units import serving_containers, start_container
+from monitor.watchdog import Policy, Watchdog
+from tests.conftest import EXAMPLES, call, mlops, register_broken_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -47,16 +46,6 @@ def home(tmp_path_factory: pytest.TempPathFactory, client) -> Path:
 def env(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("MLOPS_HOME", str(home))
     return {"MLOPS_HOME": str(home)}
-
-
-def call(url: str, body: object | None = None, raw: bytes | None = None) -> tuple[int, str]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def deploy(env: dict[str, str]) -> dict:
@@ -107,25 +96,28 @@ def test_a_killed_serving_container_is_restarted_with_the_same_model(env, client
     assert json.loads(proc.stdout) == [{"container": served["container"], "action": "restarted", "result": "healthy"}]
     code, body = call(f"{served['url']}/health")
     assert code == 200 and json.loads(body)["model_version"] == 1
-    [event] = get_run_store().events({"kind": "restart", "container": served["container"]})
-    assert event["reason"].startswith("exited")
+    [event] = get_run_store().events("restart", container=served["container"])
+    assert event.reason.startswith("exited")
 
 
 def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, home: Path) -> None:
     good = deploy(env)
-    bad_dir = home / "registry" / "wine-sklearn" / "v2"
-    bad_dir.mkdir(parents=True)
-    (bad_dir / "model.json").write_text(json.dumps({"project": "wine-sklearn", "version": 2, "format": "joblib"}))
-    (bad_dir / "model.joblib").write_bytes(b"this is not a model")
+    registry = Registry(get_run_store())
+    bad_version = register_broken_model(registry, home)
+    registry.promote("wine-sklearn", bad_version, why="a new model that cannot load")
     client.containers.get(good["container"]).remove(force=True)
-    bad = start(client, "wine-sklearn", 2, "ml", Out())
+    bad = start_container(client, registry, "wine-sklearn", bad_version, "ml", Out())
     time.sleep(3)
-    store, out, policy = get_run_store(), Out(), Policy(max_restarts=2, backoff_s=0)
-    actions = [check_once(client, store, out, policy) for _ in range(4)]
+    dog = Watchdog(registry, Out(), client, Policy(max_restarts=2, backoff_s=0))
+    actions = [dog.check_once() for _ in range(4)]
     assert [a[0]["action"] for a in actions if a] == ["restarted", "restarted", "rolled back"]
     assert actions[3] == [] or all(a["container"] != bad.name for a in actions[3])
-    [alert] = store.events({"kind": "alert", "container": bad.name})
-    assert "Rolled back to model v1" in alert["what"]
+    [alert] = registry.store.events("alert", container=bad.name)
+    assert "Rolled back to model v1" in alert.what  # type: ignore[attr-defined]
+    assert registry.aliases("wine-sklearn")["production"] == 1
+    rollback = registry.history("wine-sklearn")[-1]
+    assert (rollback.version, rollback.previous, rollback.who) == (1, bad_version, "mlops watch")
+    assert rollback.why.startswith(f"rollback: v{bad_version} crash-looped")
     outbox = list((home / "outbox").glob("*ALERT*.eml"))
     assert len(outbox) == 1
     [serving] = serving_containers(client, "wine-sklearn")

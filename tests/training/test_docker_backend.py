@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mlops.environments import Images, docker_client
 from tests.conftest import EXAMPLES, mlops
-from training.backends import TrialSpec
-from training.backends._docker import DockerBackend, docker_client, image_tag
+from training.backends import DockerBackend, TrialSpec
 
 
 @pytest.fixture(scope="module")
@@ -30,24 +30,28 @@ def ml_image(docker_backend: DockerBackend) -> str:
     return docker_backend.prepare("ml", print)
 
 
-def spec(project: Path, run_dir: Path, kind: str = "ml", **kw) -> TrialSpec:
-    return TrialSpec(project=project, entry=kw.pop("entry", "train.py"), run_dir=run_dir, kind=kind, **kw)
+def spec(project: Path, run_dir: Path, env: str = "ml", **kw) -> TrialSpec:
+    return TrialSpec(project=project, entry=kw.pop("entry", "train.py"), run_dir=run_dir, env=env, **kw)
 
 
 pytestmark = pytest.mark.docker
 
 
 def test_both_images_build_once_and_are_reused(docker_backend: DockerBackend, ml_image: str) -> None:
+    tag = Images(docker_backend.client).trial_tag("dl")
     assert docker_backend.prepare("ml", print).endswith("(cached)")
-    assert docker_backend.prepare("dl", print).startswith(f"image {image_tag('dl')}")
-    image = docker_backend.client.images.get(image_tag("dl"))
-    assert image.attrs["Config"]["User"] == "10001" and image.labels["mlops.kind"] == "dl"
+    assert docker_backend.prepare("dl", print).startswith(f"image {tag}")
+    image = docker_backend.client.images.get(tag)
+    assert image.attrs["Config"]["User"] == "10001" and image.labels["mlops.env"] == "dl"
 
 
-def test_changing_training_code_does_not_change_the_image_tag(tmp_path: Path) -> None:
-    before = image_tag("ml")
+def test_changing_training_code_does_not_change_the_image_tag(tmp_path: Path, monkeypatch) -> None:
+    images = Images(client=None)
+    before = images.trial_tag("ml")
     (tmp_path / "train.py").write_text("print(1)\n")
-    assert image_tag("ml") == before and image_tag("ml", base="other:1") != before
+    assert images.trial_tag("ml") == before
+    monkeypatch.setenv("MLOPS_BASE_IMAGE", "other:1")
+    assert images.trial_tag("ml") != before
 
 
 @pytest.mark.usefixtures("ml_image")
@@ -63,7 +67,7 @@ def test_the_sklearn_example_trains_in_its_image(docker_backend: DockerBackend, 
 @pytest.mark.slow
 def test_the_keras_example_trains_in_its_image(docker_backend: DockerBackend, tmp_path: Path) -> None:
     docker_backend.prepare("dl", print)
-    result = docker_backend.run_trial(spec(EXAMPLES / "digits-cnn", tmp_path / "run", kind="dl"), lambda _: None)
+    result = docker_backend.run_trial(spec(EXAMPLES / "digits-cnn", tmp_path / "run", env="dl"), lambda _: None)
     assert result.status == "ok" and result.value >= 0.9, (result.error, result.log_tail)
     assert (tmp_path / "run" / "model" / "model.keras").is_file()
 
@@ -175,7 +179,7 @@ def test_a_killed_training_container_comes_back_and_resumes_from_its_checkpoint(
             time.sleep(0.2)
 
     threading.Thread(target=killer, daemon=True).start()
-    result = docker_backend.run_trial(spec(p, run_dir, kind="dl", restarts=2), lines.append)
+    result = docker_backend.run_trial(spec(p, run_dir, env="dl", restarts=2), lines.append)
     assert result.status == "ok", (result.error, result.log_tail)
     assert result.restarts == 1 and result.resumed_from_epoch and result.resumed_from_epoch[0] >= 4
     assert len(result.history["loss"]) == 10  # the epochs before the kill are kept, none is trained twice

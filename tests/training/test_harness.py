@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_project
+from tests.conftest import harness, load_joblib_model, write_project
 from training.backends import LocalBackend, TrialSpec
-from training.backends._base import SOURCE_ROOT
-from training.backends._local import trial_environment
 
 WINE = """
 from sklearn.datasets import load_wine
@@ -21,30 +17,6 @@ from sklearn.model_selection import train_test_split
 X, y = load_wine(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
 """
-
-
-def harness(project: Path, kind: str, metric: str = "accuracy", entry: str = "train.py",
-            run_dir: Path | None = None) -> tuple[int, dict, str]:
-    """Run ``python -m training.harness`` in the kind's virtualenv; return (exit code, metrics.json, output).
-
-    The run folder defaults to a new temporary folder (never next to the project: examples stay clean).
-    """
-    python = LocalBackend().venv_dir(kind) / "bin" / "python"
-    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="harness-")) / "run"
-    proc = subprocess.run(
-        [str(python), "-m", "training.harness", "--project", str(project), "--entry", entry,
-         "--run-dir", str(run_dir), "--metric", metric],
-        capture_output=True, text=True, timeout=600,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SOURCE_ROOT), "MLOPS_HARNESS_STRICT": "1",
-             **trial_environment()},
-    )
-    return proc.returncode, json.loads((run_dir / "metrics.json").read_text()), proc.stdout + proc.stderr
-
-
-def load_joblib_model(run_dir: Path, kind: str, check: str) -> str:
-    python = LocalBackend().venv_dir(kind) / "bin" / "python"
-    code = f"import joblib; m = joblib.load({str(run_dir / 'model' / 'model.joblib')!r}); print({check})"
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.mark.usefixtures("ml_env")
@@ -181,7 +153,7 @@ open("side_effect.txt", "w").write("written by the script")
 
     def test_a_trial_past_its_time_limit_is_stopped_with_a_clear_error(self, project_factory, tmp_path) -> None:
         p = project_factory({"train.py": "import time\nprint('training...')\ntime.sleep(120)\n"})
-        spec = TrialSpec(project=p, entry="train.py", run_dir=tmp_path / "run", kind="ml", time_limit_s=5)
+        spec = TrialSpec(project=p, entry="train.py", run_dir=tmp_path / "run", env="ml", time_limit_s=5)
         start = time.time()
         result = LocalBackend().run_trial(spec, lambda line: None)
         assert time.time() - start < 20

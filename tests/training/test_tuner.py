@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mlops.records import Trial
 from mlops.store import get_run_store
 from tests.conftest import EXAMPLES, ROOT, mlops
-from training.backends._base import EpochWatcher
+from training.backends import EpochWatcher
 from training.strategies import LadderStrategy, OptunaStrategy, RandomStrategy, TweakSpace, full_config
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -51,7 +52,7 @@ def test_the_trial_budget_is_respected_and_the_best_model_kept(project_factory) 
     assert len(summary["trials"]) == 3 and summary["stopped"] == "trial budget used (3 trials)"
     best = max(summary["trials"], key=lambda t: t["value"])
     assert summary["best_trial"] == best["number"] and Path(summary["model"]).is_file()
-    assert get_run_store().models(p.name)[0]["passed"] is False
+    assert get_run_store().model_versions(p.name)[0].passed is False
 
 
 @pytest.mark.usefixtures("ml_env")
@@ -79,18 +80,21 @@ def test_a_killed_run_continues_with_the_next_trial(project_factory) -> None:
     deadline = time.time() + 120
     while time.time() < deadline:
         runs = store.find_runs()
-        if runs and len(store.trials(runs[0]["_id"])) == 1:
+        if runs and sum(t.status == "ok" for t in store.trials(runs[0].id)) == 1:
             break
         time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, trial included
     proc.wait()
-    run_id = store.find_runs()[0]["_id"]
-    assert store.get_run(run_id)["status"] == "running" and len(store.trials(run_id)) == 1
+    run_id = store.find_runs()[0].id
+    assert store.get_run(run_id).status == "running" and next(t.status for t in store.trials(run_id)) == "ok"
     code, summary, err = run_json(str(p))
-    assert f"continuing run {run_id}" in err and "resuming after trial 1" in err
-    assert summary["run_id"] == run_id and [t["number"] for t in summary["trials"]] == [1, 2, 3]
-    assert [t["label"] for t in summary["trials"]][1].startswith("scale features")
-    assert code == 1 and store.get_run(run_id)["status"] == "failed"
+    assert f"continuing run {run_id}" in err and "resuming after trial 2" in err
+    assert "trial 2 was cut off and runs again" in err
+    trials = summary["trials"]
+    assert summary["run_id"] == run_id and [t["number"] for t in trials] == [1, 2, 3, 4]
+    assert [t["status"] for t in trials] == ["ok", "reaped", "ok", "ok"]  # the budget counts trials that ended
+    assert trials[1]["label"].startswith("scale features") and trials[2]["label"] == trials[1]["label"]
+    assert code == 1 and store.get_run(run_id).status == "failed"
     code, fresh, _ = run_json(str(p), "--fresh", "--max-trials", "1")
     assert fresh["run_id"] != run_id
 
@@ -100,17 +104,17 @@ def test_the_ladder_walks_its_rungs_in_order_then_stops() -> None:
                        ladder=[{}, {"scale": True}, {"scale": True, "dense": 1}])
     ladder, history = LadderStrategy(space), []
     while (config := ladder.suggest(history)) is not None:
-        history.append({"config": config})
-    assert [h["config"] for h in history] == [{"scale": False, "dense": 0}, {"scale": True, "dense": 0},
+        history.append(Trial(config=config))
+    assert [h.config for h in history] == [{"scale": False, "dense": 0}, {"scale": True, "dense": 0},
                                               {"scale": True, "dense": 1}]
 
 
 def test_random_search_starts_from_the_baseline_and_never_repeats() -> None:
     space = TweakSpace(choices={"a": [0, 1, 2], "b": [None, "x"]})
-    history: list[dict] = []
+    history: list[Trial] = []
     while (config := RandomStrategy(space, seed=3).suggest(history)) is not None:
-        history.append({"config": config})
-    configs = [h["config"] for h in history]
+        history.append(Trial(config=config))
+    configs = [h.config for h in history]
     assert configs[0] == {"a": 0, "b": None} and len(configs) == 6
     assert len({json.dumps(c, sort_keys=True) for c in configs}) == 6
 
@@ -119,16 +123,16 @@ def test_optuna_follows_the_ladder_first_then_learns_and_prunes() -> None:
     space = TweakSpace(choices={"dense": [0, 1, 2], "epochs": [1, 2, 4]},
                        ladder=[{}, {"dense": 1}, {"dense": 1, "epochs": 2}])
     strategy = OptunaStrategy(space, seed=0)
-    history: list[dict] = []
+    history: list[Trial] = []
     for number in range(1, 6):
         config = strategy.suggest(history)
-        assert config is not None and config not in [h["config"] for h in history]
+        assert config is not None and config not in [h.config for h in history]
         if number <= 3:
             assert config == full_config(space, space.ladder[number - 1])
         strategy.before_trial(number, config)
         curve = [0.5 + 0.05 * e for e in range(8)]
         pruned = any(strategy.should_prune(number, e, v) for e, v in enumerate(curve))
-        record = {"number": number, "config": config, "status": "ok", "value": curve[-1], "curve": curve}
+        record = Trial(number=number, config=config, status="ok", value=curve[-1], curve=curve)
         strategy.after_trial(number, config, record)
         history.append(record)
         assert not pruned
@@ -140,7 +144,7 @@ def test_optuna_follows_the_ladder_first_then_learns_and_prunes() -> None:
     restored.restore(history)
     assert sum(t.state.name == "COMPLETE" for t in restored.study.trials) == 5
     resumed = restored.suggest(history)  # the enqueued ladder was already tried: it goes on from there
-    assert resumed is not None and resumed not in [h["config"] for h in history]
+    assert resumed is not None and resumed not in [h.config for h in history]
 
 
 def test_the_epoch_watcher_stops_a_trial_that_falls_behind(tmp_path: Path) -> None:

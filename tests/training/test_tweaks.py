@@ -6,8 +6,7 @@ import ast
 
 import pytest
 
-from tests.conftest import write_project
-from tests.training.test_harness import harness
+from tests.conftest import harness, write_project
 from training.tweaks import apply_config, inspect_script
 
 SPLIT_MODULE = """import numpy as np  # data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from mlops.records import Trial
 from training.strategies._space import TweakSpace
 
 
@@ -27,16 +28,16 @@ class BaseStrategy(abc.ABC):
         self.seed = seed
 
     @abc.abstractmethod
-    def suggest(self, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def suggest(self, history: list[Trial]) -> dict[str, Any] | None:
         """The next configuration to try, given the trials so far (``None``: nothing left to try)."""
 
-    def restore(self, history: list[dict[str, Any]]) -> None:
+    def restore(self, history: list[Trial]) -> None:
         """Learn from trials recorded before a restart (no-op by default)."""
 
     def before_trial(self, number: int, config: dict[str, Any]) -> None:
         """Called just before trial ``number`` runs (no-op by default)."""
 
-    def after_trial(self, number: int, config: dict[str, Any], record: dict[str, Any]) -> None:
+    def after_trial(self, number: int, config: dict[str, Any], record: Trial) -> None:
         """Called with the stored record of a finished trial (no-op by default)."""
 
     def should_prune(self, number: int, epoch: int, value: float) -> bool:
@@ -44,6 +45,6 @@ class BaseStrategy(abc.ABC):
         return False
 
     @staticmethod
-    def tried(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The configurations already tried."""
-        return [t.get("config") or {} for t in history]
+    def tried(history: list[Trial]) -> list[dict[str, Any]]:
+        """The configurations already tried (or running)."""
+        return [t.config for t in history]

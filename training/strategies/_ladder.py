@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops.records import Trial
 from training.strategies._base import BaseStrategy
 from training.strategies._space import full_config
 
@@ -13,7 +14,7 @@ class LadderStrategy(BaseStrategy):
 
     name = "ladder"
 
-    def suggest(self, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def suggest(self, history: list[Trial]) -> dict[str, Any] | None:
         tried = self.tried(history)
         for rung in self.space.ladder:
             config = full_config(self.space, rung)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops.records import Trial, TrialStatus
 from training.strategies._base import BaseStrategy
 from training.strategies._space import TweakSpace, full_config
 
@@ -41,32 +42,28 @@ class OptunaStrategy(BaseStrategy):
                               for name, values in space.choices.items()}
         for config in seeded:
             self.study.enqueue_trial(config)
-        self._asked: dict[str, Any] = {}  # key of config -> optuna trial not yet told
+        self._pending: Any = None  # the optuna trial of the last suggestion, until it gets its number
         self._live: dict[int, Any] = {}  # trial number -> optuna trial
 
-    @staticmethod
-    def _key(config: dict[str, Any]) -> str:
-        return repr(sorted(config.items()))
-
-    def restore(self, history: list[dict[str, Any]]) -> None:
+    def restore(self, history: list[Trial]) -> None:
         for record in history:
-            self._add_finished(record)
+            if record.status.finished:
+                self._add_finished(record)
 
-    def suggest(self, history: list[dict[str, Any]]) -> dict[str, Any] | None:
-        values = {self._key(t.get("config") or {}): t for t in history}
+    def suggest(self, history: list[Trial]) -> dict[str, Any] | None:
         for _ in range(50):
             trial = self.study.ask(self.distributions)
             config = dict(trial.params)
-            earlier = values.get(self._key(config))
+            earlier = next((t for t in history if t.config == config), None)
             if earlier is None:
-                self._asked[self._key(config)] = trial
+                self._pending = trial
                 return config
             self._tell(trial, earlier)  # same configuration: the sampler learns its known result
         return None
 
     def before_trial(self, number: int, config: dict[str, Any]) -> None:
-        trial = self._asked.pop(self._key(config), None)
-        if trial is not None:
+        trial, self._pending = self._pending, None
+        if trial is not None and dict(trial.params) == config:
             self._live[number] = trial
 
     def should_prune(self, number: int, epoch: int, value: float) -> bool:
@@ -76,31 +73,31 @@ class OptunaStrategy(BaseStrategy):
         trial.report(value, epoch)
         return trial.should_prune()
 
-    def after_trial(self, number: int, config: dict[str, Any], record: dict[str, Any]) -> None:
+    def after_trial(self, number: int, config: dict[str, Any], record: Trial) -> None:
         trial = self._live.pop(number, None)
         if trial is None:
             self._add_finished(record)
         else:
             self._tell(trial, record)
 
-    def _state(self, record: dict[str, Any]) -> tuple[Any, float | None]:
+    def _state(self, record: Trial) -> tuple[Any, float | None]:
         states = self._optuna.trial.TrialState
-        if record.get("status") == "ok" and record.get("value") is not None:
-            return states.COMPLETE, float(record["value"])
-        if record.get("status") == "pruned":
+        if record.status is TrialStatus.OK and record.value is not None:
+            return states.COMPLETE, float(record.value)
+        if record.status is TrialStatus.PRUNED:
             return states.PRUNED, None
         return states.FAIL, None
 
-    def _tell(self, trial: Any, record: dict[str, Any]) -> None:
+    def _tell(self, trial: Any, record: Trial) -> None:
         state, value = self._state(record)
         self.study.tell(trial, value if state == self._optuna.trial.TrialState.COMPLETE else None, state=state)
 
-    def _add_finished(self, record: dict[str, Any]) -> None:
-        config = record.get("config") or {}
+    def _add_finished(self, record: Trial) -> None:
+        config = record.config
         if set(config) != set(self.distributions):
             return
         state, value = self._state(record)
-        curve = record.get("curve") or []
+        curve = record.curve
         self.study.add_trial(self._optuna.trial.create_trial(
             params=config, distributions=self.distributions, value=value, state=state,
             intermediate_values={i: v for i, v in enumerate(curve)},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from mlops.records import Trial
 from training.strategies._base import BaseStrategy
 from training.strategies._space import full_config
 
@@ -14,7 +15,7 @@ class RandomStrategy(BaseStrategy):
 
     name = "random"
 
-    def suggest(self, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def suggest(self, history: list[Trial]) -> dict[str, Any] | None:
         tried = self.tried(history)
         baseline = full_config(self.space, {})
         if baseline not in tried:

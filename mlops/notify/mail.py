@@ -23,6 +23,8 @@ from typing import Any
 from mlops import paths
 from mlops.console import Out
 from mlops.errors import ConfigError
+from mlops.records import Event, Run
+from mlops.store import RunStore
 
 DEFAULT_FROM = "mlops@localhost"
 # Headers are not folded (RFC 5322 allows 998 characters): a subject folded before its first
@@ -73,12 +75,14 @@ def smtp_settings(environ: dict[str, str] | None = None) -> SmtpSettings | None:
                         env.get("MLOPS_MAIL_FROM") or user or DEFAULT_FROM)
 
 
-def recipients_for(run: dict[str, Any], environ: dict[str, str] | None = None) -> list[str]:
+def recipients_for(run: Run | None, environ: dict[str, str] | None = None) -> list[str]:
     """``MLOPS_MAIL_TO`` (comma-separated) if set, else ``mail.to`` of the run's mlops.yaml."""
     env = os.environ if environ is None else environ
     if env.get("MLOPS_MAIL_TO"):
         return [a.strip() for a in env["MLOPS_MAIL_TO"].split(",") if a.strip()]
-    return list(((run.get("config") or {}).get("mail") or {}).get("to") or [])
+    if run is None:
+        return []
+    return list((run.config.get("mail") or {}).get("to") or [])
 
 
 def compose(subject: str, text: str, html: str, sender: str, to: list[str],
@@ -213,10 +217,10 @@ def retry_outbox(out: Out, environ: dict[str, str] | None = None) -> dict[str, i
     return {"sent": sent, "left": left}
 
 
-def send_run_report(store: Any, run_id: str, out: Out) -> dict[str, Any]:
+def send_run_report(store: RunStore, run_id: str, out: Out) -> dict[str, Any]:
     """Compose the run's report mail and deliver it; the outcome is recorded in the store's events."""
-    from mlops.plots import report_plots
-    from mlops.report import render_html, render_text, subject
+    from mlops.notify.plots import report_plots
+    from mlops.notify.report import render_html, render_text, subject
 
     run = store.get_run(run_id)
     if run is None:
@@ -230,5 +234,5 @@ def send_run_report(store: Any, run_id: str, out: Out) -> dict[str, Any]:
     sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", DEFAULT_FROM)
     msg = compose(subject(run), render_text(run, trials), html, sender, recipients_for(run), plots)
     result = deliver(msg, out)
-    store.add_event({"kind": "mail", "run_id": run_id, "subject": msg["Subject"], **result})
+    store.add_event(Event(type="mail", run_id=run_id, project=run.project, subject=msg["Subject"], **result))
     return result

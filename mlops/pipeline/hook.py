@@ -92,7 +92,7 @@ def trigger_jenkins(branch: str, revision: str, out: Out) -> None:
 
 def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     """Check ``revision`` out into ``$MLOPS_HOME/checkouts/`` and run every stage; return the exit code."""
-    from mlops.runner import RunOptions, run_project
+    from mlops.pipeline.run import RunOptions, run_project
 
     short = _git(git_dir, "rev-parse", "--short=12", revision)
     dest = paths.home() / "checkouts" / f"{git_dir.name.removesuffix('.git')}-{short}"

@@ -37,7 +37,7 @@ def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | Non
     Returns:
         The path of the script to execute inside ``workdir``.
     """
-    from training._source import notebook_to_python
+    from training.harness.source import notebook_to_python
 
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -58,7 +58,7 @@ def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | Non
 
 
 def _seed_everything(seed: int) -> None:
-    from training._patching import when_imported
+    from training.harness.patching import when_imported
 
     random.seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
@@ -129,8 +129,9 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int) -> int:
     """Run the script under the hooks and write ``metrics.json``. Returns the exit code."""
-    from training import _capture, _hooks
-    from training._patching import revert_patches
+    from training.harness import capture as _capture
+    from training.harness import hooks as _hooks
+    from training.harness.patching import revert_patches
 
     start = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +223,3 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

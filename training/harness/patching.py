@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from training._capture import current
+from training.harness.capture import current
 
 _PATCHED: list[tuple[Any, str, Any]] = []
 _MARK = "__mlops_original__"

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from training._capture import Capture, current
-from training._patching import hook_failed, safe_patch, when_imported
+from training.harness.capture import Capture, current
+from training.harness.patching import hook_failed, safe_patch, when_imported
 
 SKLEARN_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_score", "roc_auc_score",
                    "r2_score", "mean_squared_error", "mean_absolute_error", "root_mean_squared_error")
@@ -58,7 +58,7 @@ def _keras_callback(keras: ModuleType, cap: Capture, capture_test: bool, checkpo
 
 def _resume(model: Any, cap: Capture, kwargs: dict) -> tuple[Any, dict[str, list[float]]]:
     """Restore this fit call's checkpoint, if a previous attempt of the trial left one."""
-    from training._checkpoint import FitCheckpoint
+    from training.harness.checkpoint import FitCheckpoint
 
     cap.fit_calls += 1
     checkpoint = FitCheckpoint(cap.run_dir / "checkpoint" / f"fit-{cap.fit_calls}")

@@ -1,0 +1,12 @@
+"""The ``mlops`` command line: one command per pipeline stage, plus ``run`` for all of them.
+
+One module per command group; no logic here. Heavy modules (training, the backends, the store) are
+imported inside the commands so that ``mlops --help`` is instant.
+"""
+
+from __future__ import annotations
+
+from mlops.cli import hook, models, run, runs, serve  # noqa: F401 - registers the commands
+from mlops.cli._app import app
+
+__all__ = ["app"]

@@ -1,0 +1,62 @@
+"""The registry: ``mlops models`` (versions, aliases, history) and ``mlops promote`` (also to roll back)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from mlops.cli._app import JsonOpt, app, emit_json, handles_errors
+
+
+@app.command()
+@handles_errors
+def models(
+    project: Annotated[str, typer.Argument(help="The project (its folder name, or 'name:' in mlops.yaml).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A project's model versions with their metrics, its aliases, and who moved them when and why."""
+    from mlops.registry import Registry
+    from mlops.store import get_run_store
+
+    registry = Registry(get_run_store())
+    versions, aliases, history = registry.versions(project), registry.aliases(project), registry.history(project)
+    if as_json:
+        emit_json({"project": project, "versions": [v.to_doc() for v in versions], "aliases": aliases,
+                   "history": [m.to_doc() for m in history]})
+        return
+    if not versions:
+        print(f"no model versions of {project}; 'mlops run' registers one when a trial saves a model")
+        return
+    held = {v: a for a, v in aliases.items()}
+    for v in versions:
+        value = f"{v.value:.4f}" if v.value is not None else "-"
+        mark = f"  [{held[v.version]}]" if v.version in held else ""
+        print(f"v{v.version:<4} {v.metric} {value}  {'passed' if v.passed else 'missed target'}  "
+              f"run {v.run_id}{mark}")
+    for m in history:
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(m.time))
+        before = f" (was v{m.previous})" if m.previous else ""
+        print(f"{when}  {m.alias} -> v{m.version}{before} by {m.who}: {m.why}")
+
+
+@app.command()
+@handles_errors
+def promote(
+    project: Annotated[str, typer.Argument(help="The project.")],
+    version: Annotated[int, typer.Argument(min=1, help="The model version.")],
+    to: Annotated[str, typer.Option("--to", help="The alias to move.")] = "production",
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Point an alias (default production) at a model version: approve a candidate, or roll back."""
+    from mlops.registry import Registry
+    from mlops.store import get_run_store
+
+    move = Registry(get_run_store()).promote(project, version, to, why=reason or "promoted by hand")
+    if as_json:
+        emit_json(move.to_doc())
+        return
+    before = f" (was v{move.previous})" if move.previous else ""
+    print(f"{project}: {to} -> v{move.version}{before}")

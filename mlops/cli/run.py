@@ -1,0 +1,142 @@
+"""``mlops run`` and the stage commands: detect, build, train, evaluate, push."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli._app import BackendName, JsonOpt, ProjectArg, RunArg, app, emit_json, handles_errors
+from mlops.console import Out
+
+RUN_HELP = """Run every stage locally: detect, build, train and tune to the target, record, report, push, mail.
+
+Exit code 0 only when the target was reached; 1 when it was not; 2 for bad input."""
+TRAIN_HELP = """Jenkins stage "Train and tune": detect, train and tune to the target, record, report (no mail).
+
+Exit code 0 when the run completed, whatever its metric ('mlops evaluate' judges it); 2 for bad input."""
+
+
+@app.command()
+@handles_errors
+def detect(project: ProjectArg, as_json: JsonOpt = False) -> None:
+    """Decide scikit-learn vs Keras (dense or convolutional) by reading the code, and the image to use."""
+    from mlops.config import load_config
+    from mlops.pipeline.run import resolve_project
+    from training.detect import detect as run_detect
+
+    path = resolve_project(project)
+    cfg = load_config(path)
+    det = run_detect(path, cfg.entry, cfg.image)
+    if as_json:
+        emit_json(det.to_dict())
+        return
+    print(f"{det.entry}: {det.framework} ({det.kind}) -> image {det.image}")
+    for ev in det.evidence[:12]:
+        print(f"  {ev.file}:{ev.line}  {ev.what}")
+    if len(det.evidence) > 12:
+        print(f"  ... {len(det.evidence) - 12} more (--json shows all)")
+
+
+def _run_command(stage: bool) -> Callable[..., None]:
+    """``mlops run`` (every stage) or ``mlops train`` (the training stage of a pipeline)."""
+
+    def command(
+        project: ProjectArg,
+        backend: Annotated[BackendName, typer.Option(help="Where trials run; auto = Docker if an engine answers.")
+                           ] = BackendName.auto,
+        target: Annotated[float | None, typer.Option(help="Metric value to reach [mlops.yaml: target, 0.8].")
+                          ] = None,
+        metric: Annotated[str | None, typer.Option(help="Metric to judge on [mlops.yaml: metric, accuracy].")
+                          ] = None,
+        max_trials: Annotated[int | None, typer.Option(min=1, help="Trial budget [mlops.yaml: budget.max_trials].")
+                              ] = None,
+        max_minutes: Annotated[float | None, typer.Option(help="Time budget [mlops.yaml: budget.max_minutes].")
+                               ] = None,
+        strategy: Annotated[str | None, typer.Option(help="Tuning strategy: optuna, ladder or random "
+                                                           "[mlops.yaml: strategy, optuna].")] = None,
+        notify: Annotated[bool, typer.Option(help="Mail the report at the end (or write it to the outbox).")
+                          ] = not stage,
+        out_dir: Annotated[Path | None, typer.Option("--out", help="Also copy summary, report, best script, diff "
+                                                                   "and model here (for CI artifacts).")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an interrupted one can "
+                                                             "continue.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        from mlops.pipeline.run import RunOptions, export_run, run_project
+
+        out = Out(json_mode=as_json, quiet=quiet)
+        opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
+                          max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh)
+        summary = run_project(project, opts, out, until="Train and tune" if stage else None)
+        if out_dir:
+            export_run(summary, out_dir, out)
+        if as_json:
+            emit_json(summary)
+        raise typer.Exit(0 if stage or summary["status"] == "passed" else 1)
+
+    return command
+
+
+app.command("run", help=RUN_HELP)(handles_errors(_run_command(stage=False)))
+app.command("train", help=TRAIN_HELP)(handles_errors(_run_command(stage=True)))
+
+
+@app.command()
+@handles_errors
+def build(
+    project: ProjectArg,
+    backend: Annotated[BackendName, typer.Option(help="Where trials will run.")] = BackendName.auto,
+    as_json: JsonOpt = False,
+) -> None:
+    """Jenkins stage "Build image": build (or reuse) the image or virtualenv the project's code needs."""
+    from mlops.pipeline.run import Pipeline, RunOptions, build_stage, detect_stage
+    from mlops.store import get_run_store
+
+    p = Pipeline(project=project, opts=RunOptions(backend=backend.value), out=Out(json_mode=as_json),
+                 store=get_run_store())
+    detect_stage(p)
+    built = build_stage(p)
+    if as_json:
+        emit_json({"backend": p.backend.name, "env": p.env, "environment": built})
+
+
+@app.command()
+@handles_errors
+def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
+    """Jenkins stage "Evaluate": exit 0 if the run reached its target, else 1 with the reason in one line."""
+    from mlops.pipeline.run import resolve_run, verdict
+    from mlops.store import get_run_store
+
+    run = resolve_run(get_run_store(), run_ref)
+    line = verdict(run)
+    if as_json:
+        emit_json({"run_id": run.id, "status": str(run.status), "verdict": line})
+    else:
+        print(line)
+    raise typer.Exit(0 if run.status == "passed" else 1)
+
+
+@app.command()
+@handles_errors
+def push(
+    run_ref: RunArg,
+    force: Annotated[bool, typer.Option("--force", help="Push the best model even if it missed the target.")
+                     ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Jenkins stage "Push model": point the project's 'production' alias at the run's model version."""
+    from mlops.errors import UsageError
+    from mlops.pipeline.run import push_model, resolve_run
+    from mlops.store import get_run_store
+
+    store = get_run_store()
+    run = resolve_run(store, run_ref)
+    if run.status != "passed" and not force:
+        raise UsageError(f"run {run.id} missed its target; nothing pushed (--force pushes it anyway)")
+    result = push_model(store, run, Out(json_mode=as_json))
+    if as_json:
+        emit_json(result)

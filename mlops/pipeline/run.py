@@ -1,0 +1,413 @@
+"""Run a project through the stages (``mlops run``), or one stage at a time (the Jenkins stage commands).
+
+Detect -> build -> train and tune -> evaluate -> push, then the report mail. A run of the same project,
+script and configuration that was killed half way is continued (its trials are kept) unless ``fresh``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import paths
+from mlops.config import ProjectConfig, load_config
+from mlops.console import Out
+from mlops.errors import UsageError
+from mlops.pipeline.stages import STAGES
+from mlops.records import ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
+from mlops.registry import PRODUCTION, Registry
+from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker
+
+#: Seconds between two heartbeats of a running run.
+RUN_HEARTBEAT_S = 10.0
+
+
+@dataclass
+class RunOptions:
+    """Command-line choices of ``mlops run`` (``None`` means: take it from mlops.yaml / env)."""
+
+    backend: str = "auto"
+    target: float | None = None
+    metric: str | None = None
+    max_trials: int | None = None
+    max_minutes: float | None = None
+    strategy: str | None = None
+    notify: bool = True
+    fresh: bool = False
+    push: bool = True
+
+    def overrides(self) -> dict[str, Any]:
+        """Dotted config fields set on the command line."""
+        return {"target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
+                "budget.max_minutes": self.max_minutes, "strategy": self.strategy}
+
+
+@dataclass
+class Pipeline:
+    """What the stages of one project's run share, filled in as they go."""
+
+    project: Path
+    opts: RunOptions
+    out: Out
+    store: RunStore
+    cfg: ProjectConfig | None = None
+    detection: Any = None
+    source: str = ""
+    backend: Any = None
+    run: Run | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def project_dir(self) -> Path:
+        """The project folder (the folder around a single script)."""
+        return self.project if self.project.is_dir() else self.project.parent
+
+    @property
+    def env(self) -> str:
+        """The trial environment: ``ml`` or ``dl``."""
+        return env_of(self.detection.kind)
+
+
+def resolve_project(path: Path) -> Path:
+    """The absolute project path.
+
+    Raises:
+        UsageError: It does not exist.
+    """
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder; give the training project's folder or script")
+    return path.resolve()
+
+
+# -- the stages ----------------------------------------------------------------------------------
+
+def detect_stage(p: Pipeline) -> None:
+    """Detect: configuration, framework, kind, entry script."""
+    from training.detect import detect, load_source
+
+    p.project = resolve_project(p.project)
+    p.cfg = load_config(p.project, p.opts.overrides())
+    p.out.step(f"detect {p.project}")
+    p.detection = detect(p.project, p.cfg.entry, p.cfg.image)
+    p.out.info(f"{p.detection.entry}: {p.detection.framework} ({p.detection.kind}) -> image {p.detection.image}")
+    p.source = load_source(p.project_dir / p.detection.entry)
+
+
+def build_stage(p: Pipeline) -> str:
+    """Build image: the trial environment (a Docker image, or a local virtualenv)."""
+    from training.backends import get_backend
+
+    p.backend, why = get_backend(p.opts.backend)
+    p.out.step(f"prepare: {why}")
+    built = p.backend.prepare(p.env, p.out.info)
+    p.out.info(built)
+    return built
+
+
+def train_stage(p: Pipeline) -> None:
+    """Train and tune: trials until the target or the budget, then the best model registered and reported."""
+    from training.study import source_hash
+    from training.tuner import TuneContext, tune
+
+    assert p.cfg is not None
+    fingerprint = source_hash(p.source + json.dumps(p.cfg.model_dump(), sort_keys=True) + p.backend.name)
+    previous = None if p.opts.fresh else find_resumable(p.store, p.project, fingerprint)
+    if previous:
+        p.run = previous
+        p.store.heartbeat_run(previous.id)
+        p.out.info(f"continuing run {previous.id}, which was stopped before it finished (--fresh starts a new one)")
+    else:
+        d = p.detection
+        p.run = p.store.create_run(Run(
+            project=p.project_dir.name, path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
+            env=p.env, image=d.image, backend=p.backend.name, metric=p.cfg.metric, target=p.cfg.target,
+            goal=p.cfg.goal, config=p.cfg.model_dump(), strategy=p.cfg.strategy,
+            build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker()))
+    run_id = p.run.id
+    run_dir = paths.runs_dir() / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    p.out.info(f"run {run_id} in {run_dir} (store: {p.store.description})")
+    try:
+        with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
+            stop_reason = tune(TuneContext(store=p.store, run_id=run_id, cfg=p.cfg, backend=p.backend,
+                                           project_dir=p.project_dir, entry=p.detection.entry, env=p.env,
+                                           source=p.source, run_dir=run_dir, out=p.out))
+        p.summary = finish(p.store, run_id, p.cfg, p.out, stop_reason=stop_reason)
+        p.run = p.store.get_run(run_id)
+    except KeyboardInterrupt:
+        p.out.fail(f"interrupted: run {run_id} and its trials are kept; the same command continues it")
+        raise
+    except BaseException as e:
+        run = p.store.get_run(run_id)
+        if run and run.status is RunStatus.RUNNING:
+            p.store.finish_run(run_id, RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
+        raise
+
+
+def evaluate_stage(p: Pipeline) -> None:
+    """Evaluate: the verdict line (``mlops run`` goes on either way; the Jenkins stage fails on it)."""
+    assert p.run is not None
+    p.summary["verdict"] = verdict(p.run)
+
+
+def push_stage(p: Pipeline) -> None:
+    """Push model: a run that reached its target moves ``production`` to its model version."""
+    assert p.run is not None
+    if p.opts.push and p.run.status is RunStatus.PASSED:
+        p.summary["pushed"] = push_model(p.store, p.run, p.out)
+
+
+#: The action of each stage that ``mlops run`` runs (see ``stages.STAGES``).
+ACTIONS: dict[str, Callable[[Pipeline], Any]] = {
+    "Detect": detect_stage, "Build image": build_stage, "Train and tune": train_stage,
+    "Evaluate": evaluate_stage, "Push model": push_stage,
+}
+
+
+def run_project(project: Path, opts: RunOptions, out: Out, store: RunStore | None = None,
+                until: str | None = None) -> dict[str, Any]:
+    """Run the stages of ``mlops run`` in order (up to and including ``until``) and return the summary.
+
+    Raises:
+        UsageError: Bad project, config or code (exit code 2).
+        MlopsError: A stage could not run at all.
+    """
+    p = Pipeline(project=project, opts=opts, out=out, store=store or get_run_store())
+    for stage in STAGES:
+        if stage.in_run:
+            ACTIONS[stage.name](p)
+        if stage.name == until:
+            break
+    if opts.notify and p.run is not None and p.cfg is not None:
+        mail = p.cfg.mail
+        if mail.when == "always" or (mail.when == "failure" and p.run.status is not RunStatus.PASSED):
+            from mlops.notify import send_run_report
+
+            p.summary["mail"] = send_run_report(p.store, p.run.id, out)
+    return p.summary
+
+
+# -- finishing a run -----------------------------------------------------------------------------
+
+def best_trial(trials: list[Trial], cfg: ProjectConfig) -> Trial | None:
+    """The trial with the best metric (by the config's direction), or ``None`` when none produced one."""
+    scored = [t for t in trials if t.status is TrialStatus.OK and t.value is not None]
+    if not scored:
+        return None
+    sign = 1 if cfg.goal == "maximize" else -1
+    return max(scored, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
+
+
+def register_best(store: RunStore, run: Run, best: Trial, passed: bool) -> ModelVersion | None:
+    """Register the best trial's model as the project's next version (the one copy of the model file)."""
+    if best.model is None:
+        return None
+    model_file = Path(best.run_dir) / best.model.path
+    return Registry(store).register(ModelVersion(
+        project=run.project, run_id=run.id, trial=best.number, format=best.model.format,
+        framework=run.framework, kind=run.kind, metric=run.metric, value=best.value, passed=passed), model_file)
+
+
+def best_script_name(run: Run) -> str:
+    """``best_<entry stem>.py``."""
+    return f"best_{Path(run.entry or 'train.py').stem}.py"
+
+
+def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
+    """``best_<name>.py`` (the winning script) and ``best.diff`` (its diff against the pushed one)."""
+    from training.detect import load_source
+
+    path = Path(run.path)
+    pushed = path / run.entry if path.is_dir() else path
+    text = Path(best.script).read_text(encoding="utf-8") if best.script else load_source(pushed)
+    target = run_dir / best_script_name(run)
+    target.write_text(text, encoding="utf-8")
+    (run_dir / "best.diff").write_text(best.diff or "", encoding="utf-8")
+    return target
+
+
+def trial_summary(t: Trial) -> dict[str, Any]:
+    """The part of a trial that summaries show."""
+    return {"number": t.number, "status": str(t.status), "value": t.value, "label": t.label, "tweaks": t.tweaks,
+            "duration_s": t.duration_s, "error": t.error, "error_kind": t.error_kind, "metrics": t.metrics,
+            "sources": t.sources}
+
+
+def summarize(run: Run, trials: list[Trial]) -> dict[str, Any]:
+    """The run as ``mlops run --json`` and ``summary.json`` show it."""
+    run_dir = paths.runs_dir() / run.id
+    return {
+        "run_id": run.id, "status": str(run.status), "project": run.project, "metric": run.metric,
+        "value": run.value, "target": run.target, "goal": run.goal, "framework": run.framework, "kind": run.kind,
+        "image": run.image, "backend": run.backend, "trials": [trial_summary(t) for t in trials],
+        "best_trial": run.best_trial, "model": run.model, "model_version": run.model_version,
+        "run_dir": str(run_dir), "error": run.error, "stopped": run.stopped, "best_script": run.best_script,
+        "report": str(run_dir / "report.html"),
+    }
+
+
+def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reason: str = "") -> dict[str, Any]:
+    """Close a run: pick the best trial, register its model, write the best script, report and summary."""
+    from mlops.notify.report import write_report
+
+    run = store.get_run(run_id)
+    assert run is not None
+    trials = store.trials(run_id)
+    run_dir = paths.runs_dir() / run_id
+    best = best_trial(trials, cfg)
+    passed = best is not None and cfg.reached(best.value)
+    version = register_best(store, run, best, passed) if best else None
+    best_script = str(write_best_script(run, best, run_dir)) if best else None
+    error = None
+    if best is None:
+        ended = [t for t in trials if t.status is not TrialStatus.RUNNING]
+        error = (ended[-1].error if ended else None) or "no trial produced a metric"
+    store.finish_run(run_id, RunStatus.PASSED if passed else RunStatus.FAILED,
+                     value=best.value if best else None, best_trial=best.number if best else None,
+                     model=version.path if version else None, model_version=version.version if version else None,
+                     error=error, stopped=stop_reason, best_script=best_script)
+    run = store.get_run(run_id)
+    assert run is not None
+    write_report(run, trials, run_dir)
+    summary = summarize(run, trials)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    line = f"{cfg.metric} {run.value:.4f} vs target {cfg.target}" if best else error
+    note = f"  (run {run_id}, {len(trials)} trial(s))"
+    (out.ok if passed else out.fail)(f"{'PASSED' if passed else 'FAILED'}  {line}{note}")
+    if version:
+        out.info(f"model v{version.version}: {version.path}")
+    out.info(f"report: {summary['report']}")
+    return summary
+
+
+# -- runs on record ------------------------------------------------------------------------------
+
+def _orphaned(run: Run) -> bool:
+    """Whether the process that drove a running run is gone (dead on this host, or silent for long)."""
+    import time
+
+    if (run.heartbeat or run.created) < time.time() - HEARTBEAT_GRACE_S:
+        return True
+    host, _, pid = run.owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False
+
+
+def find_resumable(store: RunStore, project: Path, fingerprint: str) -> Run | None:
+    """A run of the same project, script and config left ``running`` by a process that is gone."""
+    for run in store.find_runs(path=str(project), status=RunStatus.RUNNING, limit=50):
+        if run.fingerprint == fingerprint and _orphaned(run):
+            return run
+    return None
+
+
+@contextmanager
+def keep_alive(beat: Callable[[], None], every: float) -> Iterator[None]:
+    """Call ``beat`` every ``every`` seconds in the background while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                beat()
+            except Exception:  # a missed heartbeat is retried at the next tick; the run goes on
+                continue
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+
+
+def resolve_run(store: RunStore, ref: str) -> Run:
+    """The run named by an id, a ``summary.json`` path, or ``latest``.
+
+    Raises:
+        UsageError: Nothing matches.
+    """
+    run_id = ref
+    if ref == "latest":
+        runs = store.find_runs(limit=1)
+        if not runs:
+            raise UsageError(f"no runs recorded in {store.description}")
+        return runs[0]
+    if ref.endswith(".json"):
+        path = Path(ref)
+        if not path.is_file():
+            raise UsageError(f"{ref}: no such file; 'mlops train --out DIR' writes DIR/summary.json")
+        try:
+            run_id = json.loads(path.read_text(encoding="utf-8"))["run_id"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise UsageError(f"{ref}: not a summary written by mlops (no run_id)") from e
+    run = store.get_run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id} in {store.description}; see 'mlops runs'")
+    return run
+
+
+def verdict(run: Run) -> str:
+    """One line a person understands: passed or not, the metric against the target, and why it stopped."""
+    if run.status is RunStatus.RUNNING:
+        return f"RUNNING: run {run.id} has not finished"
+    if run.value is None:
+        return f"FAILED: no {run.metric} was measured ({run.error or 'no trial finished'})"
+    op = ">=" if run.goal == "maximize" else "<="
+    if run.status is RunStatus.PASSED:
+        return (f"PASSED: {run.metric} {run.value:.4f} {op} target {run.target} "
+                f"(best trial {run.best_trial}, run {run.id})")
+    side = "under" if op == ">=" else "over"
+    why = f" after {run.stopped}" if run.stopped else ""
+    return (f"FAILED: {run.metric} {run.value:.4f} is {side} the target {run.target}{why}; the best model "
+            f"(trial {run.best_trial}) is kept at {run.model}")
+
+
+def push_model(store: RunStore, run: Run, out: Out) -> dict[str, Any]:
+    """Point the project's ``production`` alias at the run's model version, recorded in the alias history.
+
+    Raises:
+        UsageError: The run has no model version.
+    """
+    from mlops.records import Event
+
+    if not run.model_version:
+        raise UsageError(f"run {run.id} has no model to push")
+    registry = Registry(store)
+    move = registry.promote(run.project, run.model_version, PRODUCTION, why=f"pushed: {verdict(run)}",
+                            run_id=run.id)
+    folder = registry.folder(run.project, run.model_version)
+    store.add_event(Event(type="push", run_id=run.id, project=run.project, version=run.model_version,
+                          path=str(folder)))
+    out.info(f"pushed model v{move.version} of {run.project}: {PRODUCTION} -> v{move.version} ({folder})")
+    return {"project": run.project, "version": move.version, "path": str(folder), "alias": PRODUCTION}
+
+
+def export_run(summary: dict[str, Any], out_dir: Path, out: Out) -> None:
+    """Copy what CI archives into ``out_dir``: summary.json, report.html and plots, best script, diff, model."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(summary["run_dir"])
+    for name in ("report.html", "report.css", "metric.png", "curves.png", "best.diff",
+                 Path(summary.get("best_script") or "").name):
+        if name and (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, out_dir / name)
+    if summary.get("model"):
+        (out_dir / "model").mkdir(exist_ok=True)
+        shutil.copy2(summary["model"], out_dir / "model" / Path(summary["model"]).name)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    out.info(f"artifacts in {out_dir}")

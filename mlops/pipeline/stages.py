@@ -1,0 +1,44 @@
+"""The pipeline's stages, defined once: ``mlops run`` runs them in this order, each is also its own
+``mlops`` command, and the Jenkinsfile has one stage per entry calling exactly that command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline.
+
+    Args:
+        name: The Jenkins stage name.
+        command: The one ``mlops`` call of the Jenkins stage (shell syntax, Jenkins variables).
+        in_run: Whether ``mlops run`` runs it (Checkout is Jenkins's; Deploy is its own step).
+    """
+
+    name: str
+    command: str
+    in_run: bool = True
+
+
+#: The training pipeline, in order.
+STAGES: tuple[Stage, ...] = (
+    Stage("Checkout", "mlops --version", in_run=False),
+    Stage("Detect", 'mlops detect "$PROJECT_DIR"'),
+    Stage("Build image", 'mlops build "$PROJECT_DIR"'),
+    Stage("Train and tune", 'mlops train "$PROJECT_DIR" --out "$OUT"'),
+    Stage("Evaluate", 'mlops evaluate "$OUT/summary.json"'),
+    Stage("Push model", 'mlops push "$OUT/summary.json"'),
+    Stage("Deploy", 'mlops deploy "$OUT/summary.json"', in_run=False),
+)
+
+#: What runs after the stages whatever happened (the Jenkinsfile's ``post { always }``).
+POST_ALWAYS: tuple[str, ...] = (
+    'mlops show "$OUT/summary.json" --oneline',
+    'mlops notify "$OUT/summary.json" --strict',
+)
+
+
+def stage_names() -> list[str]:
+    """The Jenkins stage names in order."""
+    return [s.name for s in STAGES]

@@ -1,0 +1,192 @@
+"""Typed records of what is stored: runs, trials, model versions, alias moves, decisions and events.
+
+Every component exchanges these (like Optuna's ``FrozenTrial``); a new field is added here, in one place.
+``to_doc``/``from_doc`` are the only mapping to and from store documents. Words used once and for all:
+``kind`` is the detected model kind (``ml``, ``ann``, ``cnn``), ``env`` the trial environment it runs in
+(``ml``: scikit-learn, ``dl``: Keras/TensorFlow) and an event's ``type`` says what happened.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(StrEnum):
+    """A run is ``running`` until it is finished, once, as ``passed`` or ``failed``."""
+
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class TrialStatus(StrEnum):
+    """A trial exists ``running`` before it starts; it ends ``ok``, ``failed``, ``pruned`` or ``reaped``
+    (its worker stopped sending heartbeats)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    PRUNED = "pruned"
+    REAPED = "reaped"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the trial has ended."""
+        return self is not TrialStatus.RUNNING
+
+
+def env_of(kind: str) -> str:
+    """The trial environment of a model kind: ``ml`` for scikit-learn, ``dl`` for Keras (``ann``, ``cnn``)."""
+    return "ml" if kind == "ml" else "dl"
+
+
+class Record(BaseModel):
+    """Base of stored records: unknown document keys are ignored, enums are stored as their values."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, protected_namespaces=(),
+                              validate_assignment=False)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The store document (JSON-ready)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        """The record of a store document."""
+        return cls.model_validate(doc)
+
+
+class Run(Record):
+    """One ``mlops run`` of a project: its configuration, where it runs and how it ended."""
+
+    id: str = Field("", alias="_id")
+    project: str = ""
+    path: str = ""
+    entry: str = ""
+    framework: str = ""
+    kind: str = ""
+    env: str = ""
+    task: str = "classification"
+    image: str = ""
+    backend: str = ""
+    metric: str = "accuracy"
+    target: float = 0.8
+    goal: str = "maximize"
+    strategy: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+    build_url: str | None = None
+    fingerprint: str = ""
+    status: RunStatus = RunStatus.RUNNING
+    created: float = Field(default_factory=time.time)
+    finished: float | None = None
+    #: Who drives the run (``host:pid``) and when it last said it is alive.
+    owner: str = ""
+    heartbeat: float | None = None
+    value: float | None = None
+    best_trial: int | None = None
+    model_version: int | None = None
+    model: str | None = None
+    error: str | None = None
+    stopped: str = ""
+    best_script: str | None = None
+
+    @property
+    def reached_target(self) -> bool:
+        """Whether ``value`` meets the target in the metric's direction."""
+        if self.value is None:
+            return False
+        return self.value >= self.target if self.goal == "maximize" else self.value <= self.target
+
+
+class TrialModel(Record):
+    """The model a trial saved, relative to the trial's folder."""
+
+    path: str
+    format: str  # "keras" | "joblib"
+    source: str = ""
+    class_: str = Field("", alias="class")
+
+
+class Trial(Record):
+    """One training of a (possibly rewritten) script; created ``running`` with its number before it starts."""
+
+    id: str = Field("", alias="_id")
+    run_id: str = ""
+    number: int = 0
+    status: TrialStatus = TrialStatus.RUNNING
+    config: dict[str, Any] = Field(default_factory=dict)
+    label: str = ""
+    tweaks: list[str] = Field(default_factory=list)
+    skipped: list[list[str]] = Field(default_factory=list)
+    diff: str = ""
+    script: str | None = None
+    source_hash: str = ""
+    value: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    #: Metric name -> where its value came from (``keras.evaluate``, ``sklearn.score``, ``print``...).
+    sources: dict[str, str] = Field(default_factory=dict)
+    duration_s: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+    exit_code: int | None = None
+    log_tail: str = ""
+    run_dir: str = ""
+    model: TrialModel | None = None
+    history: dict[str, list[float]] = Field(default_factory=dict)
+    curve: list[float] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    where: str = ""
+    restarts: int = 0
+    resumed_from_epoch: list[int] = Field(default_factory=list)
+    reached: bool = False
+    worker: str = ""
+    host: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat: float | None = None
+
+
+class ModelVersion(Record):
+    """A model of a project in the registry: version N, where it came from and how good it was."""
+
+    id: str = Field("", alias="_id")
+    project: str
+    version: int = 0
+    run_id: str = ""
+    trial: int | None = None
+    path: str = ""
+    format: str = ""
+    framework: str = ""
+    kind: str = ""
+    metric: str = ""
+    value: float | None = None
+    passed: bool = False
+    created: float = Field(default_factory=time.time)
+
+
+class AliasMove(Record):
+    """One move of an alias (``production``, ``staging``...) to a version: append-only history."""
+
+    project: str
+    alias: str
+    version: int
+    previous: int | None = None
+    who: str = ""
+    why: str = ""
+    run_id: str | None = None
+    time: float = Field(default_factory=time.time)
+
+
+class Event(Record):
+    """Something that happened (a mail, a push, a deploy, a restart...); ``type`` says what."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+
+    type: str
+    time: float = Field(default_factory=time.time)
+    project: str | None = None
+    run_id: str | None = None

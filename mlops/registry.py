@@ -1,0 +1,124 @@
+"""The model registry: versions of each project's model, aliases that point at them, and the history of
+every alias move (who, when, why, from which run).
+
+Files live in ``$MLOPS_REGISTRY/<project>/v<N>/`` (the model file and ``model.json``), records in the run
+store. A version is registered once, when its run finishes, by copying the trial's model file there (the
+only copy). ``production`` is what ``mlops deploy`` serves; a rollback is a recorded move of that alias.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+from pathlib import Path
+
+from mlops import paths
+from mlops.errors import RegistryError
+from mlops.records import AliasMove, ModelVersion
+from mlops.store import RunStore
+
+PRODUCTION = "production"
+
+
+def who() -> str:
+    """The person or job behind an action: the Jenkins user or job, else the login name."""
+    for var in ("MLOPS_USER", "BUILD_USER_ID", "BUILD_TAG"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Registry:
+    """Versions, aliases and alias history of projects' models.
+
+    Args:
+        store: The run store that keeps the records.
+        root: The folder of the model files (default ``$MLOPS_REGISTRY``).
+    """
+
+    def __init__(self, store: RunStore, root: Path | None = None) -> None:
+        self.store = store
+        self.root = root or paths.registry_dir()
+
+    def folder(self, project: str, version: int) -> Path:
+        """The folder of a version's files."""
+        return self.root / project / f"v{version}"
+
+    def register(self, candidate: ModelVersion, model_file: Path) -> ModelVersion:
+        """Give a model the next version of its project and copy its file into the registry.
+
+        Raises:
+            RegistryError: The model file is missing.
+        """
+        if not model_file.is_file():
+            raise RegistryError(f"{model_file}: the model file to register does not exist")
+        version = self.store.create_model_version(candidate)
+        folder = self.folder(version.project, version.version)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / model_file.name
+        shutil.copy2(model_file, target)
+        version = version.model_copy(update={"path": str(target)})
+        meta = {k: v for k, v in version.to_doc().items() if k not in ("_id",)}
+        (folder / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        self.store.update_model_version(version.project, version.version, path=str(target))
+        return version
+
+    def get(self, project: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            RegistryError: No such version.
+        """
+        found = self.store.model_version(project, version)
+        if found is None:
+            known = ", ".join(f"v{v.version}" for v in self.store.model_versions(project)) or "none"
+            raise RegistryError(f"{project} has no model version {version} (versions: {known}); "
+                                "see 'mlops models PROJECT'")
+        return found
+
+    def versions(self, project: str) -> list[ModelVersion]:
+        """The project's versions, newest first."""
+        return self.store.model_versions(project)
+
+    def aliases(self, project: str) -> dict[str, int]:
+        """Alias -> version."""
+        return self.store.aliases(project)
+
+    def history(self, project: str, alias: str | None = None) -> list[AliasMove]:
+        """Every alias move, oldest first."""
+        return self.store.alias_history(project, alias)
+
+    def holder(self, project: str, alias: str = PRODUCTION) -> ModelVersion | None:
+        """The version an alias points at, or ``None``."""
+        number = self.aliases(project).get(alias)
+        return self.store.model_version(project, number) if number is not None else None
+
+    def promote(self, project: str, version: int, alias: str = PRODUCTION, why: str = "",
+                run_id: str | None = None, by: str | None = None) -> AliasMove:
+        """Point ``alias`` at ``version`` (also to roll back) and record the move.
+
+        Raises:
+            RegistryError: The version does not exist or its files are gone.
+        """
+        target = self.get(project, version)
+        if not (self.folder(project, version) / "model.json").is_file():
+            raise RegistryError(f"the files of {project} v{version} are missing in {self.folder(project, version)}")
+        move = AliasMove(project=project, alias=alias, version=target.version,
+                         previous=self.aliases(project).get(alias), who=by or who(), why=why,
+                         run_id=run_id or target.run_id)
+        self.store.move_alias(move)
+        return move
+
+    def previous_holders(self, project: str, alias: str = PRODUCTION) -> list[int]:
+        """Versions that held the alias before its current one, most recent first (candidates for rollback)."""
+        current = self.aliases(project).get(alias)
+        seen: list[int] = []
+        for move in reversed(self.history(project, alias)):
+            if move.version != current and move.version not in seen:
+                seen.append(move.version)
+        return seen

@@ -1,0 +1,169 @@
+"""The run store contract: what every implementation promises (contract tests run it on each)."""
+
+from __future__ import annotations
+
+import abc
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+
+#: A run or trial whose heartbeat is older than this is considered dead (its driver or worker is gone).
+HEARTBEAT_GRACE_S = 60.0
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261123-081502-3f9a1c``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def this_worker() -> str:
+    """``host:pid`` of this process: who drives a run or runs a trial."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RunStore(abc.ABC):
+    """Runs, their trials, model versions, aliases and events, shared by many processes on many machines.
+
+    Contract:
+    - Every returned record is a copy: changing it never changes the store.
+    - A run is created ``running``; ``finish_run`` sets its final status once. A finished run is immutable:
+      updating or finishing it again, or adding a trial to it, raises ``StoreError``.
+    - A trial exists before it runs: ``create_trial`` stores it ``running`` with the next number of its run,
+      allocated atomically, so several workers never get the same number and none is skipped. A running trial
+      carries a heartbeat; ``reap_trials`` ends the trials whose heartbeat stopped as ``reaped``.
+    - Model versions are numbered per project, atomically, from 1.
+    - Alias moves are appended to a history that is never rewritten.
+    - Every write is durable when the call returns, so nothing is lost if the caller dies next.
+    """
+
+    description: str
+
+    # -- runs --------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, run: Run) -> Run:
+        """Store a new ``running`` run (its id is made when empty) and return it."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> Run | None:
+        """The run with that id, or ``None``."""
+
+    @abc.abstractmethod
+    def find_runs(self, project: str | None = None, status: RunStatus | None = None, path: str | None = None,
+                  limit: int = 20) -> list[Run]:
+        """Runs, newest first, optionally of one project, status or project path."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set fields of a running run.
+
+        Raises:
+            StoreError: The run does not exist or is finished.
+        """
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        """Give a running run its final status (``passed`` or ``failed``) and make it immutable.
+
+        Raises:
+            StoreError: The run does not exist or is finished.
+            ValueError: ``status`` is not a final status.
+        """
+
+    def heartbeat_run(self, run_id: str, owner: str | None = None) -> None:
+        """Say that the run's driver (``owner``, default this process) is alive."""
+        self.update_run(run_id, owner=owner or this_worker(), heartbeat=time.time())
+
+    # -- trials ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_trial(self, run_id: str, trial: Trial) -> Trial:
+        """Store ``trial`` as ``running`` with the next free number of the run; return it with its number.
+
+        Raises:
+            StoreError: The run does not exist or is finished.
+        """
+
+    @abc.abstractmethod
+    def update_trial(self, run_id: str, number: int, **fields: Any) -> None:
+        """Set fields of a trial (its heartbeat, its result...)."""
+
+    def heartbeat_trial(self, run_id: str, number: int) -> None:
+        """Say that the worker running this trial is alive."""
+        self.update_trial(run_id, number, heartbeat=time.time())
+
+    def finish_trial(self, trial: Trial) -> None:
+        """Store a trial's result (status, metrics, error...) over its running record."""
+        doc = trial.to_doc()
+        for key in ("_id", "run_id", "number"):
+            doc.pop(key, None)
+        doc["finished_at"] = doc.get("finished_at") or time.time()
+        self.update_trial(trial.run_id, trial.number, **doc)
+
+    @abc.abstractmethod
+    def trials(self, run_id: str) -> list[Trial]:
+        """The run's trials in number order (running ones included)."""
+
+    def reap_trials(self, run_id: str, grace_s: float = HEARTBEAT_GRACE_S) -> list[Trial]:
+        """End the run's ``running`` trials whose heartbeat is older than ``grace_s`` as ``reaped``.
+
+        Returns:
+            The reaped trials, so that their configurations can run again.
+        """
+        now = time.time()
+        reaped = []
+        for t in self.trials(run_id):
+            if t.status is TrialStatus.RUNNING and (t.heartbeat or t.started_at or 0) < now - grace_s:
+                if self._set_trial_status_if(run_id, t.number, TrialStatus.RUNNING, TrialStatus.REAPED,
+                                             error="its worker stopped sending heartbeats", error_kind="reaped",
+                                             finished_at=now):
+                    reaped.append(t.model_copy(update={"status": TrialStatus.REAPED}))
+        return reaped
+
+    @abc.abstractmethod
+    def _set_trial_status_if(self, run_id: str, number: int, expected: TrialStatus, new: TrialStatus,
+                             **fields: Any) -> bool:
+        """Atomically move a trial from ``expected`` to ``new``; False when it was not in ``expected``."""
+
+    # -- model versions and aliases ----------------------------------------------------------------
+    @abc.abstractmethod
+    def create_model_version(self, version: ModelVersion) -> ModelVersion:
+        """Store a model version with the next free version number of its project; return it."""
+
+    @abc.abstractmethod
+    def update_model_version(self, project: str, version: int, **fields: Any) -> None:
+        """Set fields of a model version (its path once the files are in place...)."""
+
+    @abc.abstractmethod
+    def model_versions(self, project: str) -> list[ModelVersion]:
+        """The project's versions, newest first."""
+
+    def model_version(self, project: str, version: int) -> ModelVersion | None:
+        """One version of a project, or ``None``."""
+        return next((v for v in self.model_versions(project) if v.version == version), None)
+
+    @abc.abstractmethod
+    def move_alias(self, move: AliasMove) -> None:
+        """Point ``move.alias`` of ``move.project`` at ``move.version`` and append the move to the history."""
+
+    @abc.abstractmethod
+    def aliases(self, project: str) -> dict[str, int]:
+        """Alias -> version of a project."""
+
+    @abc.abstractmethod
+    def alias_history(self, project: str, alias: str | None = None) -> list[AliasMove]:
+        """Every alias move of a project, oldest first."""
+
+    # -- events ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_event(self, event: Event) -> None:
+        """Append an event."""
+
+    @abc.abstractmethod
+    def events(self, type: str | None = None, **match: Any) -> list[Event]:
+        """Events of a type (and with these field values), oldest first."""
+
+    def close(self) -> None:  # noqa: B027 - releasing a client is optional
+        """Release the client."""

@@ -1,0 +1,216 @@
+"""The run store on any database with the pymongo API: MongoDB, or the embedded montydb engine."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mlops.errors import StoreError
+from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.store._base import RunStore, new_run_id
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: How often an insert may collide with another writer's before giving up (never reached in practice).
+MAX_ALLOCATION_TRIES = 1000
+
+
+def _translated(fn: F) -> F:
+    """Turn any database error into one ``StoreError`` naming the operation and the store."""
+
+    @functools.wraps(fn)
+    def wrapper(self: PymongoRunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except (StoreError, ValueError):
+            raise
+        except Exception as e:
+            raise StoreError(f"{fn.__name__} failed in {self.description}: {type(e).__name__}: {e}") from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_duplicate(error: BaseException) -> bool:
+    """A duplicate ``_id`` from pymongo or montydb (each has its own ``DuplicateKeyError``)."""
+    return type(error).__name__ == "DuplicateKeyError"
+
+
+def _plain(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return copy.deepcopy(doc) if doc is not None else None
+
+
+class PymongoRunStore(RunStore):
+    """The store contract on a pymongo ``Database`` (or the embedded engine's equivalent).
+
+    Numbers (trials per run, versions per project) are allocated by inserting the next ``_id`` and
+    retrying on a duplicate: the database's own unique ``_id`` makes the allocation atomic for any number
+    of writers, on MongoDB and on the embedded SQLite engine alike.
+
+    Args:
+        database: A pymongo ``Database`` or anything with its API.
+        description: Where the data lives, safe to print (no credentials).
+    """
+
+    def __init__(self, database: Any, description: str) -> None:
+        self._db = database
+        self.description = description
+
+    def _insert_numbered(self, collection: Any, doc: dict[str, Any], key: str, first: int,
+                         make_id: Callable[[int], str]) -> int:
+        number = first
+        for _ in range(MAX_ALLOCATION_TRIES):
+            try:
+                collection.insert_one({**doc, "_id": make_id(number), key: number})
+                return number
+            except Exception as e:
+                if not _is_duplicate(e):
+                    raise
+                number += 1
+        raise StoreError(f"could not allocate a {key} in {self.description} after {MAX_ALLOCATION_TRIES} tries")
+
+    # -- runs --------------------------------------------------------------------------------------
+    @_translated
+    def create_run(self, run: Run) -> Run:
+        run = run.model_copy(update={"id": run.id or new_run_id(), "status": RunStatus.RUNNING})
+        self._db.runs.insert_one(run.to_doc())
+        return run
+
+    @_translated
+    def get_run(self, run_id: str) -> Run | None:
+        doc = self._db.runs.find_one({"_id": run_id})
+        return Run.from_doc(doc) if doc else None
+
+    @_translated
+    def find_runs(self, project: str | None = None, status: RunStatus | None = None, path: str | None = None,
+                  limit: int = 20) -> list[Run]:
+        query: dict[str, Any] = {}
+        if project is not None:
+            query["project"] = project
+        if status is not None:
+            query["status"] = str(status)
+        if path is not None:
+            query["path"] = path
+        rows = list(self._db.runs.find(query))
+        rows.sort(key=lambda r: r.get("created", 0), reverse=True)
+        return [Run.from_doc(r) for r in rows[:limit]]
+
+    def _require_running(self, run_id: str) -> None:
+        run = self._db.runs.find_one({"_id": run_id}, {"status": 1})
+        if run is None:
+            raise StoreError(f"run {run_id} does not exist in {self.description}")
+        if run["status"] != RunStatus.RUNNING:
+            raise StoreError(f"run {run_id} is finished ({run['status']}) and cannot change")
+
+    @_translated
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        self._require_running(run_id)
+        self._db.runs.update_one({"_id": run_id, "status": str(RunStatus.RUNNING)},
+                                 {"$set": _dumped(fields)})
+
+    @_translated
+    def finish_run(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        if status not in (RunStatus.PASSED, RunStatus.FAILED):
+            raise ValueError(f"status must be 'passed' or 'failed', but got status={str(status)!r}")
+        self._require_running(run_id)
+        update = {**_dumped(fields), "status": str(status), "finished": time.time()}
+        result = self._db.runs.update_one({"_id": run_id, "status": str(RunStatus.RUNNING)}, {"$set": update})
+        if result.matched_count == 0:
+            raise StoreError(f"run {run_id} was finished by another process meanwhile")
+
+    # -- trials ------------------------------------------------------------------------------------
+    @_translated
+    def create_trial(self, run_id: str, trial: Trial) -> Trial:
+        self._require_running(run_id)
+        now = time.time()
+        doc = trial.model_copy(update={"run_id": run_id, "status": TrialStatus.RUNNING,
+                                       "started_at": trial.started_at or now, "heartbeat": now}).to_doc()
+        first = self._db.trials.count_documents({"run_id": run_id}) + 1
+        number = self._insert_numbered(self._db.trials, doc, "number", first, lambda n: f"{run_id}/{n}")
+        return Trial.from_doc({**doc, "_id": f"{run_id}/{number}", "number": number})
+
+    @_translated
+    def update_trial(self, run_id: str, number: int, **fields: Any) -> None:
+        self._db.trials.update_one({"_id": f"{run_id}/{number}"}, {"$set": _dumped(fields)})
+
+    @_translated
+    def _set_trial_status_if(self, run_id: str, number: int, expected: TrialStatus, new: TrialStatus,
+                             **fields: Any) -> bool:
+        result = self._db.trials.update_one({"_id": f"{run_id}/{number}", "status": str(expected)},
+                                            {"$set": {**_dumped(fields), "status": str(new)}})
+        return result.matched_count == 1
+
+    @_translated
+    def trials(self, run_id: str) -> list[Trial]:
+        rows = sorted(self._db.trials.find({"run_id": run_id}), key=lambda t: t["number"])
+        return [Trial.from_doc(r) for r in rows]
+
+    # -- model versions and aliases ----------------------------------------------------------------
+    @_translated
+    def create_model_version(self, version: ModelVersion) -> ModelVersion:
+        project = version.project
+        doc = version.to_doc()
+        first = self._db.models.count_documents({"project": project}) + 1
+        number = self._insert_numbered(self._db.models, doc, "version", first, lambda n: f"{project}/{n}")
+        return ModelVersion.from_doc({**doc, "_id": f"{project}/{number}", "version": number})
+
+    @_translated
+    def update_model_version(self, project: str, version: int, **fields: Any) -> None:
+        self._db.models.update_one({"_id": f"{project}/{version}"}, {"$set": _dumped(fields)})
+
+    @_translated
+    def model_versions(self, project: str) -> list[ModelVersion]:
+        rows = sorted(self._db.models.find({"project": project}), key=lambda m: m["version"], reverse=True)
+        return [ModelVersion.from_doc(r) for r in rows]
+
+    @_translated
+    def move_alias(self, move: AliasMove) -> None:
+        doc = move.to_doc()
+        self._db.alias_history.insert_one(dict(doc))
+        self._db.aliases.replace_one({"_id": f"{move.project}/{move.alias}"},
+                                     {"project": move.project, "alias": move.alias, "version": move.version},
+                                     upsert=True)
+
+    @_translated
+    def aliases(self, project: str) -> dict[str, int]:
+        return {d["alias"]: d["version"] for d in self._db.aliases.find({"project": project})}
+
+    @_translated
+    def alias_history(self, project: str, alias: str | None = None) -> list[AliasMove]:
+        query = {"project": project, **({"alias": alias} if alias else {})}
+        rows = sorted(self._db.alias_history.find(query), key=lambda m: m["time"])
+        return [AliasMove.from_doc(r) for r in rows]
+
+    # -- events ------------------------------------------------------------------------------------
+    @_translated
+    def add_event(self, event: Event) -> None:
+        self._db.events.insert_one(event.to_doc())
+
+    @_translated
+    def events(self, type: str | None = None, **match: Any) -> list[Event]:
+        query = {**({"type": type} if type else {}), **match}
+        rows = []
+        for doc in self._db.events.find(query):
+            doc = dict(doc)
+            doc.pop("_id", None)
+            rows.append(doc)
+        rows.sort(key=lambda e: e["time"])
+        return [Event.from_doc(r) for r in rows]
+
+    def close(self) -> None:
+        client = getattr(self._db, "client", None)
+        if client is not None:
+            client.close()
+
+
+def _dumped(fields: dict[str, Any]) -> dict[str, Any]:
+    """Field values as the store keeps them (records and enums as plain JSON values)."""
+    out = {}
+    for key, value in fields.items():
+        if hasattr(value, "to_doc"):
+            value = value.to_doc()
+        elif hasattr(value, "value") and isinstance(value, str):  # StrEnum
+            value = str(value)
+        out[key] = copy.deepcopy(value)
+    return out

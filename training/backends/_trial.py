@@ -1,0 +1,144 @@
+"""A trial as backends see it: what to run (``TrialSpec``), the running process (``TrialProcess``) and what it
+produced (``TrialResult``)."""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Receives each line the trial prints, as it comes.
+OutputSink = Callable[[str], None]
+
+
+def trial_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables every trial process gets (quiet TensorFlow, no display, unbuffered)."""
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "MPLBACKEND": "Agg",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class TrialSpec:
+    """One trial: run ``entry`` of ``project`` (or a rewritten ``script``) with the harness."""
+
+    project: Path
+    entry: str
+    run_dir: Path
+    env: str  # "ml" | "dl"
+    metric: str = "accuracy"
+    seed: int = 42
+    script: Path | None = None
+    time_limit_s: int = 1800
+    cpus: float = 2.0
+    memory: str = "4g"
+    network: bool = False
+    image: str | None = None
+    #: How often a killed trial (process or container) is started again; it resumes from its checkpoint.
+    restarts: int = 2
+    #: Called with (epoch, logs) as the harness streams them; returning False stops the trial (pruning).
+    on_epoch: Callable[[int, dict[str, float]], bool] | None = None
+    #: Called every few seconds while the trial runs (the worker's heartbeat).
+    on_alive: Callable[[], None] | None = None
+
+    def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
+        """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
+        args = ["-m", "training.harness", "--project", project, "--entry", self.entry,
+                "--run-dir", run_dir, "--metric", self.metric, "--seed", str(self.seed)]
+        if script:
+            args += ["--script", script]
+        return args
+
+
+@dataclass
+class TrialResult:
+    """What a trial produced: its metrics, or a clear error."""
+
+    status: str  # "ok" | "failed" | "pruned"
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None
+    exit_code: int | None = None
+    log_tail: str = ""
+    duration_s: float = 0.0
+    model: dict[str, Any] | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    where: str = ""
+    restarts: int = 0
+    resumed_from_epoch: list[int] = field(default_factory=list)
+
+    @classmethod
+    def timed_out(cls, spec: TrialSpec, log_tail: str, duration_s: float, where: str, restarts: int = 0,
+                  exit_code: int | None = None) -> TrialResult:
+        """A trial stopped at its time limit."""
+        return cls(status="failed", error_kind="timeout", exit_code=exit_code, where=where, restarts=restarts,
+                   error=f"the trial ran past its time limit of {spec.time_limit_s}s and was stopped "
+                         "(raise trial.time_limit_s in mlops.yaml)",
+                   log_tail=log_tail, duration_s=duration_s)
+
+    @classmethod
+    def from_run_dir(cls, run_dir: Path, exit_code: int, log_tail: str, duration_s: float,
+                     where: str) -> TrialResult:
+        """Read the harness's ``metrics.json``; a missing one becomes an error naming the exit code."""
+        path = run_dir / "metrics.json"
+        if not path.is_file():
+            return cls(status="failed", exit_code=exit_code, log_tail=log_tail, duration_s=duration_s,
+                       error_kind="crashed", where=where,
+                       error=f"the trial process exited with code {exit_code} before writing metrics.json")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        err = data.get("error") or {}
+        ok = data.get("status") == "ok" and exit_code == 0
+        return cls(
+            status="ok" if ok else "failed", value=data.get("value"), metrics=data.get("metrics", {}),
+            sources=data.get("sources", {}),
+            error=None if ok else err.get("message") or f"exit code {exit_code}",
+            error_kind=None if ok else err.get("kind", "crashed"), exit_code=exit_code,
+            log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
+            history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
+            resumed_from_epoch=data.get("resumed_from_epoch", []),
+        )
+
+
+class TrialProcess(abc.ABC):
+    """One running trial (a process or a container), as the supervision loop drives it."""
+
+    #: Where it runs, for messages (``local dl-...``, ``docker mlops-ml:... (abc123)``).
+    where: str = ""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start it (again, after a kill: the harness resumes from the trial's checkpoint)."""
+
+    @abc.abstractmethod
+    def lines(self) -> Any:
+        """Iterate over the lines it prints in the current attempt, until it ends."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> int | None:
+        """Its exit code, or ``None`` when ``timeout`` seconds passed first."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """Stop it now (time-out, pruning, interruption)."""
+
+    def killed_from_outside(self, exit_code: int) -> bool:
+        """Whether it was killed by something else than itself (worth a restart)."""
+        return False
+
+    def failure(self, exit_code: int, spec: TrialSpec) -> tuple[str, str] | None:
+        """``(error_kind, error)`` when the way it ended explains the failure (e.g. out of memory)."""
+        return None
+
+    def remove(self) -> None:  # noqa: B027 - nothing to clean up by default
+        """Release what it used."""
