@@ -71,3 +71,28 @@ def project_factory(tmp_path: Path) -> Iterator:
         return write_project(tmp_path / (name or f"project{next(counter)}"), files)
 
     yield make
+
+
+def harness(project: Path, kind: str, metric: str = "accuracy", entry: str = "train.py",
+            run_dir: Path | None = None) -> tuple[int, dict, str]:
+    """Run ``python -m training.harness`` in the kind's virtualenv; return (exit code, metrics.json, output).
+
+    The run folder defaults to a new temporary folder (never next to the project: examples stay clean).
+    """
+    import json
+    import tempfile
+
+    from training.backends import LocalBackend
+    from training.backends._base import SOURCE_ROOT
+    from training.backends._local import trial_environment
+
+    python = LocalBackend().venv_dir(kind) / "bin" / "python"
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="harness-")) / "run"
+    proc = subprocess.run(
+        [str(python), "-m", "training.harness", "--project", str(project), "--entry", entry,
+         "--run-dir", str(run_dir), "--metric", metric],
+        capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SOURCE_ROOT), "MLOPS_HARNESS_STRICT": "1",
+             **trial_environment()},
+    )
+    return proc.returncode, json.loads((run_dir / "metrics.json").read_text()), proc.stdout + proc.stderr

@@ -19,7 +19,7 @@ from mlops.store import RunStore
 from training._capture import canonical
 from training.backends import Backend, TrialSpec
 from training.strategies import build_space, full_config, make_strategy
-from training.tweaks import apply_config, inspect_script
+from training.tweaks import analyze, apply_config
 
 #: How many suggestions in a row may repeat an already-tried script before the loop gives up.
 MAX_REPEATS = 25
@@ -68,7 +68,7 @@ def _stop_reason(ctx: TuneContext, history: list[dict[str, Any]], deadline: floa
 def tune(ctx: TuneContext) -> str:
     """Run trials until the target, the budget, or the tweaks run out. Returns why it stopped."""
     cfg, out, store = ctx.cfg, ctx.out, ctx.store
-    space = build_space(inspect_script(ctx.source))
+    space = build_space(analyze(ctx.source))
     strategy = make_strategy(cfg.strategy, space, cfg.goal, cfg.trial.seed)
     history = store.trials(ctx.run_id)
     strategy.restore(history)

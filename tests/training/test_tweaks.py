@@ -6,9 +6,8 @@ import ast
 
 import pytest
 
-from tests.conftest import write_project
-from tests.training.test_harness import harness
-from training.tweaks import apply_config, inspect_script
+from tests.conftest import harness, write_project
+from training.tweaks import analyze, apply_config
 
 SPLIT_MODULE = """import numpy as np  # data
 from sklearn.model_selection import train_test_split
@@ -137,7 +136,7 @@ def test_dense_layers_are_added_before_the_output_layer(source: str, new_line: s
     assert lines.count(new_line) == 2
     output_at = max(i for i, ln in enumerate(lines) if "Dense(1" in ln or "Dense(3" in ln)
     assert max(i for i, ln in enumerate(lines) if ln == new_line) == output_at - 1
-    assert inspect_script(out.source).dense == inspect_script(source).dense + 2
+    assert analyze(out.source).dense == analyze(source).dense + 2
     if "# output" in source:
         assert "# output" in out.source
 
@@ -151,7 +150,7 @@ def test_dense_layers_are_added_before_the_output_layer(source: str, new_line: s
 def test_units_widen_hidden_layers_but_never_the_output(source: str, expected: str) -> None:
     out = apply_config(source, {"units": 128})
     assert expected in out.source
-    assert inspect_script(out.source).dense == inspect_script(source).dense
+    assert analyze(out.source).dense == analyze(source).dense
     assert "Dense(1" in out.source or "Dense(3" in out.source
 
 
@@ -209,7 +208,7 @@ def test_conv_blocks_go_after_the_last_convolution_and_its_pooling(source: str) 
     conv_at = new.index("_mlops_keras.layers.Conv2D(32, (5, 5), strides=(2, 2)")
     assert new.rindex("Flatten") > conv_at > new.index("Conv")
     assert "_mlops_keras.layers.MaxPooling2D((2, 2)" in new
-    assert inspect_script(new).conv == inspect_script(source).conv + 1
+    assert analyze(new).conv == analyze(source).conv + 1
     assert all("filters" in d or "Conv" in d for d in out.applied)
 
 
