@@ -13,12 +13,10 @@ import builtins
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import (
-    ExpressionContext,
-    ExpressionContextProvider,
     MetadataWrapper,
     PositionProvider,
     QualifiedNameProvider,
@@ -204,7 +202,6 @@ class ScriptAnalysis:
     local_imports: frozenset[str]
     calls_fit: bool  # any .fit(...)-like call, Keras or scikit-learn (how the entry script is found)
     framework: str  # "keras" | "sklearn" | "none"
-    uses_tensorflow: bool  # TensorFlow outside tf.keras (detection gives such scripts the Keras image)
     dense_calls: tuple[cst.Call, ...]
     conv_calls: tuple[cst.Call, ...]
     fit_calls: tuple[cst.Call, ...]  # Keras fit/fit_generator calls (not those on scikit-learn objects)
@@ -213,7 +210,7 @@ class ScriptAnalysis:
     estimators: tuple[str, ...]  # scikit-learn estimator classes constructed, in order
     keras2: tuple[Finding, ...]  # Keras 1/2 API used (removed in Keras 3)
     keras3: tuple[Finding, ...]  # Keras 3 only API used
-    task_signals: tuple[TaskSignal, ...] = field(default=())
+    task_signals: tuple[TaskSignal, ...]
 
     @property
     def kind(self) -> str:
@@ -333,7 +330,7 @@ def _from_star(name: str, modules: list[str]) -> str | None:
 class _Reader(cst.CSTVisitor):
     """Walk the script once: resolved names with lines, calls, imports, and keyword arguments worth noting."""
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ExpressionContextProvider, PositionProvider)
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
     def __init__(self, star_modules: list[str]) -> None:
         super().__init__()
@@ -342,7 +339,6 @@ class _Reader(cst.CSTVisitor):
         self.calls: dict[cst.Call, str] = {}
         self.local_imports: set[str] = set()
         self.calls_fit = False
-        self.keywords: set[cst.Name] = set()  # Names that are keyword-argument names, not expressions
         self.method_calls: list[tuple[cst.Call, str]] = []  # (call, method name) of ``x.method(...)``
         self.sklearn_names: set[str] = set()  # variables assigned a scikit-learn object
         self.sklearn_classes: dict[str, str] = {}  # class defined in the script -> the scikit-learn class it extends
@@ -392,26 +388,23 @@ class _Reader(cst.CSTVisitor):
                 self.uses.append(Use(normalize(f"{module}.{_dotted(alias.name)}"), line))
         return False
 
-    # names
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self.keywords.add(node.keyword)
+    # names (keyword-argument names and attribute names are not looked up: they are not expressions)
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         root = node.value
         while isinstance(root, cst.Attribute):
             root = root.value
-        if not isinstance(root, cst.Name):  # e.g. Estimator().fit: the call inside is visited on its own
-            return True
-        name = self.qualify(node)
+        name = self.qualify(node) if isinstance(root, cst.Name) else None  # not e.g. Estimator().fit
         if name is None:
-            return True
-        self.uses.append(Use(name, self._line(node)))
+            node.value.visit(self)
+        else:
+            self.uses.append(Use(name, self._line(node)))
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
-        if node in self.keywords or self.get_metadata(ExpressionContextProvider, node, None) != ExpressionContext.LOAD:
-            return
         name = self.qualify(node)
         if name is not None:
             self.uses.append(Use(name, self._line(node)))
@@ -465,7 +458,6 @@ class _Reader(cst.CSTVisitor):
     def _result(self, module: cst.Module) -> ScriptAnalysis:
         names = [u.name for u in self.uses]
         keras = any(n == "keras" or n.startswith("keras.") for n in names)
-        tensorflow = any(n.split(".")[0] == "tensorflow" for n in names)
         sklearn = any(n.split(".")[0] == "sklearn" for n in names)
         calls = self.calls
         estimators = tuple(n.rsplit(".", 1)[-1] for n in calls.values() if is_estimator(n))
@@ -476,7 +468,6 @@ class _Reader(cst.CSTVisitor):
             local_imports=frozenset(self.local_imports),
             calls_fit=self.calls_fit,
             framework="keras" if keras else "sklearn" if sklearn else "none",
-            uses_tensorflow=tensorflow,
             dense_calls=tuple(c for c, n in calls.items() if layer_kind(n) == "dense"),
             conv_calls=tuple(c for c, n in calls.items() if layer_kind(n) == "conv"),
             fit_calls=tuple(self._keras_fits()) if keras else (),
