@@ -1,19 +1,17 @@
-"""Decide which framework a training project uses, by reading its code (AST).
+"""Decide which framework a training project uses, by reading its code (the shared libcst analysis).
 
-Names are resolved through the script's imports, so ``import tensorflow as tf``
-followed by ``tf.keras.layers.Conv2D`` counts as a Keras convolution, and a
-local variable that happens to be called ``Conv2D`` does not.
+Names are resolved through the script's imports, so ``import tensorflow as tf`` followed by
+``tf.keras.layers.Conv2D`` counts as a Keras convolution, and a local variable that happens to be called
+``Conv2D`` does not. Every file of the entry's module closure (its own modules, transitively) counts.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlops.errors import DetectionError
+from training.analysis import ScriptAnalysis, TaskSignal, analyze, decide_task, layer_kind
 from training.harness.source import notebook_to_python
 
 __all__ = ["IMAGES", "Detection", "Evidence", "detect", "find_entry", "load_source"]
@@ -22,8 +20,6 @@ __all__ = ["IMAGES", "Detection", "Evidence", "detect", "find_entry", "load_sour
 IMAGES = {"ml": "mlops-ml", "ann": "mlops-dl", "cnn": "mlops-dl"}
 
 _SKIP_DIRS = {".git", ".venv", "venv", "env", "__pycache__", ".mlops", "node_modules", ".ipynb_checkpoints"}
-_CONV = re.compile(r"^(Conv|Convolution|SeparableConv|SeparableConvolution|DepthwiseConv)\d?D(Transpose)?$")
-_TRAIN_CALLS = {"fit", "fit_generator", "train_on_batch", "fit_transform", "partial_fit"}
 _OTHER_FRAMEWORKS = ("torch", "xgboost", "lightgbm", "jax", "catboost")
 
 
@@ -38,12 +34,14 @@ class Evidence:
 
 @dataclass
 class Detection:
-    """What a project trains with and which image runs it."""
+    """What a project trains with, which image runs it, and what the code tells about its API and task."""
 
     framework: str  # "sklearn" | "keras"
     kind: str  # "ml" | "ann" | "cnn"
     image: str
     entry: str
+    keras_api: int | None = None  # 2: Keras 1/2 API that Keras 3 removed; 3: other Keras code; None: scikit-learn
+    task: str | None = None  # "classification" | "regression"; None when the code does not tell
     evidence: list[Evidence] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -79,86 +77,17 @@ def _python_files(project: Path) -> list[Path]:
     return files
 
 
-class _Resolver(ast.NodeVisitor):
-    """Collect fully-qualified names used in one module, resolved through its imports."""
+def _analyze(path: Path, project: Path) -> ScriptAnalysis:
+    """The shared analysis of one file (parsed once per content).
 
-    def __init__(self) -> None:
-        self.aliases: dict[str, str] = {}
-        self.uses: list[tuple[str, int]] = []  # (qualified name, line)
-        self.calls_fit = False
-        self.local_imports: set[str] = set()
-
-    @staticmethod
-    def _norm(name: str) -> str:
-        for prefix in ("tensorflow.python.keras", "tensorflow.keras", "tf_keras"):
-            if name == prefix or name.startswith(prefix + "."):
-                return "keras" + name[len(prefix):]
-        return name
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for a in node.names:
-            if a.asname:
-                self.aliases[a.asname] = a.name
-            else:
-                root = a.name.split(".")[0]
-                self.aliases[root] = root
-            self.uses.append((self._norm(a.name), node.lineno))
-            self.local_imports.add(a.name.split(".")[0])
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.level or not node.module:
-            if node.module:
-                self.local_imports.add(node.module.split(".")[0])
-            return
-        self.local_imports.add(node.module.split(".")[0])
-        for a in node.names:
-            full = f"{node.module}.{a.name}"
-            self.aliases[a.asname or a.name] = full
-            self.uses.append((self._norm(full), node.lineno))
-
-    def _qualify(self, node: ast.expr) -> str | None:
-        parts: list[str] = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name) or node.id not in self.aliases:
-            return None
-        return self._norm(".".join([self.aliases[node.id], *reversed(parts)]))
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        q = self._qualify(node)
-        if q:
-            self.uses.append((q, node.lineno))
-        else:
-            self.generic_visit(node)
-
-    def visit_Name(self, node: ast.Name) -> None:
-        q = self._qualify(node)
-        if q:
-            self.uses.append((q, node.lineno))
-
-    def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _TRAIN_CALLS:
-            self.calls_fit = True
-        self.generic_visit(node)
-
-
-def _parse(path: Path, project: Path) -> _Resolver:
-    """Parse a file once per content version (entry search, module closure and detection all ask)."""
-    return _parse_cached(path, project, path.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=256)
-def _parse_cached(path: Path, project: Path, mtime_ns: int) -> _Resolver:
-    source = load_source(path)
+    Raises:
+        DetectionError: The file does not parse (names the file and line).
+    """
     try:
-        tree = ast.parse(source, filename=str(path))
+        return analyze(load_source(path))
     except SyntaxError as e:
         rel = path.relative_to(project) if project.is_dir() else path.name
         raise DetectionError(f"{rel}:{e.lineno}: syntax error: {e.msg}; fix the script and push again") from e
-    r = _Resolver()
-    r.visit(tree)
-    return r
 
 
 def find_entry(project: Path, configured: str | None = None) -> Path:
@@ -182,7 +111,7 @@ def find_entry(project: Path, configured: str | None = None) -> Path:
         raise DetectionError(f"{project}: no Python script or notebook found; add a train.py")
     if len(files) == 1:
         return files[0]
-    trainers = [f for f in files if _parse(f, project).calls_fit]
+    trainers = [f for f in files if _analyze(f, project).calls_fit]
     if len(trainers) == 1:
         return trainers[0]
     names = ", ".join(str(f.relative_to(project)) for f in (trainers or files))
@@ -201,7 +130,7 @@ def _module_closure(entry: Path, project: Path) -> list[Path]:
         if f in seen:
             continue
         seen.append(f)
-        for mod in _parse(f, project).local_imports:
+        for mod in _analyze(f, project).local_imports:
             for cand in (root / f"{mod}.py", root / mod / "__init__.py", f.parent / f"{mod}.py"):
                 if cand.is_file() and cand not in seen:
                     todo.append(cand)
@@ -227,42 +156,64 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         raise DetectionError(f"{project}: no such file or folder")
     entry_path = find_entry(project, entry)
     base = project if project.is_dir() else project.parent
+    if entry_path.suffix == ".ipynb" and not load_source(entry_path).strip():
+        raise DetectionError(f"{entry_path.relative_to(base)}: the notebook has no code cells (only markdown or "
+                             "empty ones); put the training code in a code cell")
     evidence: list[Evidence] = []
-    keras = sklearn = conv = False
+    api: list[Evidence] = []
+    keras3: list[Evidence] = []
+    signals: list[tuple[str, TaskSignal]] = []
+    keras = tensorflow = sklearn = conv = False
     others: set[str] = set()
     for f in _module_closure(entry_path, project):
-        r = _parse(f, project)
+        script = _analyze(f, project)
         rel = str(f.relative_to(base))
         seen: set[str] = set()
-        for name, line in r.uses:
+        for use in script.uses:
+            name = use.name
             root = name.split(".")[0]
             if root in _OTHER_FRAMEWORKS:
                 others.add(root)
             if root not in ("keras", "tensorflow", "sklearn") or name in seen:
                 continue
             seen.add(name)
-            last = name.split(".")[-1]
             if root == "sklearn":
                 sklearn = True
                 what = f"scikit-learn: {name}"
             else:
-                keras = True
-                conv_layer = root == "keras" and bool(_CONV.match(last))
+                keras = keras or root == "keras"
+                tensorflow = tensorflow or root == "tensorflow"
+                conv_layer = layer_kind(name) == "conv"
                 conv = conv or conv_layer
                 what = f"convolution layer: {name}" if conv_layer else f"keras/tensorflow: {name}"
-            evidence.append(Evidence(rel, line, what))
-    if not keras and not sklearn:
+            evidence.append(Evidence(rel, use.line, what))
+        api += [Evidence(rel, f.line, f.what) for f in script.keras2]
+        keras3 += [Evidence(rel, f.line, f.what) for f in script.keras3]
+        signals += [(rel, s) for s in script.task_signals]
+    if not keras and not tensorflow and not sklearn:
         found = f" (found {', '.join(sorted(others))})" if others else ""
         raise DetectionError(
             f"{entry_path.relative_to(base)}: uses neither scikit-learn nor Keras/TensorFlow{found}; "
             "nothing to train"
         )
-    framework = "keras" if keras else "sklearn"
-    kind = ("cnn" if conv else "ann") if keras else "ml"
+    framework = "keras" if keras or tensorflow else "sklearn"
+    kind = ("cnn" if conv else "ann") if framework == "keras" else "ml"
+    keras_api = None
+    if framework == "keras":
+        keras_api = 2 if api else 3
+        if not api:
+            first = next(e for e in evidence if not e.what.startswith("scikit-learn"))
+            api = keras3 or [Evidence(first.file, first.line, "Keras 3 API: no Keras 2-only name or argument "
+                                                               "(np_utils, keras.layers.core, nb_epoch=, lr=, ...)")]
+    task = decide_task([s for _, s in signals])
+    evidence += api
+    evidence += [Evidence(rel, s.line, f"{task}: {s.what}") for rel, s in signals if s.task == task]
     return Detection(
         framework=framework,
         kind=kind,
         image=image_override or IMAGES[kind],
         entry=str(entry_path.relative_to(base)),
+        keras_api=keras_api,
+        task=task,
         evidence=evidence,
     )

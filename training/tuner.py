@@ -19,7 +19,7 @@ from training.backends import Backend, TrialResult, TrialSpec
 from training.harness.capture import canonical
 from training.strategies import build_space, make_strategy
 from training.study import Study, Suggestion
-from training.tweaks import inspect_script
+from training.tweaks import analyze
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _stop_reason(cfg: ProjectConfig, history: list[Trial], deadline: float) -> s
 def tune(ctx: TuneContext) -> str:
     """Run trials until the target, the budget, or the tweaks run out. Returns why it stopped."""
     cfg, out, store = ctx.cfg, ctx.out, ctx.store
-    space = build_space(inspect_script(ctx.source))
+    space = build_space(analyze(ctx.source))
     strategy = make_strategy(cfg.strategy, space, cfg.goal, cfg.trial.seed)
     study = Study(store, ctx.run_id, ctx.source, ctx.entry, space, strategy)
     reaped = store.reap_trials(ctx.run_id, grace_s=0)  # trials left running by a killed loop of this run

@@ -33,7 +33,10 @@ def detect(project: ProjectArg, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(det.to_dict())
         return
-    print(f"{det.entry}: {det.framework} ({det.kind}) -> image {det.image}")
+    facts = [f"Keras {det.keras_api} API"] if det.keras_api else []
+    facts += [det.task] if det.task else []
+    extra = f"; {', '.join(facts)}" if facts else ""
+    print(f"{det.entry}: {det.framework} ({det.kind}) -> image {det.image}{extra}")
     for ev in det.evidence[:12]:
         print(f"  {ev.file}:{ev.line}  {ev.what}")
     if len(det.evidence) > 12:

@@ -9,7 +9,7 @@ import pytest
 
 from mlops.errors import DetectionError
 from tests.conftest import EXAMPLES, mlops
-from training.detect import detect
+from training.detect import Evidence, detect
 
 SCRIPTS: dict[str, tuple[str, str, str]] = {
     # name: (source, framework, kind)
@@ -171,3 +171,125 @@ def test_detect_command_exits_2_with_one_line_for_no_framework(tmp_path: Path) -
 def test_detect_command_exits_2_for_a_missing_path(tmp_path: Path) -> None:
     proc = mlops("detect", str(tmp_path / "nope"))
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr
+
+
+@pytest.mark.parametrize("source", [
+    "from keras.models import Sequential\nfrom keras.layers import *\n\nmodel = Sequential()\n"
+    "model.add(Conv2D(32, (3, 3), input_shape=(28, 28, 1)))\nmodel.add(Flatten())\nmodel.add(Dense(10))\n",
+    "from tensorflow.keras.layers import *\nfrom tensorflow.keras.models import *\n\nmodel = Sequential([\n"
+    "    Dense(8),\n    Convolution2D(32, 3, 3),\n])\n",
+], ids=["keras", "tf-keras"])
+def test_a_star_import_from_keras_layers_finds_the_convolution(source: str, tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(source)
+    det = detect(tmp_path)
+    assert (det.framework, det.kind) == ("keras", "cnn")
+    conv = [e for e in det.evidence if e.what.startswith("convolution layer:")]
+    assert [(e.line, e.what.rsplit(".", 1)[-1]) for e in conv] in ([(5, "Conv2D")], [(6, "Convolution2D")])
+
+
+def test_a_notebook_with_only_markdown_says_it_has_no_code_cells(tmp_path: Path) -> None:
+    (tmp_path / "analysis.ipynb").write_text(_notebook([("markdown", "# Plan\nTrain `sklearn.svm.SVC` on wine"),
+                                                        ("code", "\n")]))
+    with pytest.raises(DetectionError, match=r"^analysis.ipynb: the notebook has no code cells .*; put the "
+                                             r"training code in a code cell$"):
+        detect(tmp_path)
+    proc = mlops("detect", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_a_markdown_notebook_next_to_the_training_script_is_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.ipynb").write_text(_notebook([("markdown", "just notes")]))
+    (tmp_path / "fit.py").write_text("from sklearn.svm import SVC\nSVC().fit(X, y)\n")
+    assert detect(tmp_path).entry == "fit.py"
+
+
+KERAS_BASE = "import keras\nmodel = keras.Sequential([keras.layers.Dense(1)])\n"
+
+
+@pytest.mark.parametrize(("source", "line", "what"), [
+    ("from keras.utils import np_utils\n" + KERAS_BASE, 1, "keras.utils.np_utils"),
+    ("from keras.layers.core import Dense, Dropout\n" + KERAS_BASE, 1, "keras.layers.core"),
+    (KERAS_BASE + "from keras.layers.convolutional import Conv2D\n", 3, "keras.layers.convolutional"),
+    ("from keras.layers.normalization import BatchNormalization\n" + KERAS_BASE, 1, "keras.layers.normalization"),
+    ("from keras.layers.pooling import MaxPooling2D\n" + KERAS_BASE, 1, "keras.layers.pooling"),
+    ("from keras_preprocessing.image import ImageDataGenerator\n" + KERAS_BASE, 1, "keras_preprocessing"),
+    ("from keras.preprocessing.image import ImageDataGenerator\n" + KERAS_BASE, 1,
+     "keras.preprocessing.image.ImageDataGenerator"),
+    ("import tensorflow as tf\ngen = tf.keras.preprocessing.image.ImageDataGenerator(rescale=1 / 255)\n", 2,
+     "keras.preprocessing.image.ImageDataGenerator"),
+    ("from keras.layers import Convolution2D\n" + KERAS_BASE, 1, "Convolution2D"),
+    (KERAS_BASE + "model.fit(X, y, nb_epoch=10)\n", 3, "fit(nb_epoch=...)"),
+    (KERAS_BASE + "model.compile(keras.optimizers.SGD(lr=0.01), 'mse')\n", 3, "SGD(lr=...)"),
+    ("from keras.layers import Dense\nh = Dense(64, init='uniform')\n", 2, "Dense(init=...)"),
+    ("from keras.layers import Dense\nh = Dense(output_dim=64)\n", 2, "Dense(output_dim=...)"),
+    (KERAS_BASE + "model.fit_generator(batches, steps_per_epoch=10, epochs=2)\n", 3, "fit_generator()"),
+    (KERAS_BASE + "labels = model.predict_classes(X)\n", 3, "predict_classes()"),
+], ids=lambda v: v if isinstance(v, str) and "\n" not in v else None)
+def test_keras_2_style_code_is_reported_with_its_line(source: str, line: int, what: str, tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(source)
+    det = detect(tmp_path)
+    assert det.keras_api == 2
+    assert Evidence("train.py", line, f"Keras 2 API: {what}") in det.evidence
+
+
+def test_keras_3_code_and_scikit_learn_code(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(KERAS_BASE + "model.compile(keras.optimizers.Adam(learning_rate=1e-3), "
+                                                    "'mse')\nmodel.fit(X, y, epochs=3)\n")
+    det = detect(tmp_path)
+    assert det.keras_api == 3 and not any(e.what.startswith("Keras 2 API") for e in det.evidence)
+    assert any(e.what.startswith("Keras 3 API:") for e in det.evidence)
+    (tmp_path / "train.py").write_text("from sklearn.svm import SVC\nSVC().fit(X, y)\n")
+    det = detect(tmp_path)
+    assert det.keras_api is None and not any("Keras" in e.what for e in det.evidence)
+
+
+@pytest.mark.parametrize(("source", "task", "line", "what"), [
+    ("from sklearn.linear_model import Ridge\nRidge().fit(X, y)\n", "regression", 2, "estimator Ridge"),
+    ("from sklearn import svm\nm = svm.SVR()\n", "regression", 2, "estimator SVR"),
+    ("from sklearn.linear_model import LogisticRegression\nm = LogisticRegression()\n", "classification", 2,
+     "estimator LogisticRegression"),
+    ("from sklearn.ensemble import RandomForestClassifier as RF\nm = RF()\n", "classification", 2,
+     "estimator RandomForestClassifier"),
+    (KERAS_BASE + "model.compile(optimizer='adam', loss='mse')\n", "regression", 3, "loss mse"),
+    (KERAS_BASE + "model.compile('adam', 'mean_absolute_error')\n", "regression", 3, "loss mean_absolute_error"),
+    (KERAS_BASE + "model.compile('adam', loss=keras.losses.Huber())\n", "regression", 3, "loss Huber"),
+    (KERAS_BASE + "model.compile('adam', loss='sparse_categorical_crossentropy')\n", "classification", 3,
+     "loss sparse_categorical_crossentropy"),
+    (KERAS_BASE + "model.compile('sgd', loss=keras.losses.BinaryCrossentropy(from_logits=True))\n",
+     "classification", 3, "loss BinaryCrossentropy"),
+    ("from keras.layers import Dense, Activation\nm.add(Dense(10))\nm.add(Activation('softmax'))\n",
+     "classification", 3, "output activation softmax"),
+    ("import keras\nout = keras.layers.Dense(1, activation='sigmoid')(h)\n", "classification", 2,
+     "output activation sigmoid"),
+    (KERAS_BASE + "from sklearn.metrics import r2_score\nprint(r2_score(y, model.predict(X)))\n", "regression", 3,
+     "metric r2_score"),
+    (KERAS_BASE + "from sklearn import metrics\nprint(metrics.f1_score(y, p))\n", "classification", 4,
+     "metric f1_score"),
+], ids=lambda v: v if isinstance(v, str) and "\n" not in v else None)
+def test_the_task_comes_from_estimators_losses_activations_and_metrics(source: str, task: str, line: int,
+                                                                         what: str, tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(source)
+    det = detect(tmp_path)
+    assert det.task == task
+    assert Evidence("train.py", line, f"{task}: {what}") in det.evidence
+
+
+def test_no_task_when_the_code_does_not_tell(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(KERAS_BASE)
+    assert detect(tmp_path).task is None
+
+
+def test_detect_json_reports_keras_api_and_task_with_evidence(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text("from keras.layers.core import Dense\n"
+                                       "def build(m):\n    m.add(Dense(output_dim=1))\n    return m\n")
+    (tmp_path / "train.py").write_text("import keras\nfrom model import build\nm = build(keras.models.Sequential())\n"
+                                       "m.compile(keras.optimizers.Adam(lr=0.01), 'mean_squared_error')\n"
+                                       "m.fit(X, y, nb_epoch=5)\n")
+    proc = mlops("detect", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["keras_api"], data["task"]) == (2, "regression")
+    evidence = {(e["file"], e["line"], e["what"]) for e in data["evidence"]}
+    assert {("model.py", 1, "Keras 2 API: keras.layers.core"), ("model.py", 3, "Keras 2 API: Dense(output_dim=...)"),
+            ("train.py", 4, "Keras 2 API: Adam(lr=...)"), ("train.py", 5, "Keras 2 API: fit(nb_epoch=...)"),
+            ("train.py", 4, "regression: loss mean_squared_error")} <= evidence
