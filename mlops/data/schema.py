@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import yaml
@@ -33,6 +33,9 @@ from pydantic import BaseModel, Field, ValidationError
 from mlops.data._columns import Kind, Task, class_names, column_kind, label_task, text_values
 from mlops.data.issues import ERROR, WARNING, Issue
 from mlops.errors import DataError
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 SCHEMA_VERSION = 1
 
@@ -95,7 +98,7 @@ class DataSchema(BaseModel):
                 out[name] = (before, now)
         return out
 
-    def to_pandera(self) -> Any:
+    def to_pandera(self) -> pa.DataFrameSchema:
         """The pandera ``DataFrameSchema`` that runs the checks (on a frame prepared by ``validate``)."""
         import pandera.pandas as pa
 
@@ -214,6 +217,7 @@ def validate(frame: pd.DataFrame, schema: DataSchema, source: str | None = None)
 
     if frame.empty:
         return [Issue(severity=ERROR, message="no rows: the data is empty", source=source)]
+    frame = frame.rename(columns=str)
     prepared = _prepared(frame, schema)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandas deprecations raised inside pandera
@@ -227,7 +231,7 @@ def validate(frame: pd.DataFrame, schema: DataSchema, source: str | None = None)
 
 def _prepared(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
     """Text and booleans of category columns as text, so categories compare the way they were stored."""
-    out = frame.rename(columns=str).copy()
+    out = frame.copy()
     for name, spec in schema.columns.items():
         if name not in out.columns or name == schema.label:
             continue

@@ -31,12 +31,17 @@ FILES_SUFFIX = "files"
 
 
 def _kind(path: Path) -> str:
+    """``csv``, ``tsv`` or ``parquet``, for an existing file."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
-        return "tsv" if ".tsv" in name else "csv"
-    if name.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    raise DataError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet", source=str(path))
+        kind = "tsv" if ".tsv" in name else "csv"
+    elif name.endswith(PARQUET_SUFFIXES):
+        kind = "parquet"
+    else:
+        raise DataError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet", source=str(path))
+    if not path.is_file():
+        raise DataError(f"{path}: no such file", source=str(path))
+    return kind
 
 
 def read_file(path: str | Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
@@ -51,8 +56,6 @@ def read_file(path: str | Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
     """
     path = Path(path)
     kind = _kind(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file", source=str(path))
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path)
@@ -131,7 +134,7 @@ def read_collection(collection: Any) -> pd.DataFrame:
 
 
 def _where(collection: Any) -> str:
-    return f"collection '{collection.name}'"
+    return f"mongodb:{collection.name}"
 
 
 def file_digest(path: str | Path) -> str:
@@ -193,9 +196,11 @@ def load_files(collection: Any, files: Iterable[str | Path], batch_size: int = 1
         raise ValueError(f"batch_size must be at least 1, but got {batch_size=}")
     start = time.perf_counter()
     registry = collection[FILES_SUFFIX]
-    loads = []
-    for path in map(Path, files):
+    paths = [Path(p) for p in files]
+    for path in paths:  # a missing or unsupported file stops the load before anything is stored
         _kind(path)
+    loads = []
+    for path in paths:
         digest = file_digest(path)
         record = registry.find_one({"_id": digest})
         if record is not None and record.get("complete"):
@@ -221,7 +226,7 @@ def _require_matching(registry: Any, digest: str, columns: list[str], path: Path
     for other in registry.find({}):
         if other["_id"] != digest:
             _require_same_columns(other["columns"], columns, path,
-                                  f"{other['name']} already loaded in {_where(collection)}")
+                                  f"{other['name']} already loaded in collection '{collection.name}'")
             return
 
 

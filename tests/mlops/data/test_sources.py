@@ -77,6 +77,12 @@ def test_a_file_whose_columns_differ_from_the_loaded_ones_is_refused_and_adds_no
     assert collection.count_documents({}) == 178
 
 
+def test_a_missing_file_stops_a_load_before_anything_is_stored(database: Any, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"gone\.csv: no such file"):
+        load_files(database["wines"], [WINES, tmp_path / "gone.csv"])
+    assert database["wines"].count_documents({}) == 0
+
+
 def test_an_empty_collection_is_a_one_line_error_naming_it(database: Any) -> None:
     with pytest.raises(DataError, match=r"collection 'nothing' is empty.*`mlops data load FILE --collection nothing`"):
         read_collection(database["nothing"])
