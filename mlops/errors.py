@@ -116,14 +116,3 @@ class TrialFailed(MlopsError):
         self.stderr_tail = stderr_tail
         self.command = command
         super().__init__(reason)
-
-
-class DataError(MlopsError):
-    """The project's data cannot be used: a file, collection or column is wrong."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, source: str | None = None, column: str | None = None) -> None:
-        self.source = source
-        self.column = column
-        super().__init__(message)
