@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from mlops.errors import ConfigError
 
@@ -21,6 +21,26 @@ METRICS: dict[str, Literal["maximize", "minimize"]] = {
     "accuracy": "maximize", "f1": "maximize", "precision": "maximize", "recall": "maximize",
     "roc_auc": "maximize", "r2": "maximize", "rmse": "minimize", "mae": "minimize", "mse": "minimize",
 }
+#: Metrics whose values live in [0, 1] (r2 may fall below 0, but a target for it must be in (0, 1] too).
+BOUNDED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "r2"})
+#: The metric a run is judged on when ``mlops.yaml`` names none, by the task detected in the code.
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
+DEFAULT_TARGET = 0.8
+
+
+def default_metric(task: str | None) -> str:
+    """``accuracy`` for classifiers (and when the task is unknown), ``r2`` for regressors."""
+    return DEFAULT_METRIC.get(task or "classification", "accuracy")
+
+
+def target_problem(metric: str, target: float) -> str | None:
+    """Why ``target`` cannot be reached or means nothing for ``metric``, or ``None`` when it is fine."""
+    if metric in BOUNDED and not 0 < target <= 1:
+        hint = f"; did you mean {target / 100:g}?" if 1 < target <= 100 else ""
+        return f"target {target:g} is out of range for {metric} (0..1]{hint}"
+    if metric not in BOUNDED and target <= 0:
+        return f"target {target:g} is out of range for {metric} (an error: it must be above 0)"
+    return None
 
 
 class _Strict(BaseModel):
@@ -68,9 +88,10 @@ class Mail(_Strict):
 class ProjectConfig(_Strict):
     """Everything ``mlops.yaml`` may say. Unknown keys are errors."""
 
+    name: str | None = Field(None, description="the project's name (default: its folder or repository name)")
     entry: str | None = None
-    metric: str = "accuracy"
-    target: float = 0.8
+    metric: str | None = None
+    target: float | None = None
     direction: Literal["maximize", "minimize"] | None = None
     strategy: Literal["ladder", "optuna", "random"] = "optuna"
     image: str | None = None
@@ -78,21 +99,55 @@ class ProjectConfig(_Strict):
     trial: TrialLimits = Field(default_factory=TrialLimits)
     mail: Mail = Field(default_factory=Mail)
 
+    #: Whether the metric was chosen by the task (no ``metric:`` given); set by ``for_task``.
+    _metric_is_default: bool = PrivateAttr(False)
+
     @field_validator("metric")
     @classmethod
-    def _known_metric(cls, v: str) -> str:
-        if v not in METRICS:
+    def _known_metric(cls, v: str | None) -> str | None:
+        if v is not None and v not in METRICS:
             raise ValueError(f"unknown metric '{v}'; use one of {', '.join(METRICS)}")
         return v
+
+    @model_validator(mode="after")
+    def _reachable_target(self) -> ProjectConfig:
+        if self.target is not None:
+            problem = target_problem(self.metric or "accuracy", self.target)
+            if problem:
+                raise ValueError(problem)
+        return self
 
     @property
     def goal(self) -> Literal["maximize", "minimize"]:
         """The direction in which the metric improves."""
-        return self.direction or METRICS[self.metric]
+        return self.direction or METRICS[self.metric or "accuracy"]
+
+    @property
+    def metric_is_default(self) -> bool:
+        """Whether the metric follows the task because ``mlops.yaml`` named none."""
+        return self._metric_is_default
+
+    def for_task(self, task: str | None) -> ProjectConfig:
+        """This configuration with the metric (and its target) settled for the task the code performs:
+        accuracy for a classifier, r2 for a regressor, unless ``metric:`` says otherwise.
+
+        Raises:
+            ConfigError: The metric has no default target (an error metric) and none is given.
+        """
+        metric = self.metric or default_metric(task)
+        target = self.target
+        if target is None:
+            if metric not in BOUNDED:
+                raise ConfigError(CONFIG_FILE, "target", f"metric {metric} needs a target (an error to get under, "
+                                                         "e.g. 'target: 0.5')")
+            target = DEFAULT_TARGET
+        resolved = self.model_copy(update={"metric": metric, "target": target})
+        resolved._metric_is_default = self.metric is None
+        return resolved
 
     def reached(self, value: float | None) -> bool:
         """Whether ``value`` meets the target."""
-        if value is None:
+        if value is None or self.target is None:
             return False
         return value >= self.target if self.goal == "maximize" else value <= self.target
 
@@ -121,7 +176,7 @@ def _first_error(e: ValidationError, source: str) -> ConfigError:
         return ConfigError(source, field, f"unknown key; known keys here: {', '.join(known)}")
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
-    bad = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    bad = f" (got {got!r})" if got is not None and not isinstance(got, dict) and field else ""
     return ConfigError(source, field, f"{msg}{bad}")
 
 

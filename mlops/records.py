@@ -60,6 +60,14 @@ class Record(BaseModel):
         return cls.model_validate(doc)
 
 
+class BrokenTweak(Record):
+    """A tweak that broke the script: the trial that showed it and its error."""
+
+    tweak: str
+    trial: int
+    error: str = ""
+
+
 class Run(Record):
     """One ``mlops run`` of a project: its configuration, where it runs and how it ended."""
 
@@ -93,6 +101,8 @@ class Run(Record):
     error: str | None = None
     stopped: str = ""
     best_script: str | None = None
+    #: Tweaks whose trial raised where the script as pushed did not: never suggested again in this run.
+    broken_tweaks: list[BrokenTweak] = Field(default_factory=list)
 
     @property
     def reached_target(self) -> bool:

@@ -165,7 +165,29 @@ def test_a_push_to_a_repository_with_the_hook_trains_and_records_a_run(tmp_path:
     assert push.returncode == 0, push.stderr
     assert "PASSED  accuracy" in push.stderr  # the pusher sees the run (as "remote:" lines)
     [run] = get_run_store().find_runs()
-    assert run.status == "passed" and run.project.startswith("models-")
+    assert run.status == "passed" and run.project == "models"  # one name across pushes: the repository's
+    (work / "train.py").write_text((work / "train.py").read_text() + "\n# second push\n")
+    _git("commit", "-q", "-am", "second model", cwd=work)
+    push = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=work, capture_output=True, text=True,
+                          env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}, timeout=600)
+    assert push.returncode == 0, push.stderr
+    listed = json.loads(subprocess.run([sys.executable, "-m", "mlops", "runs", "--project", "models", "--json"],
+                                       capture_output=True, text=True).stdout)
+    assert len(listed) == 2 and {r["project"] for r in listed} == {"models"}
+    versions = json.loads(subprocess.run([sys.executable, "-m", "mlops", "models", "models", "--json"],
+                                         capture_output=True, text=True).stdout)["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+
+
+def test_the_hook_keeps_only_the_newest_checkouts(tmp_path: Path) -> None:
+    from mlops.pipeline.hook import prune_checkouts
+
+    for i in range(8):
+        (tmp_path / f"c{i}").mkdir()
+        os.utime(tmp_path / f"c{i}", (1000 + i, 1000 + i))
+    removed = prune_checkouts(tmp_path, keep=5)
+    assert sorted(p.name for p in removed) == ["c0", "c1", "c2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c3", "c4", "c5", "c6", "c7"]
 
 
 class _FakeJenkins(http.server.BaseHTTPRequestHandler):

@@ -10,13 +10,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops.records import Trial, TrialStatus
+from mlops.records import BrokenTweak, Trial, TrialStatus
 from mlops.store import RunStore, this_worker
 from training.strategies import BaseStrategy, TweakSpace, full_config
 from training.tweaks import TweakOutcome, apply_config
 
 #: How many suggestions in a row may repeat an already-tried script before the study gives up.
 MAX_REPEATS = 25
+#: Ways a trial can fail that mean the script raised (not a time-out, a kill or a pruning).
+SCRIPT_FAILURES = ("script_error", "crashed")
 
 
 def source_hash(text: str) -> str:
@@ -59,6 +61,49 @@ class Study:
     strategy: BaseStrategy
     #: Configurations that rewrote to an already-tried script (not run; the strategy learns their result).
     virtual: list[Trial] = field(default_factory=list)
+    #: Tweaks that broke this script (from the run record): left out of every later suggestion.
+    broken: list[BrokenTweak] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        run = self.store.get_run(self.run_id)
+        self.broken = list(run.broken_tweaks) if run else []
+
+    @property
+    def baseline(self) -> dict[str, Any]:
+        """The configuration that changes nothing."""
+        return full_config(self.space, {})
+
+    def changed(self, config: dict[str, Any]) -> set[str]:
+        """The tweaks a configuration turns on (those not at their "unchanged" choice)."""
+        base = self.baseline
+        return {k for k, v in config.items() if v != base.get(k)}
+
+    def without_broken(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The configuration with every tweak known to break this script set back to "unchanged"."""
+        bad = {b.tweak for b in self.broken}
+        base = self.baseline
+        return {k: (base[k] if k in bad else v) for k, v in config.items()}
+
+    def learn_breakage(self, trial: Trial, history: list[Trial]) -> list[BrokenTweak]:
+        """After a failed trial: the tweaks to blame when the script raised with them but ran without them.
+
+        A tweak is blamed when no trial that ran to the end used it; when every tweak of the failed trial has
+        run fine elsewhere, it is their combination that failed, and that configuration is not suggested again
+        anyway (it has been tried).
+        """
+        if trial.status is not TrialStatus.FAILED or trial.error_kind not in SCRIPT_FAILURES:
+            return []
+        ran = [t for t in history if t.status is TrialStatus.OK]
+        if not ran:
+            return []  # the script does not run as pushed either: nothing to blame on a tweak
+        fine = set().union(*(self.changed(t.config) for t in ran))
+        known = {b.tweak for b in self.broken}
+        blamed = [BrokenTweak(tweak=k, trial=trial.number, error=trial.error or "")
+                  for k in sorted(self.changed(trial.config) - fine - known)]
+        if blamed:
+            self.broken += blamed
+            self.store.update_run(self.run_id, broken_tweaks=[b.to_doc() for b in self.broken])
+        return blamed
 
     def history(self) -> list[Trial]:
         """The run's trials as stored (running ones included)."""
@@ -74,19 +119,22 @@ class Study:
             if t.status is TrialStatus.REAPED and t.source_hash not in ended:
                 return Suggestion(t.config, apply_config(self.source, t.config), t.source_hash)
         by_source = {t.source_hash: t for t in history if t.source_hash and t.status is not TrialStatus.REAPED}
-        baseline = full_config(self.space, {})
+        baseline = self.baseline
         while True:
-            config = self.strategy.suggest(history + self.virtual)
-            if config is None:
+            suggested = self.strategy.suggest(history + self.virtual)
+            if suggested is None:
                 return "no untried tweak left"
+            config = self.without_broken(suggested)
             outcome = apply_config(self.source, config)
             digest = source_hash(outcome.source)
             earlier = by_source.get(digest)
-            if earlier is None or config == baseline:
+            if earlier is None or (config == baseline and suggested == config):
+                if config != suggested:  # the strategy learns that its suggestion was run without the broken tweak
+                    self.strategy.after_trial(-1, suggested, Trial(config=suggested, status=TrialStatus.FAILED))
                 return Suggestion(config, outcome, digest)
-            repeat = earlier.model_copy(update={"config": config})
+            repeat = earlier.model_copy(update={"config": suggested})
             self.virtual.append(repeat)
-            self.strategy.after_trial(-1, config, repeat)
+            self.strategy.after_trial(-1, suggested, repeat)
             if len(self.virtual) > MAX_REPEATS:
                 return "no tweak changes the script any more"
 

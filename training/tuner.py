@@ -46,6 +46,21 @@ def validation_value(logs: dict[str, float], metric: str) -> float | None:
     return None
 
 
+#: Failures of the script as pushed that a tweak may fix: a time-out, when the epochs can change.
+FIXABLE = {"timeout": "epochs"}
+
+
+def baseline_failure(study: Study, history: list[Trial]) -> str | None:
+    """Why tuning cannot help, when the script as pushed fails in a way no tweak can fix, else ``None``."""
+    base = next((t for t in history if t.config == study.baseline and t.status.finished
+                 and t.status is not TrialStatus.REAPED), None)
+    if base is None or base.status is not TrialStatus.FAILED:
+        return None
+    if FIXABLE.get(base.error_kind or "") in study.space.choices:
+        return None
+    return f"the script as pushed failed, and no tweak can fix that: {base.error}"
+
+
 def _stop_reason(cfg: ProjectConfig, history: list[Trial], deadline: float) -> str | None:
     if any(t.status is TrialStatus.OK and cfg.reached(t.value) for t in history):
         return "target reached"
@@ -71,7 +86,7 @@ def tune(ctx: TuneContext) -> str:
     spent = sum(t.duration_s for t in history)
     deadline = time.time() + cfg.budget.max_minutes * 60 - spent
     with out.progress(cfg.budget.max_trials, len(history)) as advance:
-        while (reason := _stop_reason(cfg, history, deadline)) is None:
+        while (reason := _stop_reason(cfg, history, deadline) or baseline_failure(study, history)) is None:
             suggestion = study.ask(history)
             if isinstance(suggestion, str):
                 reason = suggestion
@@ -108,7 +123,7 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
 
     spec = TrialSpec(
         project=ctx.project_dir, entry=ctx.entry, run_dir=trial_dir, env=ctx.env, metric=cfg.metric,
-        seed=cfg.trial.seed, script=script,
+        metric_is_default=cfg.metric_is_default, seed=cfg.trial.seed, script=script,
         time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
         cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
         restarts=cfg.trial.restarts, on_epoch=on_epoch,
@@ -117,6 +132,9 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
     result = ctx.backend.run_trial(spec, out.trial_line)
     finished = study.tell(_ended(trial, result, script, trial_dir, curve, cfg))
     _trial_line(out, finished, cfg)
+    for broken in study.learn_breakage(finished, study.history()):
+        out.fail(f"    tweak '{broken.tweak}' breaks this script (trial {broken.trial}: {broken.error}); "
+                 "it is not tried again")
     return finished
 
 

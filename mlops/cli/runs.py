@@ -26,7 +26,8 @@ def runs(
         emit_json([r.to_doc() for r in rows])
         return
     if not rows:
-        print(f"no runs recorded in {store.description}")
+        print(f"no runs of project '{project}' in {store.description}; 'mlops runs' lists every project's"
+              if project else f"no runs recorded in {store.description}")
     for r in rows:
         value = f"{r.value:.4f}" if r.value is not None else "-"
         print(f"{r.id}  {r.status:<8} {r.project:<20} {r.metric} {value} (target {r.target})")

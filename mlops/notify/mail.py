@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,7 @@ def compose(subject: str, text: str, html: str, sender: str, to: list[str],
     msg["From"] = sender
     if to:
         msg["To"] = ", ".join(to)
+    msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain="mlops.local")
     msg.set_content(text)
     cids = {name: make_msgid(domain="mlops.local") for name in (images or {})}
@@ -200,9 +201,12 @@ def retry_outbox(out: Out, environ: dict[str, str] | None = None) -> dict[str, i
     for path in sorted(box.glob("*.eml")):
         msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         if not msg.get_all("To"):
-            out.info(f"mail: {path.name} has no recipients; left in the outbox")
-            left += 1
-            continue
+            now = recipients_for(None, environ)
+            if not now:
+                out.info(f"mail: {path.name} has no recipients (set MLOPS_MAIL_TO); left in the outbox")
+                left += 1
+                continue
+            msg["To"] = ", ".join(now)
         del msg["X-Mlops-Outbox-Reason"]
         try:
             send_message(msg, settings)

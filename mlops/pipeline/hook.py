@@ -90,17 +90,42 @@ def trigger_jenkins(branch: str, revision: str, out: Out) -> None:
     out.info(f"mlops: started Jenkins job {job} for {branch} at {revision[:10]} ({url})")
 
 
+#: How many checkouts of a repository the hook keeps (the newest); older ones are removed.
+KEEP_CHECKOUTS = 5
+
+
+def repository_name(git_dir: Path) -> str:
+    """The repository's name: ``models`` for ``models.git`` or for ``models/.git``."""
+    folder = git_dir.parent if git_dir.name == ".git" else git_dir
+    return folder.name.removesuffix(".git")
+
+
 def run_revision(git_dir: Path, revision: str, out: Out) -> int:
-    """Check ``revision`` out into ``$MLOPS_HOME/checkouts/`` and run every stage; return the exit code."""
+    """Check ``revision`` out into ``$MLOPS_HOME/checkouts/<repository>/`` and run every stage; return the exit
+    code. The project keeps one name across pushes: ``name:`` in mlops.yaml, else the repository's name."""
     from mlops.pipeline.run import RunOptions, run_project
 
     short = _git(git_dir, "rev-parse", "--short=12", revision)
-    dest = paths.home() / "checkouts" / f"{git_dir.name.removesuffix('.git')}-{short}"
+    repo = repository_name(git_dir)
+    dest = paths.home() / "checkouts" / repo / short
     if not dest.exists():
         dest.mkdir(parents=True)
         archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", revision], capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    os.utime(dest)
+    prune_checkouts(dest.parent, keep=KEEP_CHECKOUTS)
     project = dest / os.environ.get("MLOPS_PROJECT_DIR", ".")
-    out.info(f"mlops: training {short} from {project}")
-    summary = run_project(project, RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto")), out)
+    out.info(f"mlops: training {short} of {repo} from {project}")
+    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo)
+    summary = run_project(project, opts, out)
     return 0 if summary["status"] == "passed" else 1
+
+
+def prune_checkouts(folder: Path, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` most recently used checkouts in ``folder``; return the removed ones."""
+    import shutil
+
+    checkouts = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in checkouts[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return checkouts[keep:]

@@ -43,6 +43,8 @@ class RunOptions:
     notify: bool = True
     fresh: bool = False
     push: bool = True
+    #: The project's name when mlops.yaml has none (the git hook passes the repository's name).
+    project_name: str | None = None
 
     def overrides(self) -> dict[str, Any]:
         """Dotted config fields set on the command line."""
@@ -76,6 +78,13 @@ class Pipeline:
         return env_of(self.detection.kind)
 
 
+def project_name(p: Pipeline) -> str:
+    """``name:`` from mlops.yaml, else the name given by the caller (the git hook: the repository's), else the
+    project folder's name."""
+    assert p.cfg is not None
+    return p.cfg.name or p.opts.project_name or p.project_dir.name
+
+
 def resolve_project(path: Path) -> Path:
     """The absolute project path.
 
@@ -97,17 +106,32 @@ def detect_stage(p: Pipeline) -> None:
     p.cfg = load_config(p.project, p.opts.overrides())
     p.out.step(f"detect {p.project}")
     p.detection = detect(p.project, p.cfg.entry, p.cfg.image)
-    p.out.info(f"{p.detection.entry}: {p.detection.framework} ({p.detection.kind}) -> image {p.detection.image}")
+    p.cfg = p.cfg.for_task(p.detection.task)
+    d = p.detection
+    why = "the task's default metric" if p.cfg.metric_is_default else "from mlops.yaml"
+    p.out.info(f"{d.entry}: {d.framework} ({d.kind}) -> image {d.image}; {d.task or 'classification'}, "
+               f"judged on {p.cfg.metric} ({why}), target {p.cfg.target:g}")
     p.source = load_source(p.project_dir / p.detection.entry)
 
 
 def build_stage(p: Pipeline) -> str:
     """Build image: the trial environment (a Docker image, or a local virtualenv)."""
-    from training.backends import get_backend
+    from mlops.errors import BuildError
+    from training.backends import LocalBackend, get_backend
 
     p.backend, why = get_backend(p.opts.backend)
     p.out.step(f"prepare: {why}")
-    built = p.backend.prepare(p.env, p.out.info)
+    try:
+        built = p.backend.prepare(p.env, p.out.info)
+    except BuildError as e:
+        if p.opts.backend != "auto" or isinstance(p.backend, LocalBackend):
+            raise
+        reason = str(e).splitlines()[0]
+        p.out.fail(f"warning: the Docker image could not be built ({reason}); training in local virtualenvs "
+                   "instead. To train in Docker here, build a base image with scripts/bootstrap-base-image and "
+                   "export MLOPS_BASE_IMAGE=mlops-base:bookworm (or use --backend docker to make this an error)")
+        p.backend = LocalBackend()
+        built = p.backend.prepare(p.env, p.out.info)
     p.out.info(built)
     return built
 
@@ -127,8 +151,9 @@ def train_stage(p: Pipeline) -> None:
     else:
         d = p.detection
         p.run = p.store.create_run(Run(
-            project=p.project_dir.name, path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
-            env=p.env, image=d.image, backend=p.backend.name, metric=p.cfg.metric, target=p.cfg.target,
+            project=project_name(p), path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
+            env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name,
+            metric=p.cfg.metric, target=p.cfg.target,
             goal=p.cfg.goal, config=p.cfg.model_dump(), strategy=p.cfg.strategy,
             build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker()))
     run_id = p.run.id
@@ -192,6 +217,7 @@ def run_project(project: Path, opts: RunOptions, out: Out, store: RunStore | Non
             from mlops.notify import send_run_report
 
             p.summary["mail"] = send_run_report(p.store, p.run.id, out)
+    say_verdict(out, p.summary)
     return p.summary
 
 
@@ -250,7 +276,8 @@ def summarize(run: Run, trials: list[Trial]) -> dict[str, Any]:
         "image": run.image, "backend": run.backend, "trials": [trial_summary(t) for t in trials],
         "best_trial": run.best_trial, "model": run.model, "model_version": run.model_version,
         "run_dir": str(run_dir), "error": run.error, "stopped": run.stopped, "best_script": run.best_script,
-        "report": str(run_dir / "report.html"),
+        "report": str(run_dir / "report.html"), "task": run.task,
+        "broken_tweaks": [b.to_doc() for b in run.broken_tweaks],
     }
 
 
@@ -279,13 +306,22 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reas
     write_report(run, trials, run_dir)
     summary = summarize(run, trials)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    line = f"{cfg.metric} {run.value:.4f} vs target {cfg.target}" if best else error
-    note = f"  (run {run_id}, {len(trials)} trial(s))"
-    (out.ok if passed else out.fail)(f"{'PASSED' if passed else 'FAILED'}  {line}{note}")
     if version:
         out.info(f"model v{version.version}: {version.path}")
     out.info(f"report: {summary['report']}")
     return summary
+
+
+def say_verdict(out: Out, summary: dict[str, Any]) -> None:
+    """The run's last console line: ``PASSED  accuracy 0.9722 vs target 0.9  (run ..., 1 trial(s))``."""
+    if not summary:
+        return
+    passed = summary["status"] == "passed"
+    value = summary.get("value")
+    line = f"{summary['metric']} {value:.4f} vs target {summary['target']}" if value is not None else \
+        summary.get("error") or "no trial produced a metric"
+    note = f"  (run {summary['run_id']}, {len(summary['trials'])} trial(s))"
+    (out.ok if passed else out.fail)(f"{'PASSED' if passed else 'FAILED'}  {line}{note}")
 
 
 # -- runs on record ------------------------------------------------------------------------------

@@ -16,10 +16,41 @@ def project(tmp_path: Path, text: str | None) -> Path:
     return tmp_path
 
 
-def test_defaults_without_a_file(tmp_path: Path) -> None:
+def test_defaults_without_a_file_follow_the_task(tmp_path: Path) -> None:
     cfg = load_config(project(tmp_path, None), environ={})
-    assert (cfg.metric, cfg.target, cfg.goal, cfg.budget.max_trials, cfg.strategy) == (
-        "accuracy", 0.8, "maximize", 10, "optuna")
+    assert (cfg.metric, cfg.target, cfg.budget.max_trials, cfg.strategy) == (None, None, 10, "optuna")
+    classifier, regressor = cfg.for_task("classification"), cfg.for_task("regression")
+    assert (classifier.metric, classifier.target, classifier.goal) == ("accuracy", 0.8, "maximize")
+    assert (regressor.metric, regressor.target, regressor.goal) == ("r2", 0.8, "maximize")
+    assert classifier.metric_is_default and cfg.for_task(None).metric == "accuracy"
+    named = load_config(project(tmp_path, "metric: accuracy\n"), environ={}).for_task("regression")
+    assert named.metric == "accuracy" and not named.metric_is_default
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("target: 93\n", "mlops.yaml: target 93 is out of range for accuracy (0..1]; did you mean 0.93?"),
+    ("target: -0.5\n", "mlops.yaml: target -0.5 is out of range for accuracy (0..1]"),
+    ("metric: f1\ntarget: 1.5\n", "mlops.yaml: target 1.5 is out of range for f1 (0..1]; did you mean 0.015?"),
+    ("metric: r2\ntarget: 0\n", "mlops.yaml: target 0 is out of range for r2 (0..1]"),
+    ("metric: rmse\ntarget: -1\n", "mlops.yaml: target -1 is out of range for rmse (an error: it must be above 0)"),
+])
+def test_a_target_the_metric_can_never_reach_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(project(tmp_path, text), environ={})
+    assert str(info.value).endswith(message.removeprefix("mlops.yaml")) and info.value.exit_code == 2
+
+
+def test_a_target_out_of_range_from_the_command_line_or_the_environment_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^command line: target 85 is out of range for accuracy"):
+        load_config(project(tmp_path, None), {"target": 85}, environ={})
+    with pytest.raises(ConfigError, match=r"^MLOPS_TARGET: target 2 is out of range"):
+        load_config(project(tmp_path, None), environ={"MLOPS_TARGET": "2"})
+
+
+def test_an_error_metric_needs_its_target(tmp_path: Path) -> None:
+    cfg = load_config(project(tmp_path, "metric: rmse\n"), environ={})
+    with pytest.raises(ConfigError, match="metric rmse needs a target"):
+        cfg.for_task("regression")
 
 
 def test_a_full_file_is_read(tmp_path: Path) -> None:
@@ -37,7 +68,7 @@ mail: {to: [a@example.com, b@example.com], when: failure}
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("targte: 0.9\n", r"mlops.yaml: targte: unknown key; known keys here: entry, metric, target"),
+    ("targte: 0.9\n", r"mlops.yaml: targte: unknown key; known keys here: name, entry, metric, target"),
     ("budget:\n  max_trial: 3\n", r"mlops.yaml: budget.max_trial: unknown key; known keys here: max_trials, "
                                   r"max_minutes"),
     ("target: high\n", r"mlops.yaml: target: Input should be a valid number.*\(got 'high'\)"),

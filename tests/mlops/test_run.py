@@ -101,3 +101,26 @@ def test_the_keras_cnn_example_passes_on_the_local_backend() -> None:
     assert (summary["framework"], summary["kind"]) == ("keras", "cnn")
     assert summary["model"].endswith("model.keras") and summary["value"] >= 0.9
     assert "curves.png" in Path(summary["report"]).read_text()
+
+
+def test_runs_of_an_unknown_project_say_so(project_factory) -> None:
+    proc = mlops("runs", "--project", "nosuch")
+    assert proc.returncode == 0 and proc.stdout.startswith("no runs of project 'nosuch' in embedded store")
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_run_ends_with_its_verdict_line_and_a_regressor_is_judged_on_r2(project_factory) -> None:
+    p = project_factory({"train.py": """
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import train_test_split
+X, y = load_diabetes(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+model = LinearRegression().fit(X_train, y_train)
+print("score", model.score(X_test, y_test))
+"""})
+    proc = mlops("run", str(p), "--max-trials", "1", env=NO_DOCKER)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("FAILED  r2 0.") and "vs target 0.8" in last  # never "accuracy"
+    assert "judged on r2 (the task's default metric)" in proc.stdout
+    assert "accuracy" not in proc.stdout.split("judged on", 1)[1].split("\n", 1)[1]

@@ -193,3 +193,16 @@ def test_auto_backend_says_it_chose_docker() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Docker, because an engine answers" in proc.stderr
     assert json.loads(proc.stdout)["backend"] == "docker"
+
+
+@pytest.mark.usefixtures("ml_image", "ml_env")
+def test_an_engine_that_cannot_build_falls_back_to_local_in_auto_and_fails_hard_in_docker_mode() -> None:
+    env = {"MLOPS_BASE_IMAGE": "mlops-no-such-base:0"}  # the engine answers, the base image cannot be pulled
+    proc = mlops("run", str(EXAMPLES / "wine-sklearn"), "--json", "--no-notify", env=env)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "the Docker image could not be built" in warnings[0]
+    assert "scripts/bootstrap-base-image" in warnings[0] and "MLOPS_BASE_IMAGE" in warnings[0]
+    assert json.loads(proc.stdout)["backend"] == "local"
+    hard = mlops("run", str(EXAMPLES / "wine-sklearn"), "--no-notify", "--backend", "docker", env=env)
+    assert hard.returncode == 1 and hard.stderr.startswith("error: building mlops-ml:")

@@ -82,17 +82,46 @@ f1 = skm.f1_score(y_test, clf.predict(X_test), average="macro")
         code, m, _ = harness(p, "ml", metric="f1")
         assert code == 0 and m["sources"]["f1"] == "sklearn.metrics" and 0.7 < m["value"] <= 1
 
-    @pytest.mark.parametrize(("line", "expected"), [
-        ('print("Accuracy: 93.5%")', 0.935),
-        ('print("model accuracy =", 87.25)', 0.8725),
-        ('print(0.91)\nprint("done")', 0.91),
-        ('print("acc", 0.66)\nprint("loss", 0.42)', 0.66),
+    @pytest.mark.parametrize(("line", "expected", "shown"), [
+        ('print("Accuracy: 93.5%")', 0.935, "Accuracy: 93.5%"),
+        ('print("model accuracy =", 87.25)', 0.8725, "model accuracy = 87.25"),
+        ('print("acc", 0.66)\nprint("loss", 0.42)', 0.66, "acc 0.66"),
+        ('print("accuracy: 0.93 (f1 0.91)")', 0.93, "accuracy: 0.93 (f1 0.91)"),
+        ('print("Test accuracy", 0.71)\nprint(f"epochs: {3}")', 0.71, "Test accuracy 0.71"),
     ])
-    def test_the_last_printed_number_is_the_last_resort(self, project_factory, line: str, expected: float) -> None:
+    def test_a_printed_line_that_names_the_metric_is_the_last_resort(self, project_factory, line: str,
+                                                                     expected: float, shown: str) -> None:
         p = project_factory({"train.py": "import sklearn\n" + line + "\n"})
         code, m, _ = harness(p, "ml")
-        assert code == 0 and m["sources"]["accuracy"] == "print"
+        assert code == 0 and m["sources"]["accuracy"] == f"print: {shown}"
         assert m["value"] == pytest.approx(expected)
+
+    def test_a_lone_unnamed_number_counts_only_for_the_tasks_default_metric(self, project_factory) -> None:
+        p = project_factory({"train.py": "import sklearn\nprint(0.91)\nprint('done')\n"})
+        code, m, _ = harness(p, "ml", metric_is_default=True)
+        assert code == 0 and m["value"] == 0.91 and m["sources"]["accuracy"] == "print: 0.91"
+        code, m, _ = harness(p, "ml", metric_is_default=False)  # accuracy named in mlops.yaml: it must be named
+        assert code == 4 and m["value"] is None
+        two = project_factory({"train.py": "import sklearn\nprint('fold', 3)\nprint(0.91)\n"})
+        assert harness(two, "ml", metric_is_default=True)[0] == 4  # two numbers: which one would be a guess
+
+    def test_a_metric_is_never_reported_under_a_name_the_script_did_not_give_it(self, project_factory) -> None:
+        p = project_factory({"train.py": "import sklearn\nprint('accuracy 0.951')\n"})
+        code, m, _ = harness(p, "ml", metric="f1")
+        assert code == 4 and m["value"] is None and m["error"]["kind"] == "no_metric"
+        assert m["error"]["message"].startswith("train.py reported no f1 (it reported: accuracy=0.951); "
+                                                "set 'metric: accuracy' in mlops.yaml")
+
+    def test_a_metric_written_to_a_file_named_after_it_counts(self, project_factory) -> None:
+        p = project_factory({"train.py": WINE + """
+from sklearn.tree import DecisionTreeClassifier
+clf = DecisionTreeClassifier(random_state=0).fit(X_train, y_train)
+acc = (clf.predict(X_test) == y_test).mean()
+with open("accuracy.txt", "w") as f:
+    f.write(str(acc * 100))
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and 0.8 < m["value"] <= 1 and m["sources"]["accuracy"].startswith("file: accuracy.txt")
 
     def test_an_explicit_report_wins_over_hooks(self, project_factory) -> None:
         p = project_factory({"train.py": WINE + """
@@ -113,6 +142,20 @@ training.report(accuracy=0.4242, f1=0.5)
         assert m["error"]["kind"] == "script_error"
         assert m["error"]["message"] == "train.py:3 raised ValueError: bad column Alcohol"
         assert "Traceback" in out
+
+    def test_tracebacks_show_the_users_frames_and_name_the_rewritten_file(self, project_factory, tmp_path) -> None:
+        source = "import sklearn\nfrom helpers import load\nx = 1\nload()\n"
+        p = project_factory({"train.py": source, "helpers.py": "def load():\n    raise KeyError('Class')\n"})
+        code, m, out = harness(p, "ml")
+        tb = m["error"]["traceback"]
+        assert code == 3 and m["error"]["message"] == "helpers.py:2 raised KeyError: 'Class'"
+        assert 'File "train.py", line 4' in tb and 'File "helpers.py", line 2' in tb
+        assert "runpy" not in tb and "training/harness" not in tb and "runpy" not in out
+        tweaked = tmp_path / "tweaked_train.py"
+        tweaked.write_text("# a line the tweak added\n" + source)
+        code, m, _ = harness(p, "ml", script=tweaked)
+        assert 'File "tweaked_train.py", line 5' in m["error"]["traceback"]
+        assert m["error"]["message"] == "helpers.py:2 raised KeyError: 'Class'"
 
     def test_sys_exit_with_an_error_code_is_a_failure(self, project_factory) -> None:
         p = project_factory({"train.py": "import sys\nprint(0.99)\nsys.exit(2)\n"})

@@ -168,3 +168,69 @@ for e in range(100):
     watcher.finish()
     assert watcher.stopped_at == 3 and seen[-1] < 0.4 and len(seen) == 4
     assert watcher.pruned_result("", 1.0, "here").status == "pruned"
+
+
+@pytest.mark.usefixtures("ml_env")
+@pytest.mark.parametrize(("script", "why"), [
+    ("import sklearn\nimport pandas as pd\ndf = pd.read_csv('nowhere.csv')\n", "train.py:3 raised FileNotFoundError"),
+    ("from sklearn.svm import SVC\nprint('training done')\n", "train.py reported no accuracy"),
+])
+def test_a_script_broken_as_pushed_costs_one_trial_not_the_budget(project_factory, script: str, why: str) -> None:
+    p = project_factory({"train.py": script, "mlops.yaml": "budget: {max_trials: 6}\n"})
+    code, summary, _ = run_json(str(p))
+    assert code == 1 and len(summary["trials"]) == 1 and summary["status"] == "failed"
+    assert summary["stopped"].startswith("the script as pushed failed, and no tweak can fix that: " + why)
+    assert why in summary["error"]
+
+
+BREAKS_WHEN_SCALED = """
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+df = pd.read_csv("wines.csv.gz")
+X_train, X_test, y_train, y_test = train_test_split(df.drop(columns=["Class"]), df["Class"], random_state=3)
+knn = KNeighborsClassifier(n_neighbors=5)
+knn.fit(X_train, y_train)
+print("neighbours used:", knn.n_neighbors)
+print("accuracy", knn.score(X_test, y_test))
+"""
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_tweak_that_breaks_the_script_is_blamed_once_and_never_suggested_again(project_factory) -> None:
+    p = project_factory({"train.py": BREAKS_WHEN_SCALED,
+                         "mlops.yaml": "target: 0.99\nstrategy: ladder\nbudget: {max_trials: 5}\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes())
+    code, summary, err = run_json(str(p))
+    assert code == 1  # the target is out of reach on purpose
+    trials = summary["trials"]
+    failed = [t for t in trials if t["status"] == "failed"]
+    # Neither a Pipeline (scaling) nor a random forest (estimator family) has n_neighbors: both break it.
+    assert trials[0]["status"] == "ok" and [t["label"].split(" ")[0] for t in failed] == ["scale", "estimator"]
+    assert all("AttributeError" in t["error"] for t in failed)
+    assert summary["broken_tweaks"] == [{"tweak": "scale", "trial": failed[0]["number"], "error": failed[0]["error"]},
+                                        {"tweak": "family", "trial": failed[1]["number"], "error": failed[1]["error"]}]
+    after_scale = [t for t in trials if t["number"] > failed[0]["number"]]
+    assert after_scale and all("scale" not in t["label"] for t in after_scale)
+    assert [t for t in trials if t["number"] > failed[1]["number"]] == []  # nothing untried was left
+    assert summary["stopped"] == "no untried tweak left"
+    assert "tweak 'scale' breaks this script" in err and "tweak 'family' breaks this script" in err
+    run = get_run_store().get_run(summary["run_id"])
+    assert [b.tweak for b in run.broken_tweaks] == ["scale", "family"]
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_trial_that_prints_megabytes_keeps_a_bounded_log_and_a_readable_console(project_factory, tmp_path) -> None:
+    from training.backends import LocalBackend, TrialSpec
+
+    p = project_factory({"train.py": "import sklearn\nfor i in range(60000):\n    print('row', i, 'x' * 50)\n"
+                                     "print('accuracy', 0.5)\n"})
+    lines: list[str] = []
+    spec = TrialSpec(project=p, entry="train.py", run_dir=tmp_path / "run", env="ml")
+    result = LocalBackend().run_trial(spec, lines.append)
+    log = (tmp_path / "run" / "trial.log").read_text()
+    assert result.status == "ok" and result.value == 0.5
+    assert len(log) < 2_200_000 and "of output cut here" in log  # 3.7 MB printed
+    assert log.startswith("row 0 ") and "accuracy 0.5" in log[-300:]  # the beginning and the end are kept
+    assert len(lines) < 400 and "accuracy 0.5" in lines[-3:]
+    assert any(line.startswith("[... ") and "lines not shown" in line for line in lines)

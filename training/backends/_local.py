@@ -24,16 +24,16 @@ class LocalProcess(TrialProcess):
 
     def __init__(self, cmd: list[str], env: dict[str, str], where: str) -> None:
         self.cmd, self.env, self.where = cmd, env, where
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=self.env, start_new_session=True, errors="replace")
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)
 
     def lines(self) -> Any:
         assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            yield line.rstrip("\n")
+        for line in self.proc.stdout:  # split on newlines only: a progress bar's carriage returns stay in its line
+            yield line.decode("utf-8", errors="replace").rstrip("\n")
 
     def wait(self, timeout: float) -> int | None:
         assert self.proc is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,98 @@ from training.backends._trial import OutputSink, TrialProcess, TrialResult, Tria
 TAIL_LINES = 40
 #: Seconds between two ``on_alive`` calls (heartbeats) while a trial runs.
 ALIVE_EVERY_S = 5.0
+#: What ``trial.log`` keeps of a trial that prints a lot: its beginning and its end.
+LOG_HEAD_BYTES = 1_000_000
+LOG_TAIL_BYTES = 1_000_000
+#: How many lines of a trial's output reach the console before the rest is only summarised.
+CONSOLE_LINES = 300
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def plain(line: str) -> str:
+    """A line as a log file or a Jenkins console should show it: no colour codes, and of a progress bar
+    redrawn with carriage returns or backspaces only its last state."""
+    line = _ANSI.sub("", line)
+    if "\r" in line:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    while "\b" in line:
+        i = line.index("\b")
+        line = line[: max(0, i - 1)] + line[i + 1:]
+    return line
+
+
+class TrialLog:
+    """``trial.log`` and the console lines of one trial, both bounded.
+
+    The log keeps the first ``head`` bytes and the last ``tail`` bytes with a line saying how much was cut
+    between them; the console shows the first ``console`` lines, then one line saying where the rest is, and
+    the last lines when the trial ends.
+    """
+
+    def __init__(self, path: Path, output: OutputSink, head: int = LOG_HEAD_BYTES, tail: int = LOG_TAIL_BYTES,
+                 console: int = CONSOLE_LINES) -> None:
+        self.path, self.output = path, output
+        self.head, self.tail_budget, self.console = head, tail, console
+        self._fh = path.open("a", encoding="utf-8")
+        self._written = 0
+        self._head_full = False
+        self._tail: collections.deque[str] = collections.deque()
+        self._tail_bytes = 0
+        self.cut_lines = self.cut_bytes = 0
+        self.shown = self.hidden = 0
+        self.last: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._lock = threading.Lock()
+
+    def line(self, raw: str) -> None:
+        """One line the trial printed."""
+        text = plain(raw)
+        size = len(text.encode("utf-8", errors="replace")) + 1
+        with self._lock:
+            self.last.append(text)
+            if not self._head_full and self._written + size <= self.head:
+                self._fh.write(text + "\n")
+                self._fh.flush()
+                self._written += size
+            else:
+                self._head_full = True  # from the first line that does not fit, everything goes to the tail
+                self._tail.append(text)
+                self._tail_bytes += size
+                while self._tail_bytes > self.tail_budget and self._tail:
+                    dropped = self._tail.popleft()
+                    self._tail_bytes -= len(dropped.encode("utf-8", errors="replace")) + 1
+                    self.cut_lines += 1
+                    self.cut_bytes += len(dropped.encode("utf-8", errors="replace")) + 1
+            if self.shown < self.console:
+                self.shown += 1
+                self.output(text)
+                if self.shown == self.console:
+                    self.output(f"mlops: the trial prints a lot; the rest goes to {self.path} "
+                                "(its last lines are shown when the trial ends)")
+            else:
+                self.hidden += 1
+
+    def close(self) -> None:
+        """Write the kept end of the output, and show the last lines the console did not show."""
+        with self._lock:
+            if self.cut_lines:
+                self._fh.write(f"[mlops: {self.cut_lines} lines ({self.cut_bytes / 1e6:.1f} MB) of output cut here; "
+                               f"the first {self.head / 1e6:.0f} MB and the last {self.tail_budget / 1e6:.0f} MB "
+                               "are kept]\n")
+            for text in self._tail:
+                self._fh.write(text + "\n")
+            self._tail.clear()
+            self._fh.close()
+            if self.hidden:
+                last = list(self.last)[-min(self.hidden, 20):]
+                if self.hidden > len(last):
+                    self.output(f"[... {self.hidden - len(last)} lines not shown; see {self.path} ...]")
+                for text in last:
+                    self.output(text)
+                self.hidden = 0
+
+    def tail_text(self) -> str:
+        """The last lines, for error reports."""
+        return "\n".join(self.last)
 
 
 class EpochWatcher(threading.Thread):
@@ -75,21 +168,16 @@ def supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialR
     """Run ``proc`` to its end and turn how it ended into a ``TrialResult``."""
     start = time.time()
     deadline = start + spec.time_limit_s
-    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    log_path = spec.run_dir / "trial.log"
+    log = TrialLog(spec.run_dir / "trial.log", output)
     watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, proc.kill) if spec.on_epoch else None
     restarts = 0
 
     def pump() -> None:
-        with log_path.open("a", encoding="utf-8") as log:
-            for line in proc.lines():
-                log.write(line + "\n")
-                log.flush()
-                tail.append(line)
-                output(line)
+        for line in proc.lines():
+            log.line(line)
 
     def log_tail() -> str:
-        return "\n".join(tail)
+        return log.tail_text()
 
     try:
         proc.start()
@@ -131,6 +219,7 @@ def supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialR
     finally:
         if watcher:
             watcher.finish()
+        log.close()
         proc.remove()
 
 

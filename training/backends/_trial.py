@@ -35,6 +35,8 @@ class TrialSpec:
     run_dir: Path
     env: str  # "ml" | "dl"
     metric: str = "accuracy"
+    #: The metric is the task's default (no ``metric:`` in mlops.yaml): a lone printed number may count for it.
+    metric_is_default: bool = False
     seed: int = 42
     script: Path | None = None
     time_limit_s: int = 1800
@@ -55,6 +57,8 @@ class TrialSpec:
                 "--run-dir", run_dir, "--metric", self.metric, "--seed", str(self.seed)]
         if script:
             args += ["--script", script]
+        if self.metric_is_default:
+            args.append("--metric-is-default")
         return args
 
 

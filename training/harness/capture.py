@@ -15,7 +15,7 @@ _HARNESS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 # Priority of metric sources: a higher number wins over a lower one for the same metric.
 PRIORITY = {"report": 50, "keras.evaluate": 40, "sklearn.score": 40, "sklearn.metrics": 40,
-            "keras.fit.validation": 30, "keras.fit.training": 20, "print": 10}
+            "keras.fit.validation": 30, "keras.fit.training": 20, "file": 15, "print": 10}
 
 _ALIASES = {
     "acc": "accuracy", "binary_accuracy": "accuracy", "categorical_accuracy": "accuracy",
@@ -38,7 +38,9 @@ class Capture:
     workdir: Path
     run_dir: Path
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Metric -> where its value came from, for people: ``keras.evaluate``, ``print: "Accuracy: 93.5%"``...
     sources: dict[str, str] = field(default_factory=dict)
+    _ranks: dict[str, int] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     model: Any = None
     model_source: str = ""
@@ -64,8 +66,15 @@ class Capture:
             return False
         return os.path.abspath(frame.f_code.co_filename).startswith(str(self.workdir) + os.sep)
 
-    def record(self, name: str, value: Any, source: str) -> None:
-        """Record one metric value if it is a finite number and its source ranks high enough."""
+    def record(self, name: str, value: Any, source: str, detail: str = "") -> None:
+        """Record one metric value if it is a finite number and its source ranks high enough.
+
+        Args:
+            name: The metric (Keras log keys and scikit-learn function names are mapped to metric names).
+            value: Its value.
+            source: One of ``PRIORITY``.
+            detail: What exactly (the printed line, the file), shown with the source.
+        """
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -73,10 +82,11 @@ class Capture:
         if not math.isfinite(v):
             return
         name = canonical(name)
-        current = self.sources.get(name)
-        if current is None or PRIORITY[source] >= PRIORITY[current]:
+        rank = PRIORITY[source]
+        if rank >= self._ranks.get(name, -1):
             self.metrics[name] = v
-            self.sources[name] = source
+            self.sources[name] = f"{source}: {detail}" if detail else source
+            self._ranks[name] = rank
 
     def epoch(self, epoch: int, logs: dict[str, Any]) -> None:
         """Append one epoch's logs to the history and stream them to ``events.jsonl``."""

@@ -8,7 +8,6 @@ mistaken for the script's result.
 from __future__ import annotations
 
 import builtins
-import re
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -19,7 +18,6 @@ from training.harness.patching import hook_failed, safe_patch, when_imported
 
 SKLEARN_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_score", "roc_auc_score",
                    "r2_score", "mean_squared_error", "mean_absolute_error", "root_mean_squared_error")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(%?)")
 
 
 def _user_call(through: tuple[str, str] | None = None) -> Capture | None:
@@ -224,28 +222,6 @@ def _install_print(printed: list[str]) -> None:
         return print_
 
     safe_patch(builtins, "print", make_print)
-
-
-def printed_metric(lines: list[str], metric: str) -> tuple[float, str] | None:
-    """The seeds' convention: the number in the last printed line that names the metric, else the last number.
-
-    A value followed by ``%``, or above 1 for a metric that lives in [0, 1], is read as a percentage.
-
-    Returns:
-        ``(value, line)`` or ``None`` when nothing numeric was printed.
-    """
-    words = {metric, metric[:3]} if metric == "accuracy" else {metric}
-    candidates = [ln for ln in lines if _NUMBER.search(ln)]
-    if not candidates:
-        return None
-    named = [ln for ln in candidates if any(w in ln.lower() for w in words)]
-    line = (named or candidates)[-1]
-    match = list(_NUMBER.finditer(line))[-1]
-    value = float(match.group(0).rstrip("%"))
-    bounded = metric in ("accuracy", "f1", "precision", "recall", "roc_auc")
-    if match.group(1) == "%" or (bounded and 1 < value <= 100):
-        value /= 100
-    return value, line.strip()
 
 
 def install(printed: list[str]) -> None:

@@ -127,16 +127,29 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int) -> int:
-    """Run the script under the hooks and write ``metrics.json``. Returns the exit code."""
+def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int,
+        metric_is_default: bool = False) -> int:
+    """Run the script under the hooks and write ``metrics.json``. Returns the exit code.
+
+    Args:
+        project: The project folder (read-only).
+        entry: The entry script, relative to the project.
+        run_dir: Where ``metrics.json``, the model and the work folder go.
+        script: A rewritten version of the entry script to run instead (its name is used in messages).
+        metric: The metric the run is judged on.
+        seed: Seeds Python, NumPy and Keras.
+        metric_is_default: The metric is the task's default: a lone printed number may count for it.
+    """
     from training.harness import capture as _capture
     from training.harness import hooks as _hooks
+    from training.harness import printed as _printed
     from training.harness.patching import revert_patches
 
     start = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
     workdir = run_dir / "work"
     target = prepare_workdir(project, workdir, entry, script)
+    label = script.name if script else entry  # what messages call the script that ran
     cap = _capture.Capture(workdir=workdir, run_dir=run_dir, events_path=run_dir / "events.jsonl")
     _capture.set_current(cap)
     printed: list[str] = []
@@ -145,7 +158,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     os.chdir(workdir)
     sys.path.insert(0, str(workdir))
     sys.argv = [str(target)]
-    result: dict[str, Any] = {"metric": metric, "seed": seed, "entry": entry}
+    result: dict[str, Any] = {"metric": metric, "seed": seed, "entry": entry, "script": label}
     code = EXIT_OK
     namespace: dict[str, Any] = {}
     try:
@@ -153,12 +166,14 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     except SystemExit as e:
         if e.code not in (None, 0):
             code = EXIT_SCRIPT_ERROR
-            result["error"] = {"kind": "script_error", "message": f"{entry} called sys.exit({e.code!r})"}
+            result["error"] = {"kind": "script_error", "message": f"{label} called sys.exit({e.code!r})"}
     except BaseException as e:
         code = EXIT_SCRIPT_ERROR
-        tb = traceback.format_exc()
-        line = _user_line(e, workdir)
-        result["error"] = {"kind": "script_error", "message": f"{entry}{line} raised {type(e).__name__}: {e}",
+        frames = user_frames(e, workdir, target, label)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else label
+        tb = "".join((["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else [])
+                     + traceback.format_exception_only(type(e), e))
+        result["error"] = {"kind": "script_error", "message": f"{where} raised {type(e).__name__}: {e}",
                            "traceback": tb}
         print(tb, file=sys.stderr, end="")
     finally:
@@ -166,19 +181,22 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     try:
         if code == EXIT_OK:
             if metric not in cap.metrics:
-                found = _hooks.printed_metric(printed, metric)
-                if found:
-                    cap.record(metric, found[0], "print")
-                    result["printed_line"] = found[1]
+                for reading in _printed.file_readings(workdir, since=start):
+                    cap.record(reading.metric, reading.value, "file", reading.line)
+            if metric not in cap.metrics:
+                reading = _printed.printed_metric(printed, metric, metric_is_default)
+                if reading:
+                    cap.record(metric, reading.value, "print", reading.line)
             _find_model(cap, namespace)
             result["model"] = _save_model(cap, run_dir)
             if metric not in cap.metrics:
                 code = EXIT_NO_METRIC
-                seen = ", ".join(sorted(cap.metrics)) or "none"
-                result["error"] = {"kind": "no_metric", "message": (
-                    f"{entry} reported no {metric} (captured: {seen}); call model.evaluate(), "
-                    f"estimator.score(), an sklearn.metrics function or training.report({metric}=...), "
-                    f"or print the {metric} last")}
+                seen = {**{r.metric: r.value for r in _printed.named_readings(printed)}, **cap.metrics}
+                reported = ", ".join(f"{k}={v:.4g}" for k, v in sorted(seen.items())) or "nothing"
+                hint = (f"set 'metric: {next(iter(sorted(seen)))}' in mlops.yaml, or " if seen else "") + \
+                    f"print or report the {metric} (training.report({metric}=...))"
+                result["error"] = {"kind": "no_metric",
+                                   "message": f"{label} reported no {metric} (it reported: {reported}); {hint}"}
     except Exception as e:
         code = EXIT_HARNESS_ERROR
         result["error"] = {"kind": "harness_error", "message": f"harness failed: {type(e).__name__}: {e}",
@@ -201,15 +219,14 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     return code
 
 
-def _user_line(error: BaseException, workdir: Path) -> str:
-    """``:LINE`` of the deepest traceback frame in the user's files, or ``""``."""
-    tb = error.__traceback__
-    line = ""
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith(str(workdir) + os.sep):
-            line = f":{tb.tb_lineno}"
-        tb = tb.tb_next
-    return line
+def user_frames(error: BaseException, workdir: Path, target: Path, label: str) -> list[traceback.FrameSummary]:
+    """The traceback's frames in the user's own files (no harness or runpy frames), with paths relative to the
+    project and the (possibly rewritten) entry script under the name of the file that ran."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if f.filename.startswith(str(workdir) + os.sep)]
+    for f in frames:
+        f.filename = label if f.filename == str(target) else os.path.relpath(f.filename, workdir)
+    return frames
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,5 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script", type=Path, help="a rewritten version of the entry script to run instead")
     parser.add_argument("--metric", default="accuracy", help="the metric the run is judged on")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--metric-is-default", action="store_true",
+                        help="the metric is the task's default: a lone printed number may count for it")
     args = parser.parse_args(argv)
-    return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed)
+    return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed,
+               args.metric_is_default)

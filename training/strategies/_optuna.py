@@ -75,6 +75,8 @@ class OptunaStrategy(BaseStrategy):
 
     def after_trial(self, number: int, config: dict[str, Any], record: Trial) -> None:
         trial = self._live.pop(number, None)
+        if trial is None and self._pending is not None and dict(self._pending.params) == config:
+            trial, self._pending = self._pending, None  # a suggestion that was not run (a repeat): told now
         if trial is None:
             self._add_finished(record)
         else:
