@@ -4,7 +4,9 @@ Usage: ``.venv/bin/python bench/tuning.py [--max-trials 6] [--backend local] [--
 
 Runs ``mlops run`` as a user would, project by project, every strategy in turn (so machine
 drift hits them alike), and prints one table: success rate, median trials to reach the target
-(over the successes) and median wall time per project.
+(over the successes) and median wall time per project, and how many trials failed because of a tweak
+(the script raised with it where the script as pushed ran): that must be 0 (a breaking tweak is blamed and
+never tried again, and tweaks keep the data's type).
 Target for the default strategy (optuna): success on at least 90% of the suite, median at most
 3 trials, and never a lower success rate than random search.
 """
@@ -38,8 +40,13 @@ def run_once(project: Path, strategy: str, max_trials: int, backend: str, home: 
         summary = json.loads(proc.stdout)
     except json.JSONDecodeError:
         return {"status": "error", "trials": 0, "wall": wall, "error": proc.stderr.strip()[-300:]}
-    return {"status": summary["status"], "trials": len(summary["trials"]), "wall": wall,
-            "value": summary["value"], "target": summary["target"]}
+    trials = summary["trials"]
+    baseline_ran = bool(trials) and trials[0]["status"] == "ok"
+    by_tweak = [t for t in trials[1:] if baseline_ran and t["error_kind"] in ("script_error", "crashed")]
+    return {"status": summary["status"], "trials": len(trials), "wall": wall, "value": summary["value"],
+            "target": summary["target"], "tweak_failures": len(by_tweak),
+            "broken": [b["tweak"] for b in summary.get("broken_tweaks", [])],
+            "errors": [t["error"] for t in by_tweak]}
 
 
 def main() -> int:
@@ -56,10 +63,12 @@ def main() -> int:
                 r = run_once(project, strategy, args.max_trials, args.backend, Path(tmp))
                 results[strategy].append(r)
                 value = f"{r['value']:.3f}" if r.get("value") is not None else "-"
-                print(f"{project.name:<18} {strategy:<7} {r['status']:<7} trials={r['trials']} "
-                      f"value={value} (target {r.get('target')}) {r['wall']:.0f}s {r.get('error', '')}", flush=True)
+                failed = f" tweak-failures={r['tweak_failures']} {r['errors']}" if r.get("tweak_failures") else ""
+                print(f"{project.name:<20} {strategy:<7} {r['status']:<7} trials={r['trials']} "
+                      f"value={value} (target {r.get('target')}) {r['wall']:.0f}s{failed} {r.get('error', '')}",
+                      flush=True)
     print(f"\n{len(PROJECTS)} projects, budget {args.max_trials} trials, backend {args.backend}\n")
-    print(f"{'strategy':<9} {'success':>9} {'median trials':>14} {'median wall s':>14}")
+    print(f"{'strategy':<9} {'success':>9} {'median trials':>14} {'median wall s':>14} {'failed by a tweak':>18}")
     rates = {}
     for strategy in strategies:
         rows = results[strategy]
@@ -67,7 +76,10 @@ def main() -> int:
         rates[strategy] = len(ok) / len(rows)
         med_trials = statistics.median(r["trials"] for r in ok) if ok else float("nan")
         med_wall = statistics.median(r["wall"] for r in rows)
-        print(f"{strategy:<9} {rates[strategy]:>8.0%} {med_trials:>14.1f} {med_wall:>14.1f}")
+        by_tweak = sum(r.get("tweak_failures", 0) for r in rows)
+        total = sum(r["trials"] for r in rows)
+        print(f"{strategy:<9} {rates[strategy]:>8.0%} {med_trials:>14.1f} {med_wall:>14.1f} "
+              f"{by_tweak:>10} of {total:<5}")
     if "optuna" in rates and "random" in rates:
         print(f"\nsuccess ratio optuna/random: {rates['optuna'] / rates['random']:.2f}" if rates["random"] else "")
     return 0
