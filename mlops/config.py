@@ -98,6 +98,33 @@ class ProjectConfig(_Strict):
     budget: Budget = Field(default_factory=Budget)
     trial: TrialLimits = Field(default_factory=TrialLimits)
     mail: Mail = Field(default_factory=Mail)
+    packages: list[str] = Field(default_factory=list, description="packages the script needs beyond the image's")
+    args: list[str] = Field(default_factory=list, description="the script's command-line arguments")
+    paths: dict[str, str] = Field(default_factory=dict, description="absolute path -> project folder, '/mycode: .'")
+    datasets_cache: str | None = Field(None, description="a folder of Keras datasets for agents without internet")
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _split_args(cls, v: Any) -> Any:
+        import shlex
+
+        return shlex.split(v) if isinstance(v, str) else v
+
+    @field_validator("packages", mode="before")
+    @classmethod
+    def _split_packages(cls, v: Any) -> Any:
+        return v.split() if isinstance(v, str) else v
+
+    @field_validator("paths")
+    @classmethod
+    def _mapped_paths(cls, v: dict[str, str]) -> dict[str, str]:
+        for prefix, folder in v.items():
+            if not prefix.startswith("/") or prefix.rstrip("/") in ("", "/tmp", "/run", "/project", "/opt"):
+                raise ValueError(f"'{prefix}' must be an absolute path the script uses, like /mycode "
+                                 "(not /, /tmp, /run, /project or /opt)")
+            if folder.startswith("/") or ".." in Path(folder).parts:
+                raise ValueError(f"'{folder}' (for {prefix}) must be a folder inside the project, like '.' or 'data'")
+        return v
 
     #: Whether the metric was chosen by the task (no ``metric:`` given); set by ``for_task``.
     _metric_is_default: bool = PrivateAttr(False)
@@ -157,7 +184,7 @@ ENV_OVERRIDES = {
     "metric": "MLOPS_METRIC", "target": "MLOPS_TARGET", "strategy": "MLOPS_STRATEGY",
     "image": "MLOPS_IMAGE", "budget.max_trials": "MLOPS_MAX_TRIALS",
     "budget.max_minutes": "MLOPS_MAX_MINUTES", "trial.time_limit_s": "MLOPS_TRIAL_TIME_LIMIT",
-    "mail.to": "MLOPS_MAIL_TO",
+    "mail.to": "MLOPS_MAIL_TO", "datasets_cache": "MLOPS_DATASETS_CACHE",
 }
 
 

@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,87 @@ def content_hash(*files: Path, extra: str = "") -> str:
     return h.hexdigest()[:12]
 
 
+# -- a project's own packages -----------------------------------------------------------------------
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+#: Packages the trial environments provide: a project may not replace them (the image decides their version).
+PROVIDED_ALIASES = {"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "keras", "tf-keras",
+                    "scikit-learn", "sklearn", "numpy", "scipy", "pandas", "joblib", "matplotlib", "h5py"}
+
+
+def normalize_name(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def provided(env: str) -> set[str]:
+    """Normalized names of what an environment's requirements file installs (and their usual aliases)."""
+    names = {normalize_name(n) for n in PROVIDED_ALIASES}
+    for line in requirements_file(env).read_text().splitlines():
+        m = _NAME.match(line.split("#", 1)[0])
+        if m:
+            names.add(normalize_name(m.group(1)))
+    return names
+
+
+@dataclass(frozen=True)
+class Packages:
+    """What a project needs on top of its trial environment (``requirements.txt``, ``packages:``).
+
+    Args:
+        lines: Requirement lines to install, in order.
+        ignored: ``(line, why)`` of lines left out because the environment provides that package.
+        source: Where they came from, for messages.
+    """
+
+    lines: tuple[str, ...] = ()
+    ignored: tuple[tuple[str, str], ...] = ()
+    source: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+    def text(self) -> str:
+        """The requirements file to install."""
+        return "".join(line + "\n" for line in self.lines)
+
+    def digest(self) -> str:
+        """The cache key part of these packages."""
+        return hashlib.sha256(self.text().encode()).hexdigest()[:12]
+
+
+#: No packages beyond the environment's.
+NO_PACKAGES = Packages()
+
+
+def project_packages(project_dir: Path, declared: list[str], env: str) -> Packages:
+    """The packages a project asks for: its ``requirements.txt`` and ``packages:`` of mlops.yaml, without the
+    ones its environment provides (their version is the image's: a project's ``tensorflow==2.4`` is left out,
+    with a note)."""
+    wanted: list[str] = []
+    source = []
+    req = project_dir / "requirements.txt"
+    if req.is_file():
+        source.append("requirements.txt")
+        for raw in req.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = raw.split(" #", 1)[0].strip()
+            if line and not line.startswith(("#", "-")):
+                wanted.append(line)
+    if declared:
+        source.append("packages: in mlops.yaml")
+        wanted += [d.strip() for d in declared if d.strip()]
+    have = provided(env)
+    lines, ignored = [], []
+    for line in wanted:
+        m = _NAME.match(line)
+        name = normalize_name(m.group(1)) if m else line
+        if name in have:
+            ignored.append((line, f"the {env} environment provides {m.group(1) if m else line}"))
+        elif line not in lines:
+            lines.append(line)
+    return Packages(tuple(lines), tuple(ignored), " and ".join(source))
+
+
 # -- virtualenvs ---------------------------------------------------------------------------------
 
 class Virtualenvs:
@@ -69,23 +152,29 @@ class Virtualenvs:
         self.cache_dir = cache_dir or paths.cache_dir()
         self.python = python or sys.executable
 
-    def path(self, env: str, extra: tuple[Path, ...] = ()) -> Path:
-        """The virtualenv of ``env`` (plus extra requirements files, e.g. the serving ones)."""
+    def path(self, env: str, extra: tuple[Path, ...] = (), packages: Packages = NO_PACKAGES) -> Path:
+        """The virtualenv of ``env`` (plus extra requirements files, e.g. the serving ones, or a project's
+        packages: a virtualenv layered on the environment's one)."""
+        if packages:
+            key = content_hash(requirements_file(env), extra=packages.text())
+            return self.cache_dir / "venvs" / f"{env}-pkgs-{key}"
         files = (requirements_file(env), *extra)
         prefix = env if not extra else f"{env}-" + "-".join(f.stem.removeprefix("requirements-") for f in extra)
         return self.cache_dir / "venvs" / f"{prefix}-{content_hash(*files)}"
 
-    def python_of(self, env: str, extra: tuple[Path, ...] = ()) -> Path:
+    def python_of(self, env: str, extra: tuple[Path, ...] = (), packages: Packages = NO_PACKAGES) -> Path:
         """The interpreter of that virtualenv."""
-        return self.path(env, extra) / "bin" / "python"
+        return self.path(env, extra, packages) / "bin" / "python"
 
-    def prepare(self, env: str, say: Say, extra: tuple[Path, ...] = ()) -> str:
+    def prepare(self, env: str, say: Say, extra: tuple[Path, ...] = (), packages: Packages = NO_PACKAGES) -> str:
         """Build the virtualenv unless a complete one exists; return a description of it.
 
         Raises:
             BuildError: pip failed (the message ends with the log's last lines).
         """
-        venv = self.path(env, extra)
+        if packages:
+            self.prepare(env, say)
+        venv = self.path(env, extra, packages)
         if (venv / _READY).exists():
             return f"virtualenv {venv} (cached)"
         venv.parent.mkdir(parents=True, exist_ok=True)
@@ -93,21 +182,44 @@ class Virtualenvs:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (venv / _READY).exists():
                 return f"virtualenv {venv} (cached)"
-            self._build(venv, (requirements_file(env), *extra), say)
+            if packages:
+                self._build_layer(venv, env, packages, say)
+            else:
+                self._build(venv, (requirements_file(env), *extra), say)
         return f"virtualenv {venv} (built)"
 
-    def _build(self, venv: Path, files: tuple[Path, ...], say: Say) -> None:
-        names = " + ".join(f.name for f in files)
+    def _build_layer(self, venv: Path, env: str, packages: Packages, say: Say) -> None:
+        """A virtualenv that sees the environment's packages (a ``.pth`` file) and adds the project's."""
+        base = self.path(env)
+        req = venv.parent / f"{venv.name}.requirements.txt"
+        req.write_text(packages.text())
+        site = next((base / "lib").glob("python3*/site-packages"))
+
+        def link(_: Say) -> None:
+            target = next((venv / "lib").glob("python3*/site-packages"))
+            (target / "_mlops_base_env.pth").write_text(str(site) + "\n")
+
+        say(f"adding {', '.join(packages.lines)} (from {packages.source}) to the {env} environment "
+            "(first run only)")
+        self._build(venv, (), say, requirements=[str(req)], constraints=requirements_file(env), after_venv=link)
+
+    def _build(self, venv: Path, files: tuple[Path, ...], say: Say, requirements: list[str] | None = None,
+               constraints: Path | None = None, after_venv: Callable[[Say], None] | None = None) -> None:
+        names = " + ".join([f.name for f in files] + [Path(r).name for r in requirements or []])
         say(f"building the virtualenv {venv.name} from {names} (first run only; takes a minute or two)")
         shutil.rmtree(venv, ignore_errors=True)
         log_path = venv.parent / f"{venv.name}.log"
         install = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
                    "--progress-bar", "off"]
-        for f in files:
-            install += ["-r", str(f)]
+        for f in [*map(str, files), *(requirements or [])]:
+            install += ["-r", f]
+        if constraints:
+            install += ["-c", str(constraints)]
         start = time.time()
         with log_path.open("w") as log:
-            for cmd in ([self.python, "-m", "venv", str(venv)], install):
+            for i, cmd in enumerate(([self.python, "-m", "venv", str(venv)], install)):
+                if i == 1 and after_venv:
+                    after_venv(say)
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 assert proc.stdout is not None
                 for line in proc.stdout:
@@ -170,9 +282,13 @@ class Images:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def trial_tag(self, env: str) -> str:
-        """``mlops-<env>:<hash of Dockerfile, requirements and base image>``."""
-        return f"mlops-{env}:{content_hash(dockerfile(env), requirements_file(env), extra=base_image())}"
+    def trial_tag(self, env: str, packages: Packages = NO_PACKAGES) -> str:
+        """``mlops-<env>:<hash of Dockerfile, requirements and base image>``; with a project's packages, the
+        image derived from it: ``mlops-<env>-pkgs:<hash of that and the packages>``."""
+        tag = f"mlops-{env}:{content_hash(dockerfile(env), requirements_file(env), extra=base_image())}"
+        if packages:
+            return f"mlops-{env}-pkgs:{content_hash(extra=tag + packages.text())}"
+        return tag
 
     def exists(self, tag: str) -> bool:
         """Whether the engine has the image."""
@@ -184,15 +300,28 @@ class Images:
         except ImageNotFound:
             return False
 
-    def prepare_trial(self, env: str, say: Say) -> str:
-        """Build the environment's trial image unless it exists; return a description.
+    def prepare_trial(self, env: str, say: Say, packages: Packages = NO_PACKAGES) -> str:
+        """Build the environment's trial image (and the layer with a project's packages) unless it exists;
+        return a description.
 
         Raises:
             BuildError: The build failed (with a hint when the base image cannot be pulled).
         """
-        tag = self.trial_tag(env)
+        tag = self.trial_tag(env, packages)
         if self.exists(tag):
             return f"image {tag} (cached)"
+        if packages:
+            base = self.trial_tag(env)
+            self.prepare_trial(env, say)
+            with tempfile.TemporaryDirectory() as tmp:
+                req, con = Path(tmp) / "requirements.txt", Path(tmp) / "constraints.txt"
+                req.write_text(packages.text())
+                con.write_text(requirements_file(env).read_text())
+                say(f"building image {tag}: {', '.join(packages.lines)} (from {packages.source}) on {base} "
+                    "(first run only)")
+                self.build(tag, {"Dockerfile": dockerfile("packages"), "requirements.txt": req,
+                                 "constraints.txt": con}, {"BASE_IMAGE": base}, say, labels={"mlops.env": env})
+            return f"image {tag} (built)"
         files = {"Dockerfile": dockerfile(env), "requirements.txt": requirements_file(env)}
         say(f"building image {tag} from {dockerfile(env).name} on {base_image()} (first run only)")
         self.build(tag, files, {"BASE_IMAGE": base_image()}, say, labels={"mlops.env": env})

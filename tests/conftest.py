@@ -105,8 +105,8 @@ def call(url: str, body: object | None = None, raw: bytes | None = None) -> tupl
 
 
 def harness(project: Path, env: str, metric: str = "accuracy", entry: str = "train.py",
-            run_dir: Path | None = None, metric_is_default: bool = False, script: Path | None = None
-            ) -> tuple[int, dict, str]:
+            run_dir: Path | None = None, metric_is_default: bool = False, script: Path | None = None,
+            extra: tuple[str, ...] = ()) -> tuple[int, dict, str]:
     """Run ``python -m training.harness`` in the environment's virtualenv; return (exit code, metrics.json, output).
 
     The run folder defaults to a new temporary folder (never next to the project: examples stay clean).
@@ -116,7 +116,7 @@ def harness(project: Path, env: str, metric: str = "accuracy", entry: str = "tra
     proc = subprocess.run(
         [str(python), "-m", "training.harness", "--project", str(project), "--entry", entry,
          "--run-dir", str(run_dir), "--metric", metric, *(["--metric-is-default"] if metric_is_default else []),
-         *(["--script", str(script)] if script else [])],
+         *(["--script", str(script)] if script else []), *extra],
         capture_output=True, text=True, timeout=600,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MLOPS_HARNESS_STRICT": "1",
              **trial_env_vars()},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mlops.config import ProjectConfig
 from mlops.console import Out
+from mlops.environments import NO_PACKAGES, Packages
 from mlops.records import Trial, TrialModel, TrialStatus
 from mlops.store import RunStore
 from training.backends import Backend, TrialResult, TrialSpec
@@ -36,6 +37,7 @@ class TuneContext:
     source: str  # the entry script as pushed (notebooks as Python)
     run_dir: Path
     out: Out
+    packages: Packages = NO_PACKAGES
 
 
 def validation_value(logs: dict[str, float], metric: str) -> float | None:
@@ -127,7 +129,9 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
         time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
         cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
         restarts=cfg.trial.restarts, on_epoch=on_epoch,
-        on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number),
+        on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number), packages=ctx.packages,
+        args=list(cfg.args), paths=dict(cfg.paths),
+        datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
     )
     result = ctx.backend.run_trial(spec, out.trial_line)
     finished = study.tell(_ended(trial, result, script, trial_dir, curve, cfg))

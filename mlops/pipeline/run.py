@@ -20,7 +20,8 @@ from typing import Any
 from mlops import paths
 from mlops.config import ProjectConfig, load_config
 from mlops.console import Out
-from mlops.errors import UsageError
+from mlops.environments import NO_PACKAGES, Packages, project_packages
+from mlops.errors import ConfigError, UsageError
 from mlops.pipeline.stages import STAGES
 from mlops.records import ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from mlops.registry import PRODUCTION, Registry
@@ -64,6 +65,7 @@ class Pipeline:
     detection: Any = None
     source: str = ""
     backend: Any = None
+    packages: Packages = NO_PACKAGES
     run: Run | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +78,23 @@ class Pipeline:
     def env(self) -> str:
         """The trial environment: ``ml`` or ``dl``."""
         return env_of(self.detection.kind)
+
+
+def check_paths(p: Pipeline) -> None:
+    """``paths:`` folders and the datasets cache must exist.
+
+    Raises:
+        ConfigError: One does not, with what to do.
+    """
+    assert p.cfg is not None
+    for prefix, folder in p.cfg.paths.items():
+        if not (p.project_dir / folder).is_dir():
+            raise ConfigError("mlops.yaml", f"paths.{prefix}", f"'{folder}' is not a folder of the project "
+                                                              f"{p.project_dir}")
+    cache = p.cfg.datasets_cache
+    if cache and not Path(cache).expanduser().is_dir():
+        raise ConfigError("datasets_cache (or MLOPS_DATASETS_CACHE)", "", f"{cache} is not a folder; create it and "
+                          "put the files Keras downloads there (e.g. mnist.npz)")
 
 
 def project_name(p: Pipeline) -> str:
@@ -107,6 +126,7 @@ def detect_stage(p: Pipeline) -> None:
     p.out.step(f"detect {p.project}")
     p.detection = detect(p.project, p.cfg.entry, p.cfg.image)
     p.cfg = p.cfg.for_task(p.detection.task)
+    check_paths(p)
     d = p.detection
     why = "the task's default metric" if p.cfg.metric_is_default else "from mlops.yaml"
     p.out.info(f"{d.entry}: {d.framework} ({d.kind}) -> image {d.image}; {d.task or 'classification'}, "
@@ -121,8 +141,14 @@ def build_stage(p: Pipeline) -> str:
 
     p.backend, why = get_backend(p.opts.backend)
     p.out.step(f"prepare: {why}")
+    assert p.cfg is not None
+    p.packages = project_packages(p.project_dir, p.cfg.packages, p.env)
+    for line, reason in p.packages.ignored:
+        p.out.info(f"{p.packages.source}: '{line}' is left out: {reason}")
+    if p.packages:
+        p.out.info(f"the project's packages ({p.packages.source}): {', '.join(p.packages.lines)}")
     try:
-        built = p.backend.prepare(p.env, p.out.info)
+        built = p.backend.prepare(p.env, p.out.info, p.packages)
     except BuildError as e:
         if p.opts.backend != "auto" or isinstance(p.backend, LocalBackend):
             raise
@@ -131,7 +157,7 @@ def build_stage(p: Pipeline) -> str:
                    "instead. To train in Docker here, build a base image with scripts/bootstrap-base-image and "
                    "export MLOPS_BASE_IMAGE=mlops-base:bookworm (or use --backend docker to make this an error)")
         p.backend = LocalBackend()
-        built = p.backend.prepare(p.env, p.out.info)
+        built = p.backend.prepare(p.env, p.out.info, p.packages)
     p.out.info(built)
     return built
 
@@ -142,7 +168,8 @@ def train_stage(p: Pipeline) -> None:
     from training.tuner import TuneContext, tune
 
     assert p.cfg is not None
-    fingerprint = source_hash(p.source + json.dumps(p.cfg.model_dump(), sort_keys=True) + p.backend.name)
+    fingerprint = source_hash(p.source + json.dumps(p.cfg.model_dump(), sort_keys=True) + p.backend.name
+                              + p.packages.text())
     previous = None if p.opts.fresh else find_resumable(p.store, p.project, fingerprint)
     if previous:
         p.run = previous
@@ -164,7 +191,7 @@ def train_stage(p: Pipeline) -> None:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
             stop_reason = tune(TuneContext(store=p.store, run_id=run_id, cfg=p.cfg, backend=p.backend,
                                            project_dir=p.project_dir, entry=p.detection.entry, env=p.env,
-                                           source=p.source, run_dir=run_dir, out=p.out))
+                                           source=p.source, run_dir=run_dir, out=p.out, packages=p.packages))
         p.summary = finish(p.store, run_id, p.cfg, p.out, stop_reason=stop_reason)
         p.run = p.store.get_run(run_id)
     except KeyboardInterrupt:

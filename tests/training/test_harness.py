@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import harness, load_joblib_model, write_project
+from tests.conftest import EXAMPLES, harness, load_joblib_model, write_project
 from training.backends import LocalBackend, TrialSpec
 
 WINE = """
@@ -156,6 +156,55 @@ training.report(accuracy=0.4242, f1=0.5)
         code, m, _ = harness(p, "ml", script=tweaked)
         assert 'File "tweaked_train.py", line 5' in m["error"]["traceback"]
         assert m["error"]["message"] == "helpers.py:2 raised KeyError: 'Class'"
+
+    def test_a_script_that_fails_after_reporting_keeps_its_metric_and_model_with_a_warning(self,
+                                                                                        project_factory) -> None:
+        p = project_factory({"train.py": WINE + """
+import smtplib
+from sklearn.ensemble import RandomForestClassifier
+model = RandomForestClassifier(n_estimators=20, random_state=0).fit(X_train, y_train)
+print("Accuracy:", model.score(X_test, y_test))
+smtplib.SMTP("smtp.example.com", 587, timeout=2).sendmail("me", ["you"], "accuracy is fine")
+"""})
+        code, m, _ = harness(p, "ml")
+        assert code == 0 and m["value"] > 0.9 and m["model"]["class"] == "RandomForestClassifier"
+        [warning] = [w for w in m["warnings"] if "after reporting accuracy" in w]
+        assert warning.startswith("train.py:11 raised gaierror") and warning.endswith("taken from the fitted object")
+        early = project_factory({"train.py": "import sklearn\nraise OSError('disk full')\nprint('accuracy 0.9')\n"})
+        assert harness(early, "ml")[0] == 3  # an exception before any metric still fails the trial
+
+    @pytest.mark.parametrize(("source", "kind", "message"), [
+        ("import sklearn\nimport seaborn as sns\n", "missing_package",
+         "train.py:2 imports seaborn, which is not installed: add seaborn to requirements.txt"),
+        ("import sklearn\nimport cv2\n", "missing_package", "add opencv-python-headless to requirements.txt"),
+        ("import pandas as pd\nimport sklearn\ndf = pd.read_csv('data/wines.csv')\n", "missing_file",
+         "train.py:3 raised FileNotFoundError: data/wines.csv does not exist in the trial"),
+    ])
+    def test_what_no_tweak_can_fix_says_what_to_add(self, project_factory, source: str, kind: str,
+                                                    message: str) -> None:
+        code, m, _ = harness(project_factory({"train.py": source}), "ml")
+        assert code == 3 and m["error"]["kind"] == kind and message in m["error"]["message"]
+
+    def test_arguments_and_seed_style_absolute_paths_reach_the_script(self, project_factory, tmp_path) -> None:
+        p = project_factory({"train.py": """
+import sys, os, pandas as pd
+from sklearn.tree import DecisionTreeClassifier
+df = pd.read_csv("/mycode/data/wines.csv.gz")
+assert os.path.exists("/mycode/data") and "wines.csv.gz" in os.listdir("/mycode/data")
+clf = DecisionTreeClassifier(max_depth=int(sys.argv[2]), random_state=0).fit(df.drop(columns=["Class"]), df["Class"])
+with open("/mycode/accuracy.txt", "w") as f:
+    f.write(str((clf.predict(df.drop(columns=["Class"])) == df["Class"]).mean()))
+print(sys.argv[1:])
+""", "accuracy.txt": "0.1 (the user's own file)\n"})
+        (p / "data").mkdir()
+        (p / "data" / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+        run_dir = tmp_path / "run"
+        code, m, out = harness(p, "ml", run_dir=run_dir, extra=("--arg=--depth", "--arg=3", "--map=/mycode=."))
+        assert code == 0, out
+        assert "['--depth', '3']" in out and m["sources"]["accuracy"].startswith("file: accuracy.txt")
+        assert 0.9 < m["value"] <= 1.0
+        assert (p / "accuracy.txt").read_text() == "0.1 (the user's own file)\n"  # never written
+        assert not (run_dir / "work" / "accuracy.txt").is_symlink()
 
     def test_sys_exit_with_an_error_code_is_a_failure(self, project_factory) -> None:
         p = project_factory({"train.py": "import sys\nprint(0.99)\nsys.exit(2)\n"})

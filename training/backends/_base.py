@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 
+from mlops.environments import NO_PACKAGES, Packages
 from training.backends._supervise import supervise
 from training.backends._trial import OutputSink, TrialProcess, TrialResult, TrialSpec
 
@@ -14,8 +15,8 @@ class Backend(abc.ABC):
     name: str = ""
 
     @abc.abstractmethod
-    def prepare(self, env: str, say: OutputSink) -> str:
-        """Make the environment ready (build or reuse); return a description of it."""
+    def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
+        """Make the environment ready (with a project's packages; build or reuse); return a description."""
 
     @abc.abstractmethod
     def launch(self, spec: TrialSpec) -> TrialProcess:

@@ -13,12 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops.environments import Images, content_hash, translate_docker_error
+from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
 from training.backends._base import Backend
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
 
 CONTAINER_UID = 10001
 HARNESS_MOUNT = "/opt/mlops"
+#: Where Keras keeps its files in a trial container (the datasets cache is mounted at ``datasets/`` in it).
+KERAS_HOME = "/tmp/keras"
 
 
 def harness_files() -> list[Path]:
@@ -142,8 +144,8 @@ class DockerBackend(Backend):
         self.client = client
         self.images = Images(client)
 
-    def prepare(self, env: str, say: OutputSink) -> str:
-        return self.images.prepare_trial(env, say)
+    def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
+        return self.images.prepare_trial(env, say, packages)
 
     def _mounts(self, spec: TrialSpec) -> tuple[dict[str, dict[str, str]], str | None]:
         volumes = {
@@ -151,6 +153,15 @@ class DockerBackend(Backend):
             str(spec.run_dir): {"bind": "/run", "mode": "rw"},
             str(harness_copy(spec.run_dir.parent)): {"bind": f"{HARNESS_MOUNT}/training", "mode": "ro"},
         }
+        for prefix, folder in spec.paths.items():  # the seeds' /mycode: the trial's work folder, writable
+            source = spec.run_dir / "work" / folder
+            source.mkdir(parents=True, exist_ok=True)
+            if os.getuid() == 0:
+                for d in (spec.run_dir / "work", source):
+                    os.chown(d, CONTAINER_UID, CONTAINER_UID)
+            volumes[str(source.resolve())] = {"bind": prefix, "mode": "rw"}
+        if spec.datasets_cache:
+            volumes[str(spec.datasets_cache)] = {"bind": f"{KERAS_HOME}/datasets", "mode": "ro"}
         script = None
         if spec.script:
             try:
@@ -161,12 +172,12 @@ class DockerBackend(Backend):
         return volumes, script
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
-        tag = spec.image or self.images.trial_tag(spec.env)
+        tag = spec.image or self.images.trial_tag(spec.env, spec.packages)
         user = f"{os.getuid()}:{os.getgid()}" if os.getuid() != 0 else f"{CONTAINER_UID}:{CONTAINER_UID}"
         if os.getuid() == 0:
             os.chown(spec.run_dir, CONTAINER_UID, CONTAINER_UID)
         volumes, script = self._mounts(spec)
-        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp"})
+        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": KERAS_HOME})
         if os.environ.get("MLOPS_HARNESS_STRICT"):
             env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
         create = dict(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import paths
-from mlops.environments import Virtualenvs
+from mlops.environments import NO_PACKAGES, Packages, Virtualenvs
 from training.backends._base import Backend
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
 
@@ -77,14 +77,22 @@ class LocalBackend(Backend):
         """The cached virtualenv of an environment."""
         return self.venvs.path(env)
 
-    def prepare(self, env: str, say: OutputSink) -> str:
-        return self.venvs.prepare(env, say)
+    def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
+        return self.venvs.prepare(env, say, packages=packages)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
-        python = self.venvs.python_of(spec.env)
+        python = self.venvs.python_of(spec.env, packages=spec.packages)
         if not python.exists():
-            self.prepare(spec.env, print)
+            self.prepare(spec.env, print, spec.packages)
         cmd = [str(python), *spec.harness_args(str(spec.project), str(spec.run_dir),
                                                str(spec.script) if spec.script else None)]
-        env = {**_base_env(), **trial_environment({"PYTHONPATH": str(paths.source_root())})}
+        cmd += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
+        extra = {"PYTHONPATH": str(paths.source_root())}
+        if spec.datasets_cache:
+            keras_home = spec.run_dir / "keras-home"
+            keras_home.mkdir(parents=True, exist_ok=True)
+            if not (keras_home / "datasets").exists():
+                os.symlink(spec.datasets_cache, keras_home / "datasets", target_is_directory=True)
+            extra["KERAS_HOME"] = str(keras_home)
+        env = {**_base_env(), **trial_environment(extra)}
         return LocalProcess(cmd, env, where=f"local {python.parent.parent.name}")

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops.environments import Packages
+
 #: Receives each line the trial prints, as it comes.
 OutputSink = Callable[[str], None]
 
@@ -50,6 +52,14 @@ class TrialSpec:
     on_epoch: Callable[[int, dict[str, float]], bool] | None = None
     #: Called every few seconds while the trial runs (the worker's heartbeat).
     on_alive: Callable[[], None] | None = None
+    #: The project's own packages (its environment is the image's plus these).
+    packages: Packages = field(default_factory=Packages)
+    #: The script's command-line arguments.
+    args: list[str] = field(default_factory=list)
+    #: Absolute path prefix the script uses -> folder of the project it stands for (``/mycode`` -> ``.``).
+    paths: dict[str, str] = field(default_factory=dict)
+    #: A folder of datasets Keras would download (``keras.datasets.*.load_data()``), offered read-only.
+    datasets_cache: Path | None = None
 
     def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
         """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
@@ -59,6 +69,7 @@ class TrialSpec:
             args += ["--script", script]
         if self.metric_is_default:
             args.append("--metric-is-default")
+        args += [f"--arg={a}" for a in self.args]
         return args
 
 

@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import random
-import runpy
-import shutil
 import sys
 import time
 import traceback
@@ -25,26 +23,22 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_NO_METRIC, EXIT_HARNESS_ERROR = 0, 3, 4, 5
-_SKIP = {".git", ".mlops", "__pycache__", ".venv", "venv", ".ipynb_checkpoints"}
-
-
 def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | None) -> Path:
-    """Mirror the (read-only) project into ``workdir`` with symlinks and place the script to run.
+    """Mirror the (read-only) project into ``workdir`` and place the script to run.
 
-    The user's script can read its data by relative paths and write new files, while
-    the project itself is never modified. Notebooks are converted to a ``.py`` file.
+    The user's script can read its data by relative paths and write files, while the project itself is
+    never modified (see ``training.harness.workdir``). Notebooks are converted to a ``.py`` file.
 
     Returns:
         The path of the script to execute inside ``workdir``.
     """
     from training.harness.source import notebook_to_python
+    from training.harness.workdir import empty, mirror
 
     if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    for item in sorted(project.iterdir()):
-        if item.name not in _SKIP:
-            os.symlink(item, workdir / item.name, target_is_directory=item.is_dir())
+        empty(workdir)  # emptied, not removed: folders of it may be bind-mounted (paths: in mlops.yaml)
+    workdir.mkdir(parents=True, exist_ok=True)
+    mirror(project, workdir)
     source_path = script or project / entry
     text = source_path.read_text(encoding="utf-8")
     if source_path.suffix == ".ipynb":
@@ -128,7 +122,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int,
-        metric_is_default: bool = False) -> int:
+        metric_is_default: bool = False, args: list[str] | None = None,
+        path_map: dict[str, str] | None = None) -> int:
     """Run the script under the hooks and write ``metrics.json``. Returns the exit code.
 
     Args:
@@ -139,11 +134,16 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         metric: The metric the run is judged on.
         seed: Seeds Python, NumPy and Keras.
         metric_is_default: The metric is the task's default: a lone printed number may count for it.
+        args: The script's command-line arguments (``sys.argv[1:]``).
+        path_map: Absolute path prefix -> folder relative to the project (``/mycode`` -> ``.``), mapped onto
+            the work folder by rewriting paths (the local backend; containers use bind mounts instead).
     """
     from training.harness import capture as _capture
     from training.harness import hooks as _hooks
     from training.harness import printed as _printed
+    from training.harness.failures import explain
     from training.harness.patching import revert_patches
+    from training.harness.workdir import Patches, PathMap, copy_on_write
 
     start = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,33 +153,39 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     cap = _capture.Capture(workdir=workdir, run_dir=run_dir, events_path=run_dir / "events.jsonl")
     _capture.set_current(cap)
     printed: list[str] = []
+    file_patches = Patches()
+    if path_map:
+        PathMap({prefix: workdir / rel for prefix, rel in path_map.items()}).install(file_patches)
+    copy_on_write(project, file_patches)
     _hooks.install(printed)
     _seed_everything(seed)
     os.chdir(workdir)
     sys.path.insert(0, str(workdir))
-    sys.argv = [str(target)]
+    sys.argv = [str(target), *(args or [])]
     result: dict[str, Any] = {"metric": metric, "seed": seed, "entry": entry, "script": label}
     code = EXIT_OK
     namespace: dict[str, Any] = {}
+    failure: BaseException | None = None
     try:
-        namespace = runpy.run_path(str(target), run_name="__main__")
+        run_script(target, namespace)
     except SystemExit as e:
         if e.code not in (None, 0):
             code = EXIT_SCRIPT_ERROR
             result["error"] = {"kind": "script_error", "message": f"{label} called sys.exit({e.code!r})"}
     except BaseException as e:
-        code = EXIT_SCRIPT_ERROR
+        failure = e
         frames = user_frames(e, workdir, target, label)
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else label
         tb = "".join((["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else [])
                      + traceback.format_exception_only(type(e), e))
-        result["error"] = {"kind": "script_error", "message": f"{where} raised {type(e).__name__}: {e}",
-                           "traceback": tb}
+        kind, message = explain(e, where)
+        result["error"] = {"kind": kind, "message": message, "traceback": tb}
         print(tb, file=sys.stderr, end="")
+        code = EXIT_SCRIPT_ERROR
     finally:
         sys.stdout.flush()
     try:
-        if code == EXIT_OK:
+        if code == EXIT_OK or failure is not None:
             if metric not in cap.metrics:
                 for reading in _printed.file_readings(workdir, since=start):
                     cap.record(reading.metric, reading.value, "file", reading.line)
@@ -188,6 +194,15 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
                 if reading:
                     cap.record(metric, reading.value, "print", reading.line)
             _find_model(cap, namespace)
+        if failure is not None and metric in cap.metrics and cap.model is not None and not isinstance(
+                failure, KeyboardInterrupt):
+            # The seeds' scripts save the model to /mycode, write accuracy.txt or send mail after the metric:
+            # what went wrong afterwards does not undo the metric and the trained model.
+            cap.warn(f"{result['error']['message']} after reporting {metric} {cap.metrics[metric]:.4g}; "
+                     f"the model was taken from the fitted object")
+            result["error"] = None
+            code = EXIT_OK
+        if code == EXIT_OK:
             result["model"] = _save_model(cap, run_dir)
             if metric not in cap.metrics:
                 code = EXIT_NO_METRIC
@@ -203,6 +218,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
                            "traceback": traceback.format_exc()}
     finally:
         revert_patches()
+        file_patches.undo()
         _capture.set_current(None)
     result.update({
         "status": "ok" if code == EXIT_OK else "error",
@@ -215,8 +231,28 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         "duration_s": round(time.time() - start, 3),
     })
     result.setdefault("model", None)
+    if result.get("error") is None:
+        result.pop("error", None)
     write_json_atomic(run_dir / "metrics.json", result)
     return code
+
+
+def run_script(target: Path, namespace: dict[str, Any]) -> None:
+    """Execute the script as ``__main__`` in ``namespace``, which keeps its globals even when it raises."""
+    import types
+
+    module = types.ModuleType("__main__")
+    module.__dict__.update({"__file__": str(target), "__builtins__": __builtins__, "__spec__": None,
+                            "__loader__": None, "__package__": None, "__cached__": None})
+    code = compile(target.read_text(encoding="utf-8"), str(target), "exec")
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = module  # so that classes defined in the script pickle as __main__.X
+    try:
+        exec(code, module.__dict__)
+    finally:
+        namespace.update(module.__dict__)
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 def user_frames(error: BaseException, workdir: Path, target: Path, label: str) -> list[traceback.FrameSummary]:
@@ -240,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--metric-is-default", action="store_true",
                         help="the metric is the task's default: a lone printed number may count for it")
+    parser.add_argument("--arg", action="append", default=[], help="an argument of the script (repeatable)")
+    parser.add_argument("--map", action="append", default=[], metavar="PREFIX=FOLDER",
+                        help="an absolute path prefix the script uses, as a folder of the project (repeatable)")
     args = parser.parse_args(argv)
+    path_map = dict(m.split("=", 1) for m in args.map)
     return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed,
-               args.metric_is_default)
+               args.metric_is_default, args.arg, path_map)
