@@ -233,7 +233,7 @@ def send_run_report(store: RunStore, run_id: str, out: Out) -> dict[str, Any]:
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     plots = report_plots(run, trials, run_dir)  # finish() has just drawn them for report.html
-    html = render_html(run, trials, {name: f"cid:{name}" for name in plots})
+    html = render_html(run, trials, {name: f"cid:{name}" for name in plots}, for_mail=True)
     settings = smtp_settings()
     sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", DEFAULT_FROM)
     msg = compose(subject(run), render_text(run, trials), html, sender, recipients_for(run), plots)

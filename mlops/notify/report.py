@@ -1,25 +1,51 @@
-"""The run report: HTML (saved as ``report.html``, mailed) and a plain-text version."""
+"""The run report: HTML (``report.html`` with ``report.css`` and the plots beside it, and the mail) and plain text.
+
+Everything a project controls (its name, file names, printed output, tracebacks, metric names, diffs, labels,
+warnings) reaches the HTML only through autoescaped templates: escaping is on for every template but the
+plain-text ones (``*.txt.j2``), so a new HTML template cannot forget it.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from mlops.records import Run, Trial
+from mlops.records import Run, RunStatus, Trial, TrialStatus
 
-_ENV = Environment(loader=PackageLoader("mlops.notify", "templates"), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+#: The stylesheet written beside ``report.html`` (Jenkins' CSP blocks inline styles).
+STYLESHEET = "report.css"
+_CSS_TEMPLATE = "report.css.j2"
+
+
+def escapes(template_name: str | None) -> bool:
+    """Whether a template's output is HTML-escaped: always, except plain-text templates (``*.txt.j2``)."""
+    return not (template_name or "").endswith(".txt.j2")
+
+
+def _number(value: float | None) -> str:
+    """A metric value as the reports show it: four decimals, or a dash when there is none."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+#: The report templates (``templates/``); escaping follows ``escapes``, a missing value is an error.
+TEMPLATES = Environment(loader=PackageLoader("mlops.notify", "templates"), autoescape=escapes, trim_blocks=True,
+                   lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=False)
+TEMPLATES.filters["number"] = _number
 
 
 def subject(run: Run) -> str:
     """``[mlops] PASSED wine: accuracy 0.9722 >= 0.8 (run ...)``: the verdict first."""
     status = str(run.status).upper()
     op = ">=" if run.goal == "maximize" else "<="
-    if run.value is None:
+    if run.status is RunStatus.RUNNING:
+        metric = f"not finished (target {run.metric} {op} {run.target})"
+    elif run.value is None:
         metric = f"no {run.metric} (target {run.target})"
     else:
         ok = status == "PASSED"
@@ -27,37 +53,150 @@ def subject(run: Run) -> str:
     return f"[mlops] {status} {run.project}: {metric} (run {run.id})"
 
 
-def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything the templates show, from the stored run and its trials."""
-    best = next((t for t in trials if t.number == run.best_trial), None)
-    failed = run.status != "passed"
-    last = trials[-1] if trials else None
+def diff_lines(diff: str) -> list[tuple[str, str]]:
+    """A unified diff as ``(kind, line)`` pairs; kind is ``file``, ``hunk``, ``add``, ``del`` or ``context``."""
+    lines = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---", "diff ", "index ")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "context"
+        lines.append((kind, line))
+    return lines
+
+
+def outcome(run: Run, t: Trial) -> tuple[str, str]:
+    """``(css class, words)`` of how a trial ended, e.g. ``("ok", "reaches the target")``."""
+    if t.status is TrialStatus.OK:
+        return ("ok", "reaches the target") if t.reached else ("", "misses the target")
+    if t.status is TrialStatus.RUNNING:
+        return ("muted", "running")
+    if t.status is TrialStatus.PRUNED:
+        return ("muted", f"pruned{': ' + t.error if t.error else ''}")
+    if t.status is TrialStatus.REAPED:
+        return ("bad", f"stopped: {t.error or 'its worker stopped sending heartbeats'}")
+    return ("bad", f"failed: {t.error or 'no error recorded'}")
+
+
+def _broken(items: Iterable[Any] | None) -> list[dict[str, Any]]:
+    """``broken_tweaks`` entries (mappings or objects with ``tweak``, ``error``, ``trial``) as plain dicts."""
+    rows = []
+    for item in items or []:
+        get = item.get if isinstance(item, dict) else lambda k, i=item: getattr(i, k, None)
+        rows.append({"tweak": str(get("tweak") or ""), "error": str(get("error") or ""), "trial": get("trial")})
+    return rows
+
+
+def _measured(run: Run, trials: list[Trial]) -> list[dict[str, Any]]:
+    """Every metric of every trial with where its value came from, the run's metric first."""
+    rows = []
+    for t in trials:
+        names = sorted(t.metrics, key=lambda name: (name != run.metric, name))
+        for name in names:
+            rows.append({"trial": t.number, "metric": name, "value": t.metrics[name],
+                         "source": t.sources.get(name) or "not recorded"})
+    return rows
+
+
+def _best_so_far(run: Run, trials: list[Trial]) -> Trial | None:
+    """The best scored trial of a run (its recorded best once finished)."""
+    if run.best_trial is not None:
+        return next((t for t in trials if t.number == run.best_trial), None)
+    scored = [t for t in trials if t.status is TrialStatus.OK and t.value is not None]
+    sign = 1 if run.goal == "maximize" else -1
+    return max(scored, key=lambda t: (sign * t.value, -t.number), default=None)  # type: ignore[operator]
+
+
+def _when(stamp: float | None) -> str | None:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp)) if stamp else None
+
+
+def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
+            broken_tweaks: Iterable[Any] | None = None) -> dict[str, Any]:
+    """Everything the templates show, from the stored run and its trials.
+
+    Args:
+        run: The run, finished or still running.
+        trials: Its trials in number order (running ones included).
+        images: Plot name (``metric``, ``curves``) -> ``<img src>`` value.
+        broken_tweaks: ``{tweak, error, trial}`` entries of tweaks that broke the script; default the run's own
+            ``broken_tweaks`` when it has them.
+    """
+    running = run.status is RunStatus.RUNNING
+    best = _best_so_far(run, trials)
+    ended = [t for t in trials if t.status is not TrialStatus.RUNNING]
+    last_log = next((t for t in reversed(ended) if t.log_tail), None)
+    build_url = run.build_url or os.environ.get("BUILD_URL") or ""
+    if broken_tweaks is None:
+        broken_tweaks = getattr(run, "broken_tweaks", None)
     return {
-        "run": run, "trials": trials, "best": best, "subject": subject(run), "images": images or {},
-        "build_url": run.build_url or os.environ.get("BUILD_URL"),
-        "diff": best.diff if best else "",
-        "log_tail": last.log_tail if failed and last else "",
-        "error": run.error if failed else None,
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.finished or time.time())),
+        "run": run, "trials": trials, "best": best, "subject": subject(run), "images": dict(images or {}),
+        "status": str(run.status).upper(), "running": running, "metric": run.metric,
+        "ended": len(ended), "stylesheet": STYLESHEET, "inline_css": False,
+        "build_url": build_url if build_url.startswith(("https://", "http://")) else "",
+        "diff": best.diff if best else "", "diff_lines": diff_lines(best.diff if best else ""),
+        "log_tail": last_log.log_tail if last_log and run.status is RunStatus.FAILED else "",
+        "log_trial": last_log.number if last_log else None,
+        "error": run.error if run.status is RunStatus.FAILED else None,
+        "outcomes": {t.number: outcome(run, t) for t in trials},
+        "measured": _measured(run, trials),
+        "warnings": [(t.number, w) for t in trials for w in t.warnings],
+        "broken_tweaks": _broken(broken_tweaks),
+        "started": _when(run.created), "finished": _when(run.finished),
     }
 
 
-def render_html(run: Run, trials: list[Trial], images: dict[str, str] | None = None
-                ) -> str:
-    """The HTML report. ``images`` maps a name (``metric``, ``curves``) to an ``<img src>`` value."""
-    return _ENV.get_template("report.html.j2").render(**context(run, trials, images))
+def render_html(run: Run, trials: list[Trial], images: dict[str, str] | None = None, *, for_mail: bool = False,
+                broken_tweaks: Iterable[Any] | None = None) -> str:
+    """The HTML report.
+
+    Args:
+        run: The run.
+        trials: Its trials.
+        images: Plot name (``metric``, ``curves``) -> ``<img src>`` value (a file beside the page, or ``cid:``).
+        for_mail: Styles inlined into the elements (mail clients drop linked stylesheets); otherwise the page
+            links ``report.css`` and carries no inline style or script (Jenkins' CSP blocks them).
+        broken_tweaks: See ``context``.
+    """
+    ctx = {**context(run, trials, images, broken_tweaks), "inline_css": for_mail}
+    html = TEMPLATES.get_template("report.html.j2").render(**ctx)
+    return inline_styles(html) if for_mail else html
 
 
-def render_text(run: Run, trials: list[Trial]) -> str:
-    """The plain-text report (the mail's text alternative, and what a terminal shows)."""
-    return _ENV.get_template("report.txt.j2").render(**context(run, trials))
+def stylesheet() -> str:
+    """The report's CSS (``report.css``)."""
+    return TEMPLATES.get_template(_CSS_TEMPLATE).render()
+
+
+def inline_styles(html: str) -> str:
+    """Move the page's ``<style>`` rules into ``style`` attributes (premailer), as mail clients want."""
+    from premailer import Premailer
+
+    return Premailer(html, allow_network=False, disable_validation=True, keep_style_tags=False,
+                     cssutils_logging_level=logging.CRITICAL, remove_classes=False).transform()
+
+
+def render_text(run: Run, trials: list[Trial], broken_tweaks: Iterable[Any] | None = None) -> str:
+    """The plain-text report (the mail's text alternative, and what ``mlops show`` prints)."""
+    return TEMPLATES.get_template("report.txt.j2").render(**context(run, trials, broken_tweaks=broken_tweaks))
 
 
 def write_report(run: Run, trials: list[Trial], run_dir: Path) -> Path:
-    """Write ``report.html`` (plots as files beside it) into the run folder and return its path."""
+    """Write ``report.html``, ``report.css`` and the plots (files beside it) into the run folder.
+
+    Returns:
+        The path of ``report.html``.
+    """
     from mlops.notify.plots import write_plots
 
     plots = write_plots(run, trials, run_dir)
+    (run_dir / STYLESHEET).write_text(stylesheet(), encoding="utf-8")
     path = run_dir / "report.html"
     path.write_text(render_html(run, trials, {k: p.name for k, p in plots.items()}), encoding="utf-8")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from email import policy
@@ -86,7 +87,7 @@ def test_the_report_arrives_with_html_text_and_inline_plots(smtp, finished_run, 
     html_part = msg.get_body(("html",))
     html = html_part.get_content()
     assert "PASSED - wine-sklearn" in text and "Trials:" in text and "<" not in text.split("Trials:")[1][:200]
-    assert "<table>" in html and "baseline (as pushed)" in html
+    assert "<table" in html and "baseline (as pushed)" in html
     assert 'href="https://jenkins.example/job/wine/7/"' in html
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert images and all(f'cid:{p["Content-ID"].strip("<>")}' in html for p in images)
@@ -160,3 +161,27 @@ def test_a_failed_run_mails_its_error_and_log_tail(smtp, project_factory) -> Non
     assert msg["Subject"].startswith("[mlops] FAILED broken: no accuracy")
     text = msg.get_body(("plain",)).get_content()
     assert "train.py:3 raised RuntimeError: disk is full" in text and "loading data" in text
+
+
+def test_the_mail_html_carries_its_styles_inline_and_links_no_stylesheet(smtp, finished_run) -> None:
+    inbox, _ = smtp
+    home, run_id = finished_run
+    assert notify(home, run_id).returncode == 0
+    html = inbox.messages[0][1].get_body(("html",)).get_content()
+    verdict = re.search(r'<div class="verdict passed" style="([^"]*)"', html)
+    assert verdict and "background:#2e7d32" in verdict.group(1).replace(" ", "")  # green, as in report.css
+    assert "<link" not in html and "report.css" not in html and "<script" not in html
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_markup_a_failing_script_printed_reaches_the_mail_as_text(smtp, project_factory) -> None:
+    inbox, _ = smtp
+    p = project_factory({"train.py": "import sklearn\nprint('<script>alert(1)</script>')\nraise RuntimeError('<b>x')\n",
+                         "mlops.yaml": "mail: {to: [ops@example.com]}\n"}, name="printing")
+    assert mlops("run", str(p), "--backend", "local", env=NO_DOCKER).returncode == 1
+    [(_, msg)] = inbox.messages
+    html = msg.get_body(("html",)).get_content()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert "RuntimeError: &lt;b&gt;x" in html and "<b>" not in html
+    text = msg.get_body(("plain",)).get_content()
+    assert "<script>alert(1)</script>" in text and "RuntimeError: <b>x" in text
