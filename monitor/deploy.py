@@ -19,9 +19,11 @@ from mlops.errors import MlopsError
 from training.backends._base import SOURCE_ROOT, content_hash, image_kind
 
 ROLE = "serving"
+SERVE_PACKAGE = SOURCE_ROOT / "monitor" / "serving"
 SERVE_FILES = {"Dockerfile": SOURCE_ROOT / "dockerfiles" / "serve.Dockerfile",
                "requirements-serve.txt": SOURCE_ROOT / "requirements-serve.txt",
-               "serving.py": SOURCE_ROOT / "monitor" / "serving.py"}
+               **{f"serving/{p.relative_to(SERVE_PACKAGE)}": p for p in sorted(SERVE_PACKAGE.rglob("*"))
+                  if p.is_file() and "__pycache__" not in p.parts}}
 
 
 def serve_image(client: Any, kind: str, out: Out) -> str:

@@ -196,9 +196,8 @@ def _spawn(data: dict[str, Any]) -> dict[str, Any]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "PYTHONPATH": str(SOURCE_ROOT / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([data["python"], "-m", "uvicorn", "serving:app", "--host", "127.0.0.1", "--port",
-                             str(data["port"]), "--no-access-log"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen([data["python"], "-m", "serving", "--host", "127.0.0.1", "--port", str(data["port"])],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
     return {"pid": proc.pid, "started": time.time()}
 

@@ -1,0 +1,54 @@
+"""``python -m serving [--host H] [--port P] [--workers N]``: serve the model in ``$MLOPS_MODEL_DIR``.
+
+Starts one uvicorn worker process per usable CPU (``MLOPS_SERVE_WORKERS`` overrides), each with the
+model loaded, sharing one listening socket and one set of Prometheus value files. Exits with code 3 when
+the model cannot be loaded, so that the watchdog sees the unit fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .settings import FAILURE_FILE_ENV, MULTIPROC_ENV, SUPERVISOR_ENV, worker_count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until it is stopped; 3 if the model could not be loaded."""
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=None, help="default: MLOPS_SERVE_WORKERS or the usable CPUs")
+    args = parser.parse_args(argv)
+    try:
+        workers = args.workers or worker_count()
+    except ValueError as e:
+        print(f"mlops serve: {e}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    target = f"{__package__}.app:create_app"
+    common = {"factory": True, "host": args.host, "port": args.port, "timeout_graceful_shutdown": 5,
+              "access_log": False}
+    if workers == 1:  # the worker is this process: it exits with code 3 itself when the model cannot load
+        uvicorn.run(target, **common)
+        return 0
+    scratch = Path(tempfile.mkdtemp(prefix="mlops-serve-"))
+    failure = scratch / "failed"
+    (scratch / "metrics").mkdir()
+    # Read by the workers (spawned processes inherit the environment), and by prometheus-client at import.
+    os.environ.update({MULTIPROC_ENV: str(scratch / "metrics"), FAILURE_FILE_ENV: str(failure),
+                       SUPERVISOR_ENV: str(os.getpid())})
+    try:
+        uvicorn.run(target, workers=workers, **common)
+        return 3 if failure.exists() else 0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""What a serving process is told through its environment, read once when the app is created."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Where ``python -m serving`` tells its workers to leave the reason a model could not be loaded.
+FAILURE_FILE_ENV = "MLOPS_SERVE_FAILURE_FILE"
+#: The pid of the ``python -m serving`` supervisor, set for its workers only.
+SUPERVISOR_ENV = "MLOPS_SERVE_SUPERVISOR"
+#: prometheus-client's own switch to multi-process mode (one value file per worker, summed on scrape).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the model is and how this process is supervised.
+
+    Attributes:
+        model_dir: The pushed model version (``model.json`` plus one ``model.*`` file).
+        failure_file: Where to write why the model could not be loaded, for the supervisor to read.
+        supervisor_pid: The supervisor to stop when the model cannot be loaded (workers only).
+        multiprocess_dir: prometheus-client's value files, shared by all workers (``None``: one process).
+    """
+
+    model_dir: Path = Path("/model")
+    failure_file: Path | None = None
+    supervisor_pid: int | None = None
+    multiprocess_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from ``MLOPS_MODEL_DIR`` and the variables ``python -m serving`` sets for its workers."""
+        env = os.environ
+        return cls(model_dir=Path(env.get("MLOPS_MODEL_DIR", "/model")),
+                   failure_file=Path(env[FAILURE_FILE_ENV]) if env.get(FAILURE_FILE_ENV) else None,
+                   supervisor_pid=int(env[SUPERVISOR_ENV]) if env.get(SUPERVISOR_ENV) else None,
+                   multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None)
+
+
+def worker_count() -> int:
+    """Worker processes for this machine or container: ``MLOPS_SERVE_WORKERS``, else the usable CPUs.
+
+    Usable CPUs are the ones this process may run on, capped by a cgroup v2 CPU quota (``docker run --cpus``).
+
+    Raises:
+        ValueError: ``MLOPS_SERVE_WORKERS`` is not a positive whole number.
+    """
+    wanted = os.environ.get("MLOPS_SERVE_WORKERS", "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got {wanted!r}")
+        return int(wanted)
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
