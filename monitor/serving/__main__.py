@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .settings import FAILURE_FILE_ENV, MULTIPROC_ENV, SUPERVISOR_ENV, worker_count
+from .settings import FAILURE_FILE_ENV, MULTIPROC_ENV, READY_DIR_ENV, SUPERVISOR_ENV, WORKERS_ENV, worker_count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     scratch = Path(tempfile.mkdtemp(prefix="mlops-serve-"))
     failure = scratch / "failed"
-    (scratch / "metrics").mkdir()
+    for sub in ("metrics", "ready"):
+        (scratch / sub).mkdir()
     # Read by the workers (spawned processes inherit the environment), and by prometheus-client at import.
     os.environ.update({MULTIPROC_ENV: str(scratch / "metrics"), FAILURE_FILE_ENV: str(failure),
-                       SUPERVISOR_ENV: str(os.getpid())})
+                       SUPERVISOR_ENV: str(os.getpid()), READY_DIR_ENV: str(scratch / "ready"),
+                       WORKERS_ENV: str(workers)})
     try:
         uvicorn.run(target, workers=workers, **common)
         return 3 if failure.exists() else 0

@@ -32,5 +32,6 @@ class KerasModel(ServedModel):
         """Class predictions and probabilities for a classifier (more than one output), else the outputs."""
         raw = np.asarray(self.model.predict_on_batch(x))
         if raw.ndim == 2 and raw.shape[1] > 1:
-            return {"predictions": raw.argmax(axis=1).tolist(), "probabilities": raw.round(6).tolist()}
+            probabilities = raw.astype("float64").round(6)  # float32 would print as 0.0905739963054657
+            return {"predictions": raw.argmax(axis=1).tolist(), "probabilities": probabilities.tolist()}
         return {"predictions": raw.reshape(len(x)).tolist()}

@@ -14,21 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .metrics import MetricsMiddleware, ServingMetrics
-from .model import ServedModel, load_model
+from .model import load_model
 from .routers import health, metrics, predict
 from .schemas import one_line
 from .settings import Settings
 from .sink import NullSink, PredictionSink
+from .state import ModelSlot
 
 #: Exit code of a server whose model cannot be loaded (the watchdog sees the unit fail).
 EXIT_MODEL_UNLOADABLE = 3
-
-
-class ModelSlot:
-    """The model of this worker: ``None`` until loaded."""
-
-    def __init__(self) -> None:
-        self.model: ServedModel | None = None
 
 
 def create_app(settings: Settings | None = None, sink: PredictionSink | None = None) -> FastAPI:
@@ -53,7 +47,7 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
 
     app = FastAPI(title="mlops model server", lifespan=lifespan)
     app.state.settings = settings
-    app.state.slot = ModelSlot()
+    app.state.slot = ModelSlot(settings.ready_dir, settings.workers)
     app.state.metrics = serving_metrics
     app.state.sink = sink or NullSink()
     app.add_middleware(MetricsMiddleware, metrics=serving_metrics)
@@ -76,7 +70,7 @@ def _load(app: FastAPI, settings: Settings) -> None:
             os.kill(settings.supervisor_pid, signal.SIGTERM)
         os._exit(EXIT_MODEL_UNLOADABLE)
     app.state.metrics.version.labels(project=model.project).set(model.version or 0)
-    app.state.slot.model = model
+    app.state.slot.loaded(model)
     print(f"mlops serve: model v{model.version} of {model.project} loaded from {settings.model_dir} "
           f"(pid {os.getpid()})", flush=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ class ServedModel(abc.ABC):
         self.meta = meta
         self.shape = shape
         self.feature_names = feature_names
-        self._feature_set = frozenset(feature_names)
+        #: Held while scoring: concurrent calls in one process would only fight over the GIL (or the
+        #: framework's own thread pool) and make every answer slower; the other workers use the other CPUs.
+        self.lock = threading.Lock()
 
     @property
     def project(self) -> str:

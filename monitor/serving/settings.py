@@ -11,6 +11,9 @@ from pathlib import Path
 FAILURE_FILE_ENV = "MLOPS_SERVE_FAILURE_FILE"
 #: The pid of the ``python -m serving`` supervisor, set for its workers only.
 SUPERVISOR_ENV = "MLOPS_SERVE_SUPERVISOR"
+#: Where each worker leaves a file (its pid) once it has loaded the model, and how many workers there are.
+READY_DIR_ENV = "MLOPS_SERVE_READY_DIR"
+WORKERS_ENV = "MLOPS_SERVE_WORKERS"
 #: prometheus-client's own switch to multi-process mode (one value file per worker, summed on scrape).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -24,12 +27,16 @@ class Settings:
         failure_file: Where to write why the model could not be loaded, for the supervisor to read.
         supervisor_pid: The supervisor to stop when the model cannot be loaded (workers only).
         multiprocess_dir: prometheus-client's value files, shared by all workers (``None``: one process).
+        ready_dir: Where workers say they have loaded the model (``None``: one process).
+        workers: How many workers serve.
     """
 
     model_dir: Path = Path("/model")
     failure_file: Path | None = None
     supervisor_pid: int | None = None
     multiprocess_dir: Path | None = None
+    ready_dir: Path | None = None
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,7 +45,9 @@ class Settings:
         return cls(model_dir=Path(env.get("MLOPS_MODEL_DIR", "/model")),
                    failure_file=Path(env[FAILURE_FILE_ENV]) if env.get(FAILURE_FILE_ENV) else None,
                    supervisor_pid=int(env[SUPERVISOR_ENV]) if env.get(SUPERVISOR_ENV) else None,
-                   multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None)
+                   multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None,
+                   ready_dir=Path(env[READY_DIR_ENV]) if env.get(READY_DIR_ENV) else None,
+                   workers=worker_count() if env.get(READY_DIR_ENV) else 1)
 
 
 def worker_count() -> int:
@@ -49,7 +58,7 @@ def worker_count() -> int:
     Raises:
         ValueError: ``MLOPS_SERVE_WORKERS`` is not a positive whole number.
     """
-    wanted = os.environ.get("MLOPS_SERVE_WORKERS", "").strip()
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
     if wanted:
         if not wanted.isdigit() or int(wanted) < 1:
             raise ValueError(f"MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got {wanted!r}")

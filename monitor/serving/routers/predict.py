@@ -49,7 +49,8 @@ def predict(request: Request, body: PredictRequest = Depends(predict_request)) -
         return JSONResponse({"detail": "the model is still loading"}, status_code=503)
     try:
         x = model.to_array(body.rows)
-        result = model.predict(x)
+        with model.lock:
+            result = model.predict(x)
     except BadInput as e:
         return JSONResponse({"detail": str(e)}, status_code=422)
     except Exception as e:  # the model refused these rows: the client's problem to fix, not a 500
