@@ -1,8 +1,11 @@
 """``python -m serving [--host H] [--port P] [--workers N]``: serve the model in ``$MLOPS_MODEL_DIR``.
 
 Starts one uvicorn worker process per usable CPU (``MLOPS_SERVE_WORKERS`` overrides), each with the
-model loaded, sharing one listening socket and one set of Prometheus value files. Exits with code 3 when
-the model cannot be loaded, so that the watchdog sees the unit fail.
+model loaded and one set of Prometheus value files for all. Each worker listens on its own
+``SO_REUSEPORT`` socket, so the kernel spreads connections over the workers (with one shared socket,
+the first worker to wake takes every pending connection, and a keep-alive client stays on it).
+A worker that dies is started again; one that cannot load the model ends the server with exit code 3,
+so that the watchdog sees the unit fail.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .settings import FAILURE_FILE_ENV, MULTIPROC_ENV, READY_DIR_ENV, SUPERVISOR_ENV, WORKERS_ENV, worker_count
+from .settings import MULTIPROC_ENV, READY_DIR_ENV, SUPERVISOR_ENV, WORKERS_ENV, worker_count
+from .workers import supervise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,25 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"mlops serve: {e}", file=sys.stderr)
         return 2
-    import uvicorn
-
-    target = f"{__package__}.app:create_app"
-    common = {"factory": True, "host": args.host, "port": args.port, "timeout_graceful_shutdown": 5,
-              "access_log": False}
     if workers == 1:  # the worker is this process: it exits with code 3 itself when the model cannot load
-        uvicorn.run(target, **common)
+        import uvicorn
+
+        uvicorn.run(f"{__package__}.app:create_app", factory=True, host=args.host, port=args.port,
+                    access_log=False, timeout_graceful_shutdown=5)
         return 0
     scratch = Path(tempfile.mkdtemp(prefix="mlops-serve-"))
-    failure = scratch / "failed"
-    for sub in ("metrics", "ready"):
-        (scratch / sub).mkdir()
-    # Read by the workers (spawned processes inherit the environment), and by prometheus-client at import.
-    os.environ.update({MULTIPROC_ENV: str(scratch / "metrics"), FAILURE_FILE_ENV: str(failure),
-                       SUPERVISOR_ENV: str(os.getpid()), READY_DIR_ENV: str(scratch / "ready"),
-                       WORKERS_ENV: str(workers)})
     try:
-        uvicorn.run(target, workers=workers, **common)
-        return 3 if failure.exists() else 0
+        for sub in ("metrics", "ready"):
+            (scratch / sub).mkdir()
+        # Read by the workers (spawned processes inherit the environment), and by prometheus-client at import.
+        os.environ.update({MULTIPROC_ENV: str(scratch / "metrics"), READY_DIR_ENV: str(scratch / "ready"),
+                           SUPERVISOR_ENV: str(os.getpid()), WORKERS_ENV: str(workers)})
+        return supervise(workers, args.host, args.port)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

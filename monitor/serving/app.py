@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
     """A model server for the model in ``settings.model_dir``.
 
     The model is loaded in the background once the app starts, so ``/health`` answers (503) at once; a
-    model that cannot be loaded ends the process with exit code 3 (and stops the workers' supervisor).
+    model that cannot be loaded ends the process with exit code 3.
 
     Args:
         settings: Where the model is and how the process is supervised (default: from the environment).
@@ -58,16 +58,13 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
 
 
 def _load(app: FastAPI, settings: Settings) -> None:
-    """Load the model into ``app.state.slot``; on failure end the process (and the supervisor) with code 3."""
+    """Load the model into ``app.state.slot``; on failure end the process with code 3 (the supervisor then
+    stops the other workers and ends with code 3 too)."""
     try:
         model = load_model(settings.model_dir)
     except Exception as e:
         reason = f"cannot load the model in {settings.model_dir}: {type(e).__name__}: {e}"
         print(f"mlops serve: {reason}", file=sys.stderr, flush=True)
-        if settings.failure_file is not None:
-            settings.failure_file.write_text(reason)
-        if settings.supervisor_pid is not None:
-            os.kill(settings.supervisor_pid, signal.SIGTERM)
         os._exit(EXIT_MODEL_UNLOADABLE)
     app.state.metrics.version.labels(project=model.project).set(model.version or 0)
     app.state.slot.loaded(model)

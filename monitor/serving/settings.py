@@ -7,8 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Where ``python -m serving`` tells its workers to leave the reason a model could not be loaded.
-FAILURE_FILE_ENV = "MLOPS_SERVE_FAILURE_FILE"
 #: The pid of the ``python -m serving`` supervisor, set for its workers only.
 SUPERVISOR_ENV = "MLOPS_SERVE_SUPERVISOR"
 #: Where each worker leaves a file (its pid) once it has loaded the model, and how many workers there are.
@@ -24,15 +22,13 @@ class Settings:
 
     Attributes:
         model_dir: The pushed model version (``model.json`` plus one ``model.*`` file).
-        failure_file: Where to write why the model could not be loaded, for the supervisor to read.
-        supervisor_pid: The supervisor to stop when the model cannot be loaded (workers only).
+        supervisor_pid: The ``python -m serving`` process that started this worker (workers only).
         multiprocess_dir: prometheus-client's value files, shared by all workers (``None``: one process).
         ready_dir: Where workers say they have loaded the model (``None``: one process).
         workers: How many workers serve.
     """
 
     model_dir: Path = Path("/model")
-    failure_file: Path | None = None
     supervisor_pid: int | None = None
     multiprocess_dir: Path | None = None
     ready_dir: Path | None = None
@@ -43,7 +39,6 @@ class Settings:
         """Settings from ``MLOPS_MODEL_DIR`` and the variables ``python -m serving`` sets for its workers."""
         env = os.environ
         return cls(model_dir=Path(env.get("MLOPS_MODEL_DIR", "/model")),
-                   failure_file=Path(env[FAILURE_FILE_ENV]) if env.get(FAILURE_FILE_ENV) else None,
                    supervisor_pid=int(env[SUPERVISOR_ENV]) if env.get(SUPERVISOR_ENV) else None,
                    multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None,
                    ready_dir=Path(env[READY_DIR_ENV]) if env.get(READY_DIR_ENV) else None,
