@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from mlops.console import Out
 from mlops.store import get_run_store
 from monitor.deploy import serving_containers, start
+from monitor.units import DockerUnit
 from monitor.watchdog import Policy, check_once
 from tests.conftest import EXAMPLES, mlops
 from training.backends._docker import docker_client
@@ -119,7 +119,7 @@ def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, 
     (bad_dir / "model.joblib").write_bytes(b"this is not a model")
     client.containers.get(good["container"]).remove(force=True)
     bad = start(client, "wine-sklearn", 2, "ml", Out())
-    time.sleep(3)
+    assert DockerUnit(client, bad).wait_healthy(120) == "exited"  # its workers start, fail to load, exit 3
     store, out, policy = get_run_store(), Out(), Policy(max_restarts=2, backoff_s=0)
     actions = [check_once(client, store, out, policy) for _ in range(4)]
     assert [a[0]["action"] for a in actions if a] == ["restarted", "restarted", "rolled back"]
