@@ -10,7 +10,8 @@ COPY requirements-serve.txt /tmp/requirements-serve.txt
 # (re)start would compile scikit-learn / TensorFlow from source before the model is loaded.
 RUN pip install --no-compile -r /tmp/requirements-serve.txt && rm /tmp/requirements-serve.txt \
     && python -m compileall -q -j 0 /opt/venv/lib > /dev/null
-COPY serving.py /opt/mlops-serve/serving.py
+COPY serving /opt/mlops-serve/serving
+RUN python -m compileall -q /opt/mlops-serve > /dev/null
 
 USER 10001
 WORKDIR /tmp
@@ -18,5 +19,6 @@ ENV MLOPS_MODEL_DIR=/model PYTHONPATH=/opt/mlops-serve PYTHONDONTWRITEBYTECODE=1
 EXPOSE 8000
 HEALTHCHECK --interval=2s --timeout=2s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
-CMD ["uvicorn", "serving:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+# One worker process per CPU the container may use (MLOPS_SERVE_WORKERS overrides); exit code 3: no model.
+CMD ["python", "-m", "serving", "--host", "0.0.0.0", "--port", "8000"]
 LABEL org.opencontainers.image.title="mlops model server" mlops.role="serving"

@@ -29,10 +29,12 @@ ROLE = "serving"
 
 
 def _serve_files() -> dict[str, Path]:
-    """The serving image's build context: its Dockerfile, requirements and the app."""
+    """The serving image's build context: its Dockerfile, requirements and the serving package as a whole."""
     root = paths.source_root()
+    package = root / "monitor" / "serving"
     return {"Dockerfile": dockerfile("serve"), "requirements-serve.txt": root / SERVE_REQUIREMENTS,
-            "serving.py": root / "monitor" / "serving.py"}
+            **{f"serving/{f.relative_to(package)}": f for f in sorted(package.rglob("*"))
+               if f.is_file() and "__pycache__" not in f.parts}}
 
 
 def free_port() -> int:
@@ -277,9 +279,8 @@ def _spawn(data: dict[str, Any]) -> dict[str, Any]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "PYTHONPATH": str(paths.source_root() / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([data["python"], "-m", "uvicorn", "serving:app", "--host", "127.0.0.1", "--port",
-                             str(data["port"]), "--no-access-log"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen([data["python"], "-m", "serving", "--host", "127.0.0.1", "--port", str(data["port"])],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
     return {"pid": proc.pid, "started": time.time()}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -107,7 +106,7 @@ def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, 
     registry.promote("wine-sklearn", bad_version, why="a new model that cannot load")
     client.containers.get(good["container"]).remove(force=True)
     bad = start_container(client, registry, "wine-sklearn", bad_version, "ml", Out())
-    time.sleep(3)
+    assert bad.wait_healthy(120) == "exited"  # its workers start, fail to load, exit 3
     dog = Watchdog(registry, Out(), client, Policy(max_restarts=2, backoff_s=0))
     actions = [dog.check_once() for _ in range(4)]
     assert [a[0]["action"] for a in actions if a] == ["restarted", "restarted", "rolled back"]

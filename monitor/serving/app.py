@@ -1,0 +1,90 @@
+"""The app factory: routers, error answers, metrics, and the model loaded in the lifespan into ``app.state``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .loading import load_model
+from .metrics import MetricsMiddleware, ServingMetrics
+from .routers import health, metrics, predict
+from .schemas import one_line
+from .settings import Settings
+from .sink import NullSink, PredictionSink
+from .state import ModelSlot
+
+#: Exit code of a server whose model cannot be loaded (the watchdog sees the unit fail).
+EXIT_MODEL_UNLOADABLE = 3
+
+
+def create_app(settings: Settings | None = None, sink: PredictionSink | None = None) -> FastAPI:
+    """A model server for the model in ``settings.model_dir``.
+
+    The model is loaded in the background once the app starts, so ``/health`` answers (503) at once; a
+    model that cannot be loaded ends the process with exit code 3.
+
+    Args:
+        settings: Where the model is and how the process is supervised (default: from the environment).
+        sink: Called after each answered prediction (default: keeps nothing).
+    """
+    settings = settings or Settings.from_env()
+    serving_metrics = ServingMetrics(settings.multiprocess_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.supervisor_pid is not None:
+            _end_with_supervisor(settings.supervisor_pid)
+        threading.Thread(target=_load, args=(app, settings), name="load-model", daemon=True).start()
+        yield
+
+    app = FastAPI(title="mlops model server", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.slot = ModelSlot(settings.ready_dir, settings.workers)
+    app.state.metrics = serving_metrics
+    app.state.sink = sink or NullSink()
+    app.add_middleware(MetricsMiddleware, metrics=serving_metrics)
+    app.add_exception_handler(RequestValidationError, _one_line_422)
+    for router in (predict.router, health.router, metrics.router):
+        app.include_router(router)
+    return app
+
+
+def _load(app: FastAPI, settings: Settings) -> None:
+    """Load the model into ``app.state.slot``; on failure end the process with code 3 (the supervisor then
+    stops the other workers and ends with code 3 too)."""
+    try:
+        model = load_model(settings.model_dir)
+    except Exception as e:
+        reason = f"cannot load the model in {settings.model_dir}: {type(e).__name__}: {e}"
+        print(f"mlops serve: {reason}", file=sys.stderr, flush=True)
+        os._exit(EXIT_MODEL_UNLOADABLE)
+    app.state.metrics.version.labels(project=model.project).set(model.version or 0)
+    app.state.slot.loaded(model)
+    print(f"mlops serve: model v{model.version} of {model.project} loaded from {settings.model_dir} "
+          f"(pid {os.getpid()})", flush=True)
+
+
+def _end_with_supervisor(pid: int) -> None:
+    """Have Linux stop this worker when its supervisor dies (even by SIGKILL), so no orphan keeps the port."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != pid:  # the supervisor died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _one_line_422(request: Request, exc: Exception) -> JSONResponse:
+    """A request that FastAPI could not validate: 422 with one line that says what to send."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": one_line(exc.errors())}, status_code=422)

@@ -1,0 +1,111 @@
+"""A pushed model version as the server sees it: what its input must look like, and how to score it."""
+
+from __future__ import annotations
+
+import abc
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+
+class BadInput(ValueError):
+    """The rows do not fit the model; the message says what is wrong and what is expected."""
+
+
+class ServedModel(abc.ABC):
+    """A loaded model: its metadata, its input shape and feature names, and ``predict``.
+
+    Subclasses load one framework's model file and score a validated array.
+    """
+
+    #: numpy dtype the framework wants.
+    dtype = "float64"
+
+    def __init__(self, meta: dict[str, Any], shape: tuple[int, ...], feature_names: list[str]) -> None:
+        self.meta = meta
+        self.shape = shape
+        self.feature_names = feature_names
+        #: Held while scoring: concurrent calls in one process would only fight over the GIL (or the
+        #: framework's own thread pool) and make every answer slower; the other workers use the other CPUs.
+        self.lock = threading.Lock()
+
+    @property
+    def project(self) -> str:
+        """The project the model belongs to."""
+        return str(self.meta.get("project") or "")
+
+    @property
+    def version(self) -> int | None:
+        """The model version."""
+        return self.meta.get("version")
+
+    @property
+    def width(self) -> int:
+        """Numbers per row (0: the model does not say)."""
+        return math.prod(self.shape) if self.shape else 0
+
+    def to_array(self, rows: list[Any]) -> np.ndarray:
+        """Validated rows (lists of numbers, nested or flat, or ``{"feature": value}`` objects) as one array.
+
+        Args:
+            rows: The ``rows`` of a request.
+
+        Returns:
+            An array of shape ``(len(rows), *input_shape)``.
+
+        Raises:
+            BadInput: With the first row that does not fit and why.
+        """
+        if self.feature_names and any(isinstance(row, dict) for row in rows):
+            rows = [self._by_name(i, row) if isinstance(row, dict) else row for i, row in enumerate(rows)]
+        try:  # the common case in one C call; anything unusual goes row by row below
+            x = np.asarray(rows, dtype=self.dtype)
+        except (TypeError, ValueError):
+            x = None
+        if (x is None or x.ndim < 2 or (self.width and x[0].size != self.width)
+                or not np.isfinite(x).all()):
+            x = np.asarray(_checked(rows, self), dtype=self.dtype)
+        return x.reshape((len(rows), *self.shape) if self.shape else (len(rows), -1))
+
+    def _by_name(self, i: int, row: dict[str, Any]) -> list[Any]:
+        missing = [f for f in self.feature_names if f not in row]
+        if missing:
+            raise BadInput(f"row {i}: missing features {missing[:5]}")
+        return [row[f] for f in self.feature_names]
+
+    @abc.abstractmethod
+    def predict(self, x: np.ndarray) -> dict[str, Any]:
+        """Score validated rows: ``{"predictions": [...]}`` (and ``probabilities`` for Keras classifiers)."""
+
+
+def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
+    """Rows checked one by one and flattened, or the reason why the first bad one does not fit ``model``."""
+    out = []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            raise BadInput(f"row {i}: this model has no feature names; send a list of {model.width} numbers")
+        if not isinstance(row, list):
+            raise BadInput(f"row {i}: expected a list of {model.width} numbers")
+        flat = _flatten(row)
+        if model.width and len(flat) != model.width:
+            raise BadInput(f"row {i}: expected {model.width} numbers (input shape {list(model.shape)}), "
+                           f"got {len(flat)}")
+        try:
+            values = [float(v) for v in flat]
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"row {i}: every value must be a number ({e})") from e
+        if not all(math.isfinite(v) for v in values):
+            raise BadInput(f"row {i}: values must be finite numbers")
+        out.append(values)
+    if len({len(row) for row in out}) > 1:
+        raise BadInput(f"every row must have the same number of values (row 0 has {len(out[0])})")
+    return out
+
+
+def _flatten(row: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for v in row:
+        flat.extend(_flatten(v) if isinstance(v, list) else [v])
+    return flat

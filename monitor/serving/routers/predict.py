@@ -1,0 +1,62 @@
+"""``POST /predict``: score rows with the loaded model."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from ..model import BadInput
+from ..schemas import PredictRequest, one_line
+from ..sink import Prediction
+
+router = APIRouter()
+
+_ANSWERS = {200: {"description": '`{"predictions": [...], "model_version": N}` (and `probabilities` for Keras '
+                                 "classifiers)"},
+            422: {"description": "The rows do not fit the model: `detail` says why, in one line"},
+            503: {"description": "The model is still loading"}}
+_BODY = {"requestBody": {"required": True,
+                         "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}}
+
+
+async def predict_request(request: Request) -> PredictRequest:
+    """The body, parsed and validated by pydantic in one pass, whatever its Content-Type (``curl -d`` says
+    form-encoded).
+
+    Raises:
+        HTTPException: 422 with a one-line reason.
+    """
+    try:
+        return PredictRequest.model_validate_json(await request.body())
+    except ValidationError as e:
+        raise HTTPException(422, one_line(e.errors())) from e
+
+
+@router.post("/predict", response_class=Response, responses=_ANSWERS, openapi_extra=_BODY)
+def predict(request: Request, body: PredictRequest = Depends(predict_request)) -> Response:  # noqa: B008
+    """Score rows: ``{"rows": [[...], ...]}`` -> ``{"predictions": [...], "model_version": N}``.
+
+    A plain ``def``: scoring blocks, so it runs in the worker's thread pool, not on its event loop.
+    """
+    start = time.perf_counter()
+    state = request.app.state
+    model = state.slot.model
+    if model is None:
+        return JSONResponse({"detail": "the model is still loading"}, status_code=503)
+    try:
+        x = model.to_array(body.rows)
+        with model.lock:
+            result = model.predict(x)
+    except BadInput as e:
+        return JSONResponse({"detail": str(e)}, status_code=422)
+    except Exception as e:  # the model refused these rows: the client's problem to fix, not a 500
+        return JSONResponse({"detail": f"the model could not score these rows: {type(e).__name__}: {e}"},
+                            status_code=422)
+    state.metrics.rows.inc(len(x))
+    content = json.dumps({**result, "model_version": model.version}, separators=(",", ":")).encode()
+    state.sink.record(Prediction(model.project, model.version, x, result, time.perf_counter() - start))
+    return Response(content, media_type="application/json")

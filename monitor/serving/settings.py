@@ -1,0 +1,68 @@
+"""What a serving process is told through its environment, read once when the app is created."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The pid of the ``python -m serving`` supervisor, set for its workers only.
+SUPERVISOR_ENV = "MLOPS_SERVE_SUPERVISOR"
+#: Where each worker leaves a file (its pid) once it has loaded the model, and how many workers there are.
+READY_DIR_ENV = "MLOPS_SERVE_READY_DIR"
+WORKERS_ENV = "MLOPS_SERVE_WORKERS"
+#: prometheus-client's own switch to multi-process mode (one value file per worker, summed on scrape).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the model is and how this process is supervised.
+
+    Attributes:
+        model_dir: The pushed model version (``model.json`` plus one ``model.*`` file).
+        supervisor_pid: The ``python -m serving`` process that started this worker (workers only).
+        multiprocess_dir: prometheus-client's value files, shared by all workers (``None``: one process).
+        ready_dir: Where workers say they have loaded the model (``None``: one process).
+        workers: How many workers serve.
+    """
+
+    model_dir: Path = Path("/model")
+    supervisor_pid: int | None = None
+    multiprocess_dir: Path | None = None
+    ready_dir: Path | None = None
+    workers: int = 1
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from ``MLOPS_MODEL_DIR`` and the variables ``python -m serving`` sets for its workers."""
+        env = os.environ
+        return cls(model_dir=Path(env.get("MLOPS_MODEL_DIR", "/model")),
+                   supervisor_pid=int(env[SUPERVISOR_ENV]) if env.get(SUPERVISOR_ENV) else None,
+                   multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None,
+                   ready_dir=Path(env[READY_DIR_ENV]) if env.get(READY_DIR_ENV) else None,
+                   workers=worker_count() if env.get(READY_DIR_ENV) else 1)
+
+
+def worker_count() -> int:
+    """Worker processes for this machine or container: ``MLOPS_SERVE_WORKERS``, else the usable CPUs.
+
+    Usable CPUs are the ones this process may run on, capped by a cgroup v2 CPU quota (``docker run --cpus``).
+
+    Raises:
+        ValueError: ``MLOPS_SERVE_WORKERS`` is not a positive whole number.
+    """
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got {wanted!r}")
+        return int(wanted)
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)

@@ -1,0 +1,225 @@
+"""The model server itself (``python -m serving``), run for real on 127.0.0.1 in the serving virtualenv."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, call
+
+TRAIN = """
+import json, sys
+from pathlib import Path
+import joblib, numpy as np, pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+out = Path(sys.argv[1])
+df = pd.read_csv(sys.argv[2])
+X, y = df.drop(columns=["Class"]), df["Class"]
+named = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+plain = LogisticRegression(max_iter=200).fit(X.values[:, :4], y)
+for name, model in (("wine", named), ("plain", plain)):
+    (out / name).mkdir()
+    joblib.dump(model, out / name / "model.joblib")
+    (out / name / "model.json").write_text(json.dumps({"project": name, "version": 7, "format": "joblib"}))
+rows = X.iloc[::20]
+(out / "expected.json").write_text(json.dumps({"features": list(X.columns), "rows": rows.values.tolist(),
+                                               "predictions": named.predict(rows).tolist()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def python() -> str:
+    """The serving virtualenv of the scikit-learn kind (trial packages + requirements-serve.txt)."""
+    from mlops.environments import Virtualenvs
+
+    venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
+    venvs.prepare("ml", print, extra=extra)
+    return str(venvs.python_of("ml", extra))
+
+
+@pytest.fixture(scope="module")
+def models(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``wine/`` (a forest fitted on a DataFrame: it knows its features), ``plain/`` (fitted on an array of
+    4 columns), and ``expected.json`` (rows and what the forest itself predicts for them)."""
+    out = tmp_path_factory.mktemp("models")
+    subprocess.run([python, "-c", TRAIN, str(out), str(ROOT / "examples" / "wine-sklearn" / "wines.csv.gz")],
+                   check=True, timeout=300)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(python: str, model_dir: Path, workers: int = 1, healthy: bool = True
+           ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m serving`` as the local serving units start it; yields its URL once healthy (if asked)."""
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir),
+           "MLOPS_SERVE_WORKERS": str(workers), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([python, "-m", "serving", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if healthy:
+            wait_for(lambda: answers(f"{url}/health") == 200, 120, proc)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+
+
+def answers(url: str) -> int | None:
+    try:
+        return call(url)[0]
+    except OSError:
+        return None
+
+
+def wait_for(condition, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the server ended with code {proc.returncode}:\n{proc.stdout.read()}")
+        time.sleep(0.1)
+    pytest.fail("timed out waiting for the server")
+
+
+def test_predictions_are_the_models_own_for_lists_and_feature_objects(python, models) -> None:
+    expected = json.loads((models / "expected.json").read_text())
+    rows, features = expected["rows"], expected["features"]
+    with server(python, models / "wine") as (url, _):
+        code, body = call(f"{url}/health")
+        assert code == 200
+        assert json.loads(body) == {"status": "ok", "project": "wine", "model_version": 7, "input_shape": [13],
+                                    "features": features}
+        code, body = call(f"{url}/predict", {"rows": rows})
+        assert code == 200 and json.loads(body) == {"predictions": expected["predictions"], "model_version": 7}
+        objects = [dict(zip(features, row, strict=True)) for row in rows[:3]]
+        code, body = call(f"{url}/predict", {"rows": [objects[0], rows[1], objects[2]]})
+        assert code == 200 and json.loads(body)["predictions"] == expected["predictions"][:3]
+        # curl -d sends JSON as form-encoded: still read as JSON
+        req = subprocess.run(["curl", "-s", "-d", json.dumps({"rows": rows[:2]}), f"{url}/predict"],
+                             capture_output=True, text=True, timeout=30)
+        assert json.loads(req.stdout)["predictions"] == expected["predictions"][:2]
+
+
+BAD = [
+    ({"rows": [[1, 2, 3]]}, "row 0: expected 13 numbers (input shape [13]), got 3"),
+    ({"rows": [[1.0] * 13, ["a"] * 13]}, "row 1: every value must be a number"),
+    ({"rows": [[1.0] * 12 + [1e999]]}, "row 0: values must be finite numbers"),
+    ({"rows": [{"Alcohol": 1}]}, "row 0: missing features ['Malic_acid', 'Ash'"),
+    ({"rows": [5]}, "row 0: send a list of numbers, or an object of feature values"),
+    ({"rows": []}, 'send {"rows": [[...], ...]}: a non-empty list of rows'),
+    ({"data": [[1.0] * 13]}, 'send {"rows": [[...], ...]}'),
+    ([[1.0] * 13], 'send {"rows": [[...], ...]}'),
+]
+
+
+def test_rows_that_do_not_fit_get_a_422_with_a_one_line_reason(python, models) -> None:
+    with server(python, models / "wine") as (url, _):
+        for body, reason in BAD:
+            code, text = call(f"{url}/predict", raw=json.dumps(body).replace("Infinity", "1e999").encode())
+            detail = json.loads(text)["detail"]
+            assert code == 422 and reason in detail and "\n" not in detail, (body, text)
+
+
+def test_bad_bodies_never_get_a_500(python, models) -> None:
+    with server(python, models / "plain") as (url, _):
+        assert call(f"{url}/health")[1].count('"input_shape":[4]') == 1
+        code, text = call(f"{url}/predict", raw=b"not json")
+        assert code == 422 and json.loads(text)["detail"] == "the body is not JSON"
+        code, text = call(f"{url}/predict", {"rows": [{"a": 1, "b": 2, "c": 3, "d": 4}]})
+        assert code == 422 and "this model has no feature names; send a list of 4 numbers" in text
+        code, text = call(f"{url}/predict", {"rows": [[1, 2, 3, 4], [[1, 2], [3, 4]]]})  # nested rows are flattened
+        assert code == 200 and len(json.loads(text)["predictions"]) == 2
+
+
+def test_health_is_503_while_the_model_loads_then_200(python, models, tmp_path) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "model.joblib").write_bytes((models / "wine" / "model.joblib").read_bytes())
+    os.mkfifo(folder / "model.json")  # the server blocks reading it until the test writes it: "still loading"
+    with server(python, folder, healthy=False) as (url, proc):
+        wait_for(lambda: answers(f"{url}/health") == 503, 120, proc)
+        assert json.loads(call(f"{url}/health")[1]) == {"status": "loading"}
+        code, text = call(f"{url}/predict", {"rows": [[1.0] * 13]})
+        assert code == 503 and json.loads(text)["detail"] == "the model is still loading"
+        (folder / "model.json").write_text(json.dumps({"project": "slow", "version": 3, "format": "joblib"}))
+        wait_for(lambda: answers(f"{url}/health") == 200, 60, proc)
+        assert json.loads(call(f"{url}/health")[1])["model_version"] == 3
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_that_cannot_load_ends_the_server_with_exit_code_3(python, tmp_path, workers) -> None:
+    (tmp_path / "model.json").write_text(json.dumps({"project": "bad", "version": 2, "format": "joblib"}))
+    (tmp_path / "model.joblib").write_bytes(b"this is not a model")
+    with server(python, tmp_path, workers=workers, healthy=False) as (url, proc):
+        assert proc.wait(120) == 3
+        assert "cannot load the model" in proc.stdout.read()
+        assert answers(f"{url}/health") is None  # no worker is left behind on the port
+
+
+def test_metrics_count_the_requests_of_every_worker(python, models) -> None:
+    row = json.loads((models / "expected.json").read_text())["rows"][0]
+    with server(python, models / "wine", workers=2) as (url, proc):
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True)
+        assert len(workers.stdout.split()) == 2
+        with ThreadPoolExecutor(8) as pool:  # 8 clients at once: both workers answer
+            codes = list(pool.map(lambda _: call(f"{url}/predict", {"rows": [row]})[0], range(40)))
+        assert codes == [200] * 40
+        assert call(f"{url}/predict", {"rows": [[1]]})[0] == 422
+        for _ in range(6):  # whichever worker answers the scrape, it reports the whole server
+            metrics = call(f"{url}/metrics")[1]
+            assert 'mlops_requests_total{code="200",endpoint="/predict"} 40.0' in metrics
+            assert 'mlops_requests_total{code="422",endpoint="/predict"} 1.0' in metrics
+            assert "mlops_prediction_errors_total 1.0" in metrics
+            assert "mlops_predicted_rows_total 40.0" in metrics
+            assert "mlops_predict_latency_seconds_count 41.0" in metrics
+            assert 'mlops_model_version{project="wine"} 7.0' in metrics
+
+
+def test_a_bad_worker_count_is_refused_in_one_line(python, models) -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_SERVE_WORKERS": "two"}
+    proc = subprocess.run([python, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "mlops serve: MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got 'two'"
+
+
+def test_a_killed_supervisor_takes_its_workers_with_it(python, models) -> None:
+    with server(python, models / "wine", workers=2) as (url, proc):
+        found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True)
+        workers = [int(p) for p in found.stdout.split()]
+        assert len(workers) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.time() + 20
+        while time.time() < deadline and any(alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not any(alive(p) for p in workers), "workers outlived their supervisor and keep its port"
+        assert answers(f"{url}/health") is None
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
