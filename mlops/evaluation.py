@@ -14,7 +14,29 @@ from typing import Any
 
 import numpy as np
 
+from mlops.errors import DataError
 from mlops.records import Evaluation
+
+
+def positive_class(classes: dict[str, int], configured: str | None) -> str | None:
+    """The positive class of a binary label: ``positive:`` from mlops.yaml, else the rarest class.
+
+    Args:
+        classes: Class -> rows.
+        configured: ``positive:`` from mlops.yaml.
+
+    Returns:
+        ``None`` for more than two classes (metrics are then averaged over the classes).
+
+    Raises:
+        DataError: The configured class is not a class of the label.
+    """
+    if configured is not None and configured not in classes:
+        raise DataError(f"mlops.yaml: positive: '{configured}' is not a class of the label (classes: "
+                        f"{', '.join(sorted(classes))})", column=configured)
+    if len(classes) != 2:
+        return None
+    return configured or min(sorted(classes), key=lambda c: classes[c])
 
 
 def evaluate_predictions(y_true: Sequence[Any], predictions: Sequence[Any], *, task: str = "classification",
@@ -61,8 +83,15 @@ def _regression(y: np.ndarray, p: np.ndarray, snapshot: str, split: str) -> Eval
 
 def _classification(y: list[str], p: list[str], classes: list[str], probabilities: Any, positive: str | None,
                     cost: tuple[float, float], snapshot: str, split: str) -> Evaluation:
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
-                                 precision_score, recall_score, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     labels = sorted(set(y) | set(p) | set(classes))
     metrics: dict[str, float] = {"accuracy": float(accuracy_score(y, p))}

@@ -22,8 +22,8 @@ import pandas as pd
 
 from mlops.data import Snapshot, TransformOptions, make_transform
 from mlops.data._columns import class_names, text_values
-from mlops.errors import DataError
-from training.detect import IMAGES, Detection, Evidence
+from mlops.evaluation import positive_class
+from training.detect import IMAGES, Detection, Evidence, _python_files
 
 ENTRY = "train.py"
 DATA_DIR = "data"
@@ -52,21 +52,20 @@ class DataProject:
         return ENTRY
 
 
-def positive_class(classes: dict[str, int], configured: str | None) -> str | None:
-    """The positive class of a binary label: ``positive:`` from mlops.yaml, else the rarest class.
+def is_data_project(project: Path, has_data: bool, entry: str | None) -> bool:
+    """A project folder with ``data:`` in mlops.yaml, no ``entry:`` and no Python script or notebook."""
+    return has_data and entry is None and project.is_dir() and not _python_files(project)
 
-    Returns:
-        ``None`` for more than two classes (metrics are then averaged over the classes).
 
-    Raises:
-        DataError: The configured class is not a class of the label.
-    """
-    if configured is not None and configured not in classes:
-        raise DataError(f"mlops.yaml: positive: '{configured}' is not a class of the label (classes: "
-                        f"{', '.join(sorted(classes))})", column=configured)
-    if len(classes) != 2:
-        return None
-    return configured or min(sorted(classes), key=lambda c: classes[c])
+def data_detection(framework: str | None, task: str | None, snapshot: str = "") -> Detection:
+    """What ``mlops detect`` says about a data project: the model mlops writes, and its image."""
+    framework = framework or "sklearn"
+    kind = "ann" if framework == "keras" else "ml"
+    model = "a Keras dense network" if framework == "keras" else "a scikit-learn Pipeline"
+    on = f" on snapshot {snapshot}" if snapshot else ""
+    return Detection(framework=framework, kind=kind, image=IMAGES[kind], entry=ENTRY,
+                     keras_api=3 if framework == "keras" else None, task=task,
+                     evidence=[Evidence("mlops.yaml", 0, f"data: and no script: mlops writes {ENTRY} ({model}{on})")])
 
 
 def _names(names: Sequence[str], indent: int = 4, width: int = 116) -> str:
@@ -140,12 +139,7 @@ def write_data_project(snapshot: Snapshot, folder: Path, *, name: str, framework
                  balanced=classification and rarest < IMBALANCED)
     source = _keras_script(spec) if framework == "keras" else _sklearn_script(spec)
     (folder / ENTRY).write_text(source, encoding="utf-8")
-    kind = "ann" if framework == "keras" else "ml"
-    model = "a Keras dense network" if framework == "keras" else "a scikit-learn Pipeline"
-    detection = Detection(framework=framework, kind=kind, image=IMAGES[kind], entry=ENTRY,
-                          keras_api=3 if framework == "keras" else None, task=summary.task,
-                          evidence=[Evidence("mlops.yaml", 0, f"data: with no script: mlops writes {ENTRY} "
-                                                              f"({model} on snapshot {summary.id})")])
+    detection = data_detection(framework, summary.task, summary.id)
     return DataProject(folder=folder, source=source, detection=detection, positive=positive, classes=classes,
                        columns=[c for c in summary.columns if c != label])
 
@@ -290,7 +284,8 @@ def _keras_script(spec: _Spec) -> str:
         predict = ("probabilities = model.predict(features_val, verbose=0)\n"
                    "predicted = [classes[i] for i in probabilities.argmax(axis=1)]\n")
         dump = ('    probabilities = model.predict(transform.transform(test), verbose=0)\n'
-                '    json.dump({"classes": classes, "predictions": [classes[i] for i in probabilities.argmax(axis=1)],\n'
+                '    predictions = [classes[i] for i in probabilities.argmax(axis=1)]\n'
+                '    json.dump({"classes": classes, "predictions": predictions,\n'
                 '               "probabilities": probabilities.astype("float64").round(6).tolist()}, f)\n')
     else:
         out = ('    keras.layers.Dense(1),\n', '"mse"', 'metrics=["mae"]')
