@@ -24,8 +24,8 @@ METRICS: dict[str, Literal["maximize", "minimize"]] = {
 }
 #: Metrics whose values live in [0, 1] (r2 may fall below 0, but a target for it must be in (0, 1] too).
 BOUNDED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "r2"})
-#: Metrics that only mean something for a classifier (``cost`` needs false positives and false negatives).
-CLASSIFICATION_ONLY = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "cost"})
+#: Metrics a regressor cannot have (``cost`` counts false positives and false negatives).
+CLASSIFICATION_ONLY = frozenset({"cost"})
 #: The metric a run is judged on when ``mlops.yaml`` names none, by the task detected in the code.
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
 DEFAULT_TARGET = 0.8

@@ -195,6 +195,8 @@ class Trial(Record):
     started_at: float | None = None
     finished_at: float | None = None
     heartbeat: float | None = None
+    #: A re-run of the winning trial with another seed (``confirm: K``): the number of the trial it confirms.
+    confirms: int | None = None
 
 
 class ModelVersion(Record):

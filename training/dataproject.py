@@ -52,6 +52,14 @@ class DataProject:
         return ENTRY
 
 
+def test_labels(snapshot: Snapshot) -> list:
+    """The test split's labels as the generated script predicts them: class names as text, or numbers."""
+    label = snapshot.test[snapshot.summary.label]
+    if snapshot.summary.task == "classification":
+        return class_names(label).tolist()
+    return label.astype("float64").tolist()
+
+
 def is_data_project(project: Path, has_data: bool, entry: str | None) -> bool:
     """A project folder with ``data:`` in mlops.yaml, no ``entry:`` and no Python script or notebook."""
     return has_data and entry is None and project.is_dir() and not _python_files(project)

@@ -163,8 +163,17 @@ def check_data(cfg: ProjectConfig, project_dir: Path, project: str, store: RunSt
         DataError: Unusable data: a missing file or label, an empty collection, a schema error (every reason
             listed, one per line).
     """
-    from mlops.data import (SplitRatios, Tolerances, infer_schema, load_schema, raise_for_errors, save_schema,
-                            take_snapshot, validate, write_snapshot)
+    from mlops.data import (
+        SplitRatios,
+        Tolerances,
+        infer_schema,
+        load_schema,
+        raise_for_errors,
+        save_schema,
+        take_snapshot,
+        validate,
+        write_snapshot,
+    )
 
     data = cfg.data
     assert data is not None
