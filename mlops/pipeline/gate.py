@@ -186,13 +186,14 @@ class DataGate:
                                                       "compare the served predictions with")
         label = snapshot.summary.label
         features = [c for c in snapshot.summary.columns if c != label]
-        rows = snapshot.test.head(INFRA_ROWS)
+        picked = infra_rows(stored["predictions"])
+        rows = snapshot.test.iloc[picked]
         try:
             served = served_predictions(self.units, version, rows, features)["predictions"]
         except MlopsError as e:
             return InfraCheck(status="failed", reason=f"model v{version.version} cannot be served: {e}",
                               seconds=round(time.time() - begun, 2))
-        expected = stored["predictions"][:len(rows)]
+        expected = [stored["predictions"][i] for i in picked]
         mismatches = sum(_differ(a, b) for a, b in zip(served, expected, strict=True))
         where = self.units.started[version.version].name
         if mismatches:
@@ -202,6 +203,18 @@ class DataGate:
                                      f"training (served {served[:3]}, trained {expected[:3]})")
         return InfraCheck(status="passed", where=where, rows=len(rows), seconds=round(time.time() - begun, 2),
                           reason=f"{len(rows)} test rows predicted as in training")
+
+
+def infra_rows(predictions: list[Any], k: int = INFRA_ROWS) -> list[int]:
+    """The test rows the served model must predict: the first ``k``, and for a classifier the first row of each
+    class it predicted in training (so a rare class is among them)."""
+    picked = list(range(min(k, len(predictions))))
+    if all(isinstance(p, str) for p in predictions):
+        for cls in sorted(set(predictions)):
+            first = predictions.index(cls)
+            if first not in picked:
+                picked.append(first)
+    return picked
 
 
 def _differ(a: Any, b: Any) -> bool:
