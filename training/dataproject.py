@@ -52,7 +52,7 @@ class DataProject:
         return ENTRY
 
 
-def test_labels(snapshot: Snapshot) -> list:
+def held_out_labels(snapshot: Snapshot) -> list:
     """The test split's labels as the generated script predicts them: class names as text, or numbers."""
     label = snapshot.test[snapshot.summary.label]
     if snapshot.summary.task == "classification":

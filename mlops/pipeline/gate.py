@@ -153,12 +153,12 @@ class DataGate:
         self.notes: list[str] = []
 
     def evaluate(self, predicted: dict[str, Any], snapshot: Any) -> Evaluation:
-        from training.dataproject import test_labels
+        from training.dataproject import held_out_labels
 
         classes = predicted.get("classes")
         if predicted.get("probabilities") and not classes:
             predicted = {**predicted, "probabilities": None}
-        return evaluate_predictions(test_labels(snapshot), predicted["predictions"], task=self.run.task,
+        return evaluate_predictions(held_out_labels(snapshot), predicted["predictions"], task=self.run.task,
                                     classes=classes, probabilities=predicted.get("probabilities"),
                                     positive=self.positive, cost=(self.cfg.cost.fp, self.cfg.cost.fn),
                                     snapshot=snapshot.summary.id, split="test")

@@ -377,14 +377,14 @@ def final_evaluation(run: Run, best: Trial, snapshot: Any, cfg: ProjectConfig) -
         UsageError: The winning trial wrote no predictions.
     """
     from mlops.evaluation import evaluate_predictions
-    from training.dataproject import PREDICTIONS, test_labels
+    from training.dataproject import PREDICTIONS, held_out_labels
 
     path = Path(best.run_dir) / "work" / PREDICTIONS
     if not path.is_file():
         raise UsageError(f"trial {best.number} wrote no {PREDICTIONS}; the test split cannot be scored")
     predicted = json.loads(path.read_text(encoding="utf-8"))
     positive = (run.data or {}).get("positive")
-    return evaluate_predictions(test_labels(snapshot), predicted["predictions"], task=run.task,
+    return evaluate_predictions(held_out_labels(snapshot), predicted["predictions"], task=run.task,
                                 classes=predicted.get("classes"), probabilities=predicted.get("probabilities"),
                                 positive=positive, cost=(cfg.cost.fp, cfg.cost.fn), snapshot=snapshot.summary.id,
                                 split="test")
