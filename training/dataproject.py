@@ -319,7 +319,7 @@ def _keras_script(spec: _Spec) -> str:
         + '    keras.layers.Dense(32, activation="relu"),\n'
         + out[0] + "])\n"
         + f'model.compile(optimizer="adam", loss={out[1]}, {out[2]})\n'
-        + f"model.fit(features_train, {fit_y}, epochs=10, batch_size=64, validation_data=(features_val, {val_y}),\n"
+        + f"model.fit(features_train, {fit_y}, epochs=20, batch_size=32, validation_data=(features_val, {val_y}),\n"
         + "          class_weight=class_weight, verbose=2)\n\n"
         + "# Scored on the validation split: what the tuning loop selects on.\n"
         + predict

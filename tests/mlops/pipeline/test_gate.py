@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlops.data import read_snapshot
-from tests.conftest import mlops
+from tests.conftest import EXAMPLES, mlops
 
 DATA = Path("/work/shared/data")
 APS = sorted(DATA.glob("aps_subset_*.csv.gz"))
@@ -139,3 +139,62 @@ mail: {{when: never}}
           f"\nv1 on v2's test rows: {figures(evaluations['production_on_candidate'])}"
           f"\nv2 on v1's test rows: {figures(evaluations['candidate_on_production'])}"
           f"\ngate: {'BLESSED' if decision['blessed'] else 'NOT BLESSED'}: {decision['reason']}")
+
+
+WINES = DATA / "wines.csv.gz"
+FOREST = (EXAMPLES / "wine-sklearn" / "train.py").read_text()
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_script_worse_than_production_is_not_blessed_and_production_stays(project_factory) -> None:
+    project = project_factory({"train.py": FOREST, "mlops.yaml": "target: 0.5\nmail: {when: never}\n"}, "wine")
+    (project / "wines.csv.gz").write_bytes(WINES.read_bytes())
+    code, first, err = cli("run", str(project), "--json", uri="")
+    assert code == 0 and first["blessed"] and first["pushed"]["alias"] == "production", err
+    (project / "train.py").write_text(FOREST.replace("n_estimators=100", "n_estimators=1, max_depth=1"))
+    code, second, err = cli("run", str(project), "--json", "--max-trials", "1", uri="")
+    decision = second["decision"]
+    assert code == 1 and second["status"] == "passed" and not second["blessed"] and second["pushed"] is None
+    assert decision["compared_on"].startswith("the figures each script reported")
+    [tolerance] = [c for c in decision["checks"] if c["check"] == "tolerance"]
+    assert tolerance["baseline"] == first["value"] and tolerance["candidate"] == second["value"] < first["value"]
+    assert decision["reason"].startswith(f"accuracy {second['value']:.4g} is worse than production's")
+    _, models, _ = cli("models", "wine", "--json", uri="")
+    assert models["aliases"] == {"production": 1} and models["versions"][0]["decision"]["blessed"] is False
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_model_that_cannot_be_served_is_never_blessed(tmp_path: Path, mlops_home: Path) -> None:
+    project = tmp_path / "wine"
+    project.mkdir()
+    (project / "mlops.yaml").write_text("data: {path: wines.csv.gz, label: Class}\nbudget: {max_trials: 1}\n")
+    (project / "wines.csv.gz").write_bytes(WINES.read_bytes())
+    out = tmp_path / "out"
+    code, _, err = cli("train", str(project), "--out", str(out), uri="")
+    assert code == 0, err
+    (mlops_home / "registry" / "wine" / "v1" / "model.joblib").write_bytes(b"not a model any more")
+    code, decision, err = cli("evaluate", str(out / "summary.json"), "--json", uri="")
+    assert code == 1 and not decision["blessed"] and decision["infra"]["status"] == "failed"
+    assert decision["reason"].startswith("infra validation failed: model v1 cannot be served: it did not load its "
+                                         "model in its serving environment (exited)")
+    again = mlops("evaluate", str(out / "summary.json"), env=NO_DOCKER)
+    assert again.returncode == 1 and again.stdout.strip() == f"NOT BLESSED: {decision['reason']}"  # recorded once
+    code, _, err = cli("push", str(out / "summary.json"), uri="")
+    assert code == 1 and "not pushed: the gate did not bless model v1" in err
+
+
+@pytest.mark.usefixtures("dl_env")
+def test_a_keras_data_project_is_served_with_its_transform_and_blessed(tmp_path: Path) -> None:
+    project = tmp_path / "wine"
+    project.mkdir()
+    (project / "mlops.yaml").write_text("data: {path: wines.csv.gz, label: Class}\nframework: keras\n"
+                                        "target: 0.8\nbudget: {max_trials: 1}\nmail: {when: never}\n")
+    (project / "wines.csv.gz").write_bytes(WINES.read_bytes())
+    code, summary, err = cli("run", str(project), "--json", uri="")
+    assert code == 0, err
+    assert (summary["framework"], summary["kind"]) == ("keras", "ann") and summary["model"].endswith("model.keras")
+    assert summary["blessed"] and summary["decision"]["infra"]["status"] == "passed"
+    folder = Path(summary["model"]).parent
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["transform"] == "transform.joblib" and (folder / "transform.joblib").is_file()
+    assert meta["classes"] == ["1", "2", "3"] and summary["evaluation"]["labels"] == ["1", "2", "3"]
