@@ -357,7 +357,7 @@ def register_best(store: RunStore, run: Run, best: Trial, passed: bool, value: f
         work = Path(best.run_dir) / "work"
         extras["test_predictions.json"] = work / PREDICTIONS
         label = snapshot.summary.label
-        meta = {"allow_missing": True, "label": label, "snapshot": snapshot.summary.id,
+        meta = {"allow_missing": True, "probabilities": True, "label": label, "snapshot": snapshot.summary.id,
                 "features": [c for c in snapshot.summary.columns if c != label],
                 "classes": sorted(snapshot.summary.classes) or None}
         if (work / TRANSFORM).is_file():
