@@ -87,7 +87,8 @@ class SnapshotSummary(BaseModel):
     classes: dict[str, int]
     source: str = ""
     created: float
-    #: The earlier snapshot whose rows kept their split (``keep=``), and how many rows did.
+    #: The earlier snapshot whose rows kept their split (``keep=``, when that changed the split), and how many
+    #: rows did.
     kept_from: str = ""
     kept_rows: int = 0
 
@@ -196,14 +197,16 @@ def take_snapshot(frame: pd.DataFrame, label: str, ratios: SplitRatios | None = 
     ordered = frame.iloc[np.argsort(hashes, kind="stable")].reset_index(drop=True)
 
     groups = class_names(ordered[label]) if task == "classification" else pd.Series("", index=ordered.index)
-    kept = _kept_assignment(ordered, keep) if keep is not None else np.full(len(ordered), -1, dtype=np.int8)
-    new = kept < 0
-    assignment = kept.copy()
-    assignment[new] = _stratified_assignment(groups.to_numpy()[new], ratios, seed)
+    assignment = _stratified_assignment(groups.to_numpy(), ratios, seed)
+    kept_rows, kept_from = 0, ""
+    if keep is not None:
+        kept = _kept_assignment(ordered, keep)
+        new = kept < 0
+        kept[new] = _stratified_assignment(groups.to_numpy()[new], ratios, seed)
+        if not np.array_equal(kept, assignment):  # the same split as a fresh one (the same rows): the same id
+            assignment, kept_from, kept_rows = kept, keep.summary.id, int((~new).sum())
     parts = {name: ordered[assignment == i].reset_index(drop=True) for i, name in enumerate(SPLITS)}
 
-    kept_rows = int((~new).sum())
-    kept_from = keep.summary.id if keep is not None and kept_rows else ""
     spec = json.dumps([data_hash, label, task, ratios.model_dump(), seed] + ([kept_from] if kept_from else []))
     summary = SnapshotSummary(
         id=hashlib.sha256(spec.encode()).hexdigest()[:16], content_hash=data_hash, label=label, task=task,

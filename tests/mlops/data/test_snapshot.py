@@ -133,3 +133,10 @@ def test_with_keep_the_rows_of_an_earlier_snapshot_keep_their_split_and_only_new
     assert abs(new_pos - 0.15 * (aps_current["class"] == "pos").sum()) <= 1
     plain = take_snapshot(grown, "class", seed=1)
     assert plain.summary.id != second.summary.id and plain.summary.content_hash == second.summary.content_hash
+
+
+def test_keeping_the_splits_of_a_snapshot_of_the_same_rows_is_that_snapshot(wines: pd.DataFrame) -> None:
+    first = take_snapshot(wines, "Class", seed=4)
+    again = take_snapshot(wines.sample(frac=1, random_state=1), "Class", seed=4, keep=first)
+    assert again.summary.id == first.summary.id and again.summary.kept_from == ""
+    assert again.test.equals(first.test)

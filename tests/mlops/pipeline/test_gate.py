@@ -147,10 +147,13 @@ FOREST = (EXAMPLES / "wine-sklearn" / "train.py").read_text()
 
 @pytest.mark.usefixtures("ml_env")
 def test_a_script_worse_than_production_is_not_blessed_and_production_stays(project_factory) -> None:
-    project = project_factory({"train.py": FOREST, "mlops.yaml": "target: 0.5\nmail: {when: never}\n"}, "wine")
+    yaml = "target: 0.5\nmail: {when: never}\ndata: {path: wines.csv.gz, label: Class}\n"
+    project = project_factory({"train.py": FOREST, "mlops.yaml": yaml}, "wine")
     (project / "wines.csv.gz").write_bytes(WINES.read_bytes())
     code, first, err = cli("run", str(project), "--json", uri="")
     assert code == 0 and first["blessed"] and first["pushed"]["alias"] == "production", err
+    assert not first["data_project"] and first["snapshot"] == first["data"]["snapshot"]["id"]  # its own script
+    assert first["measured_on"] == "reported" and first["decision"]["infra"]["status"] == "passed"
     (project / "train.py").write_text(FOREST.replace("n_estimators=100", "n_estimators=1, max_depth=1"))
     code, second, err = cli("run", str(project), "--json", "--max-trials", "1", uri="")
     decision = second["decision"]
@@ -161,6 +164,7 @@ def test_a_script_worse_than_production_is_not_blessed_and_production_stays(proj
     assert decision["reason"].startswith(f"accuracy {second['value']:.4g} is worse than production's")
     _, models, _ = cli("models", "wine", "--json", uri="")
     assert models["aliases"] == {"production": 1} and models["versions"][0]["decision"]["blessed"] is False
+    assert models["versions"][0]["snapshot"] == models["versions"][1]["snapshot"] == first["snapshot"]
 
 
 @pytest.mark.usefixtures("ml_env")
