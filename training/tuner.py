@@ -38,6 +38,7 @@ class TuneContext:
     run_dir: Path
     out: Out
     packages: Packages = NO_PACKAGES
+    keras_api: int | None = None
 
 
 def validation_value(logs: dict[str, float], metric: str) -> float | None:
@@ -130,7 +131,7 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
         cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
         restarts=cfg.trial.restarts, on_epoch=on_epoch,
         on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number), packages=ctx.packages,
-        args=list(cfg.args), paths=dict(cfg.paths),
+        args=list(cfg.args), paths=dict(cfg.paths), keras_api=ctx.keras_api,
         datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
     )
     result = ctx.backend.run_trial(spec, out.trial_line)
@@ -150,7 +151,7 @@ def _ended(trial: Trial, result: TrialResult, script: Path | None, trial_dir: Pa
         script=str(script) if script else None, duration_s=round(result.duration_s, 2), error=result.error,
         error_kind=result.error_kind, exit_code=result.exit_code, log_tail=result.log_tail,
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
-        history=result.history, curve=curve, warnings=result.warnings, where=result.where,
+        history=result.history, curve=curve, warnings=result.warnings, shims=result.shims, where=result.where,
         restarts=result.restarts, resumed_from_epoch=result.resumed_from_epoch,
         reached=result.status == "ok" and cfg.reached(result.value)))
 

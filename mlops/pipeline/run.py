@@ -191,7 +191,8 @@ def train_stage(p: Pipeline) -> None:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
             stop_reason = tune(TuneContext(store=p.store, run_id=run_id, cfg=p.cfg, backend=p.backend,
                                            project_dir=p.project_dir, entry=p.detection.entry, env=p.env,
-                                           source=p.source, run_dir=run_dir, out=p.out, packages=p.packages))
+                                           source=p.source, run_dir=run_dir, out=p.out, packages=p.packages,
+                                           keras_api=p.detection.keras_api))
         p.summary = finish(p.store, run_id, p.cfg, p.out, stop_reason=stop_reason)
         p.run = p.store.get_run(run_id)
     except KeyboardInterrupt:
@@ -265,7 +266,7 @@ def register_best(store: RunStore, run: Run, best: Trial, passed: bool) -> Model
         return None
     model_file = Path(best.run_dir) / best.model.path
     return Registry(store).register(ModelVersion(
-        project=run.project, run_id=run.id, trial=best.number, format=best.model.format,
+        project=run.project, run_id=run.id, trial=best.number, format=best.model.format, runtime=best.model.runtime,
         framework=run.framework, kind=run.kind, metric=run.metric, value=best.value, passed=passed), model_file)
 
 

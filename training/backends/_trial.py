@@ -60,6 +60,8 @@ class TrialSpec:
     paths: dict[str, str] = field(default_factory=dict)
     #: A folder of datasets Keras would download (``keras.datasets.*.load_data()``), offered read-only.
     datasets_cache: Path | None = None
+    #: The Keras the script was written for (2: it runs on tf-keras with shims); ``None``: not Keras.
+    keras_api: int | None = None
 
     def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
         """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
@@ -70,6 +72,8 @@ class TrialSpec:
         if self.metric_is_default:
             args.append("--metric-is-default")
         args += [f"--arg={a}" for a in self.args]
+        if self.keras_api:
+            args.append(f"--keras-api={self.keras_api}")
         return args
 
 
@@ -89,6 +93,7 @@ class TrialResult:
     model: dict[str, Any] | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    shims: list[str] = field(default_factory=list)
     where: str = ""
     restarts: int = 0
     resumed_from_epoch: list[int] = field(default_factory=list)
@@ -121,6 +126,7 @@ class TrialResult:
             error_kind=None if ok else err.get("kind", "crashed"), exit_code=exit_code,
             log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
             history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
+            shims=(data.get("keras") or {}).get("shims", []),
             resumed_from_epoch=data.get("resumed_from_epoch", []),
         )
 
