@@ -28,6 +28,15 @@ def trial_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def thread_environment(cpus: float) -> dict[str, str]:
+    """Thread pools sized to the CPUs a trial may use (a container's limit): OpenMP/BLAS read these variables,
+    the harness sizes TensorFlow's pools from ``MLOPS_CPUS``. Without them they size themselves to the host's
+    cores and fight over the quota."""
+    n = str(max(1, round(cpus)))
+    return {"MLOPS_CPUS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            "NUMEXPR_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
+
+
 @dataclass
 class TrialSpec:
     """One trial: run ``entry`` of ``project`` (or a rewritten ``script``) with the harness."""

@@ -61,6 +61,21 @@ def _seed_everything(seed: int) -> None:
     when_imported("tf_keras", lambda keras: keras.utils.set_random_seed(seed))
 
 
+def _size_thread_pools() -> None:
+    """TensorFlow's pools sized to the CPUs the trial may use (``MLOPS_CPUS``, set in containers)."""
+    from training.harness.patching import when_imported
+
+    cpus = os.environ.get("MLOPS_CPUS", "")
+    if not cpus.isdigit():
+        return
+
+    def size(tf: Any) -> None:
+        tf.config.threading.set_intra_op_parallelism_threads(int(cpus))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    when_imported("tensorflow", size)
+
+
 def _is_fitted_estimator(obj: Any) -> bool:
     if type(obj).__module__.split(".")[0] != "sklearn" and not hasattr(obj, "get_params"):
         return False
@@ -170,6 +185,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         keras_api = keras_compat.keras_api_of(target.read_text(encoding="utf-8"))
     keras_compat.install(keras_api, cap.warn)  # before the hooks: its import hook comes after theirs
     _hooks.install(printed)
+    _size_thread_pools()
     _seed_everything(seed)
     os.chdir(workdir)
     sys.path.insert(0, str(workdir))
