@@ -48,8 +48,9 @@ def install(keras_api: int | None, warn: Callable[[str], None]) -> None:
 
     Args:
         keras_api: 2 for a script written for Keras 2 (then ``keras`` is ``tf_keras``), 3 or ``None`` to keep
-            Keras 3. The redirect needs ``tf_keras`` installed and neither Keras nor TensorFlow imported yet;
-            otherwise the script runs on Keras 3 and ``warn`` says why.
+            Keras 3. The redirect needs ``tf_keras`` installed and neither Keras nor TensorFlow imported yet
+            (TensorFlow may be, when it was imported with ``TF_USE_LEGACY_KERAS=1``); otherwise the script runs
+            on Keras 3 and ``warn`` says why.
         warn: Called once per translation with a one-line message (the harness records it in the trial).
     """
     global _warn, _redirect
@@ -58,7 +59,9 @@ def install(keras_api: int | None, warn: Callable[[str], None]) -> None:
     _done.clear()
     _redirect = False
     if keras_api == 2:
-        loaded = [name for name in ("keras", "tensorflow") if name in sys.modules]
+        legacy = os.environ.get("TF_USE_LEGACY_KERAS") == "1"  # TensorFlow imported that way (a warm zygote)
+        loaded = [name for name in ("keras", "tensorflow") if name in sys.modules
+                  and not (name == "tensorflow" and legacy)]
         if loaded:
             warn(f"Keras 2 script, but {loaded[0]} was imported before the harness: it runs on Keras 3")
         elif importlib.machinery.PathFinder.find_spec("tf_keras") is None:
