@@ -261,12 +261,20 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         "resumed_from_epoch": cap.resumed_from,
         "keras": keras_info,
         "duration_s": round(time.time() - start, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
     })
     result.setdefault("model", None)
     if result.get("error") is None:
         result.pop("error", None)
     write_json_atomic(run_dir / "metrics.json", result)
     return code
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (what the trial needed), in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_script(target: Path, namespace: dict[str, Any]) -> None:
