@@ -4,13 +4,13 @@ Usage: ``.venv/bin/python bench/overhead.py [--trials 4] [--ml examples/wine-knn
 [--dl examples/digits-cnn] [--no-docker]`` (Docker needs an engine; set MLOPS_BASE_IMAGE where
 python:3.11-slim cannot be pulled).
 
-For each trial environment (scikit-learn and Keras), the same tuning run (random strategy, same seed, a target
-out of reach so that every trial runs) three ways, one after the other in this one run: local virtualenv with
-every trial cold (``MLOPS_WARM=0``), local with warm trials (forked from a zygote that imported the framework),
-and Docker. A trial's fixed cost is its wall time minus the time the harness itself ran the script
-(``metrics.json`` ``duration_s``); the first trial of a run is left out (it starts the zygote). Printed against
-the goals: warm fixed cost at most 1 s; the script's own time in a container within 5% of the virtualenv's.
-Peak resident memory: a trial's (the harness records it), and the zygotes'.
+For each trial environment (scikit-learn and Keras), two projects three ways, one after the other in this one
+run: local virtualenv with every trial cold (``MLOPS_WARM=0``), local with warm trials (forked from a zygote that
+imported the framework), and Docker. The *fixed cost* of a trial is the whole trial of a script that imports the
+framework and trains nothing (``null-*`` projects written here); the *work* is the real project's trial minus that
+(the same tuning run: random strategy, same seed, a target out of reach so that every trial runs). The first trial
+of a run is left out (it starts the zygote). Printed against the goals: warm fixed cost at most 1 s; the work in a
+container within 5% of the virtualenv's. Peak resident memory: a trial's (the harness records it), the zygotes'.
 """
 
 from __future__ import annotations
@@ -32,8 +32,21 @@ def mlops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlops", *args], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
+NULL = {"ml": "import numpy, pandas, sklearn.ensemble, sklearn.model_selection\nprint('accuracy', 0.5)\n",
+        "dl": "import numpy, pandas, tensorflow as tf\nfrom tensorflow import keras\n"
+              "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\nprint('accuracy', 0.5)\n"}
+
+
+def null_project(folder: Path, env: str) -> Path:
+    """A project that imports the framework, builds nothing worth training, and reports a metric."""
+    project = folder / f"null-{env}"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "train.py").write_text(NULL[env])
+    return project
+
+
 def measure(project: Path, backend: str, trials: int, env: dict[str, str]) -> dict[str, float]:
-    """One tuning run; per-trial fixed cost and own time (medians, first trial excluded), peak RSS."""
+    """One tuning run; per-trial wall time (median, first trial excluded), peak RSS."""
     start = time.time()
     proc = mlops("run", str(project), "--backend", backend, "--strategy", "random", "--max-trials", str(trials),
                  "--target", "1.0", "--no-notify", "--fresh", "--quiet", "--json", env=env)
@@ -41,15 +54,14 @@ def measure(project: Path, backend: str, trials: int, env: dict[str, str]) -> di
     if not proc.stdout.strip():
         raise SystemExit(f"{backend}: mlops run failed: {proc.stderr[-2000:]}")
     summary = json.loads(proc.stdout)
-    fixed, own, rss = [], [], []
+    walls, rss = [], []
     for t in summary["trials"]:
         metrics = json.loads((Path(summary["run_dir"]) / f"trial-{t['number']:03d}" / "metrics.json").read_text())
-        fixed.append(t["duration_s"] - metrics["duration_s"])
-        own.append(metrics["duration_s"])
+        walls.append(t["duration_s"])
         rss.append(metrics.get("peak_rss_mb") or 0)
-    later = slice(1, None) if len(fixed) > 1 else slice(None)
-    return {"trials": len(fixed), "fixed": statistics.median(fixed[later]), "first_fixed": fixed[0],
-            "own": statistics.median(own[later]), "rss": max(rss), "run_wall": wall}
+    later = walls[1:] if len(walls) > 1 else walls
+    return {"trials": len(walls), "wall": statistics.median(later), "first": walls[0], "rss": max(rss),
+            "run_wall": wall}
 
 
 def zygote_rss_mb(cache: Path) -> float:
@@ -74,33 +86,39 @@ def main() -> int:
     variants = [("local cold", "local", {"MLOPS_WARM": "0"}), ("local warm", "local", {"MLOPS_WARM": "1"})]
     if not args.no_docker:
         variants.append(("docker", "docker", {}))
-    rows: dict[str, dict[str, dict[str, float]]] = {}
+    rows: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         base = {**os.environ, "MLOPS_HOME": tmp, "NO_COLOR": "1"}
         cache = Path(os.environ.get("MLOPS_CACHE_DIR") or Path.home() / ".cache" / "mlops")
         zygotes = 0.0
-        for project in (args.ml, args.dl):
+        for env, project in (("ml", args.ml), ("dl", args.dl)):
+            null = null_project(Path(tmp), env)
             for backend in sorted({b for _, b, _ in variants}):  # environments built before anything is timed
                 proc = mlops("build", str(project), "--backend", backend, env=base)
                 if proc.returncode != 0:
                     raise SystemExit(f"mlops build --backend {backend} failed: {proc.stderr[-1500:]}")
             for name, backend, extra in variants:
-                rows.setdefault(project.name, {})[name] = measure(project, backend, args.trials, {**base, **extra})
+                rows.setdefault(env, {})[name] = {
+                    "null": measure(null, backend, args.trials, {**base, **extra}),
+                    "real": measure(project, backend, args.trials, {**base, **extra})}
             zygotes = max(zygotes, zygote_rss_mb(cache))
-    print(f"{args.trials} trials per run (random strategy, same seed); medians over trials 2..{args.trials}\n")
-    print(f"{'project':<20} {'variant':<11} {'fixed cost s':>12} {'1st trial':>10} {'own s':>7} {'peak RSS MB':>12}")
-    for project, variants_done in rows.items():
-        for name, r in variants_done.items():
-            print(f"{project:<20} {name:<11} {r['fixed']:>12.2f} {r['first_fixed']:>10.2f} {r['own']:>7.2f} "
-                  f"{r['rss']:>12.0f}")
+    print(f"{args.trials} trials per run (random strategy, same seed); medians over trials 2..{args.trials}; "
+          f"ml: {args.ml.name}, dl: {args.dl.name}\n")
+    print(f"{'env':<4} {'variant':<11} {'fixed cost s':>12} {'1st trial':>10} {'work s':>8} {'peak RSS MB':>12}")
+    for env, done in rows.items():
+        for name, r in done.items():
+            work = r["real"]["wall"] - r["null"]["wall"]
+            print(f"{env:<4} {name:<11} {r['null']['wall']:>12.2f} {r['null']['first']:>10.2f} {work:>8.2f} "
+                  f"{r['real']['rss']:>12.0f}")
     print()
-    for project, r in rows.items():
-        cold, warm = r["local cold"]["fixed"], r["local warm"]["fixed"]
-        print(f"{project}: warm fixed cost {warm:.2f}s (goal <= 1 s: {'met' if warm <= 1 else 'MISSED'}), "
+    for env, r in rows.items():
+        cold, warm = r["local cold"]["null"]["wall"], r["local warm"]["null"]["wall"]
+        print(f"{env}: warm fixed cost {warm:.2f}s (goal <= 1 s: {'met' if warm <= 1 else 'MISSED'}), "
               f"cold {cold:.2f}s, warm/cold {warm / cold:.2f}")
         if "docker" in r:
-            ratio = r["docker"]["own"] / r["local cold"]["own"]
-            print(f"{project}: container/virtualenv time of the script itself {ratio:.3f} "
+            work = {n: r[n]["real"]["wall"] - r[n]["null"]["wall"] for n in ("docker", "local cold")}
+            ratio = work["docker"] / work["local cold"]
+            print(f"{env}: work in a container / in the virtualenv {ratio:.3f} "
                   f"(goal <= 1.05: {'met' if ratio <= 1.05 else 'MISSED'})")
     print(f"\nzygotes resident after the runs: {zygotes:.0f} MB")
     return 0
