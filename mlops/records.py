@@ -156,6 +156,8 @@ class TrialModel(Record):
     format: str  # "keras" | "joblib"
     source: str = ""
     class_: str = Field("", alias="class")
+    #: ``tf_keras`` when a Keras 2 script trained it on tf-keras (it must be loaded with tf_keras).
+    runtime: str = ""
 
 
 class Trial(Record):
@@ -186,6 +188,8 @@ class Trial(Record):
     history: dict[str, list[float]] = Field(default_factory=dict)
     curve: list[float] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    #: Import-level Keras 2 shims the script used (``keras -> tf_keras``, ``import keras.utils.np_utils``...).
+    shims: list[str] = Field(default_factory=list)
     where: str = ""
     restarts: int = 0
     resumed_from_epoch: list[int] = Field(default_factory=list)
@@ -209,6 +213,8 @@ class ModelVersion(Record):
     trial: int | None = None
     path: str = ""
     format: str = ""
+    #: ``tf_keras`` for a Keras 2 model (loaded with tf_keras), else empty.
+    runtime: str = ""
     framework: str = ""
     kind: str = ""
     metric: str = ""

@@ -39,6 +39,7 @@ class TuneContext:
     run_dir: Path
     out: Out
     packages: Packages = NO_PACKAGES
+    keras_api: int | None = None
 
 
 def validation_value(logs: dict[str, float], metric: str) -> float | None:
@@ -145,7 +146,7 @@ def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | No
         cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
         restarts=cfg.trial.restarts, on_epoch=on_epoch,
         on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number), packages=ctx.packages,
-        args=list(cfg.args), paths=dict(cfg.paths),
+        args=list(cfg.args), paths=dict(cfg.paths), keras_api=ctx.keras_api,
         datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
     )
 
@@ -158,7 +159,7 @@ def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_di
         script=str(script) if script else None, duration_s=round(result.duration_s, 2), error=result.error,
         error_kind=result.error_kind, exit_code=result.exit_code, log_tail=result.log_tail,
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
-        history=result.history, curve=curve, warnings=result.warnings, where=result.where,
+        history=result.history, curve=curve, warnings=result.warnings, shims=result.shims, where=result.where,
         restarts=result.restarts, resumed_from_epoch=result.resumed_from_epoch,
         reached=result.status == "ok" and cfg.reached(result.value)))
 

@@ -247,7 +247,7 @@ def train_stage(p: Pipeline) -> None:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
             ctx = TuneContext(store=p.store, run_id=run_id, cfg=p.cfg, backend=p.backend, project_dir=project_dir,
                               entry=entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
-                              packages=p.packages)
+                              packages=p.packages, keras_api=p.detection.keras_api)
             stop_reason = tune(ctx)
             if p.cfg.confirm and not data_project:
                 from training.confirm import confirm_winner
@@ -365,7 +365,7 @@ def register_best(store: RunStore, run: Run, best: Trial, passed: bool, value: f
             meta["transform"] = TRANSFORM
     metrics = evaluation.metrics if evaluation is not None else dict(best.metrics)
     return Registry(store).register(ModelVersion(
-        project=run.project, run_id=run.id, trial=best.number, format=best.model.format,
+        project=run.project, run_id=run.id, trial=best.number, format=best.model.format, runtime=best.model.runtime,
         framework=run.framework, kind=run.kind, metric=run.metric, value=best.value if value is None else value,
         passed=passed, snapshot=run.snapshot, metrics=metrics), model_file, extras, meta)
 

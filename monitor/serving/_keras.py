@@ -35,14 +35,23 @@ class KerasModel(ServedModel):
 
     @classmethod
     def load(cls, path: Path, meta: dict[str, Any]) -> KerasModel:
-        """Load a ``.keras`` file (and its feature transform, when ``model.json`` names one)."""
-        import keras
-
+        """Load a ``.keras`` file: with Keras 3, or with tf_keras (Keras 2) when a Keras 2 script trained it
+        (``"runtime": "tf_keras"`` in model.json: Keras 3 cannot read those files); and its feature transform, when
+        ``model.json`` names one (a data project's)."""
         transform = None
         if meta.get("transform"):
             import joblib
 
             transform = joblib.load(path.parent / meta["transform"])
+        if meta.get("runtime") == "tf_keras":
+            import os
+
+            os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow is imported: tf.keras is tf_keras
+            import tf_keras
+
+            return cls(tf_keras.models.load_model(path), meta, transform)
+        import keras
+
         return cls(keras.saving.load_model(path), meta, transform)
 
     def predict(self, x: np.ndarray) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
 from training.backends._base import Backend
-from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
+from training.backends._trial import OutputSink, TrialProcess, TrialSpec, thread_environment, trial_environment
 
 CONTAINER_UID = 10001
 HARNESS_MOUNT = "/opt/mlops"
@@ -177,7 +177,8 @@ class DockerBackend(Backend):
         if os.getuid() == 0:
             os.chown(spec.run_dir, CONTAINER_UID, CONTAINER_UID)
         volumes, script = self._mounts(spec)
-        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": KERAS_HOME})
+        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": KERAS_HOME,
+                                 **thread_environment(spec.cpus)})
         if os.environ.get("MLOPS_HARNESS_STRICT"):
             env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
         create = dict(
