@@ -21,6 +21,12 @@ class KerasModel(ServedModel):
         self.model = model
         self.model.predict_on_batch(np.zeros((1, *self.shape), dtype=self.dtype))  # compile now, not on request 1
 
+    @property
+    def classes(self) -> list[Any] | None:
+        """Class indices ``0..n-1`` for a classifier (more than one output), else ``None``."""
+        outputs = self.model.output_shape[-1] if self.model.output_shape else 1
+        return list(range(int(outputs))) if outputs and int(outputs) > 1 else None
+
     @classmethod
     def load(cls, path: Path, meta: dict[str, Any]) -> KerasModel:
         """Load a ``.keras`` file."""
