@@ -133,7 +133,7 @@ def _unknown(state: Any, project: str, ids: list[str]) -> list[str]:
     store = state.sink.store
     missing = [i for i in dict.fromkeys(ids) if i not in store.predictions(project, ids)]
     if missing:
-        state.sink.flush(timeout=2.0)
+        flushed = state.sink.flush(timeout=2.0)
         deadline = time.monotonic() + (4 * FLUSH_S if state.settings.workers > 1 else 0)
         while True:
             found = store.predictions(project, missing)
@@ -141,4 +141,7 @@ def _unknown(state: Any, project: str, ids: list[str]) -> list[str]:
             if not missing or time.monotonic() >= deadline:
                 break
             time.sleep(FLUSH_S / 2)
+        if missing and not flushed:  # they may be among the predictions waiting for the store
+            why = getattr(state.sink, "failing", None) or "the store did not take the waiting predictions in time"
+            raise CaptureUnavailable(f"capture is paused ({why})")
     return missing
