@@ -35,3 +35,9 @@ def source_root() -> Path:
     """The folder that holds the ``mlops``, ``training`` and ``monitor`` packages, the requirements files and
     ``dockerfiles/`` (mlops is installed from its source tree)."""
     return Path(__file__).resolve().parents[1]
+
+
+def capture_dir(project: str) -> Path:
+    """``$MLOPS_HOME/capture/<project>``: the spool of captured predictions and labels when there is no MongoDB
+    (the deploy mounts it into the project's serving units)."""
+    return home() / "capture" / project

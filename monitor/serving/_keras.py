@@ -23,7 +23,10 @@ class KerasModel(ServedModel):
 
     @property
     def classes(self) -> list[Any] | None:
-        """Class indices ``0..n-1`` for a classifier (more than one output), else ``None``."""
+        """The class names of ``model.json`` (a data project), else class indices ``0..n-1`` for a classifier (more
+        than one output), else ``None``."""
+        if self.meta.get("classes"):
+            return list(self.meta["classes"])
         outputs = self.model.output_shape[-1] if self.model.output_shape else 1
         return list(range(int(outputs))) if outputs and int(outputs) > 1 else None
 
