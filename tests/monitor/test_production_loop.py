@@ -1,0 +1,109 @@
+"""The loop end to end, without Docker: an APS model served, predictions, users' labels that pull live accuracy
+under the threshold, ``mlops monitor --once`` starting the retrain, the new version blessed, made ``production``
+and deployed, the old unit retired, and the chain in the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops.registry import Registry
+from mlops.store import get_run_store
+from monitor.units import local_units
+from tests.conftest import mlops, write_project
+
+APS = Path("/work/shared/data/aps_subset_apsfailure_20211224_133055.csv.gz")
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+TOKEN = "loop-token"
+pytestmark = pytest.mark.slow
+
+TRAIN = """\
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+df = pd.read_csv("aps.csv.gz", na_values=["na"]).fillna(0)
+y = df.pop("class")
+X_train, X_test, y_train, y_test = train_test_split(df, y, test_size=0.3, random_state=0, stratify=y)
+model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X_train, y_train)
+print("accuracy", model.score(X_test, y_test))
+"""
+MLOPS_YAML = """\
+name: aps
+metric: accuracy
+target: 0.9
+budget:
+  max_trials: 2
+monitoring:
+  threshold: 0.8
+  min_labels: 20
+  window: 50
+  cooldown_minutes: 30
+"""
+
+
+def post(url: str, body: object, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.skipif(not APS.is_file(), reason="the APS files are not in /work/shared/data")
+def test_wrong_predictions_labelled_by_users_retrain_and_redeploy_the_model(tmp_path: Path, mlops_home: Path,
+                                                                            ml_env: str) -> None:
+    project = write_project(tmp_path / "aps", {"train.py": TRAIN, "mlops.yaml": MLOPS_YAML})
+    shutil.copy(APS, project / "aps.csv.gz")
+    env = {"MLOPS_HOME": str(mlops_home), "MLOPS_FEEDBACK_TOKEN": TOKEN, **NO_DOCKER}
+    proc = mlops("run", str(project), "--backend", "local", "--no-notify", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads(mlops("deploy", "latest", "--json", env=env).stdout)
+    assert first["version"] == 1
+
+    rows = pd.read_csv(APS, na_values=["na"]).fillna(0).drop(columns=["class"]).iloc[:60]
+    answer = post(f"{first['url']}/predict", {"rows": rows.to_dict(orient="records")})
+    ids, predicted = answer["inference_ids"], answer["predictions"]
+    assert len(ids) == 60 and set(predicted) <= {"neg", "pos"}
+    flipped = {"neg": "pos", "pos": "neg"}
+    labels = [{"inference_id": i, "label": flipped[p] if k < 15 else p}
+              for k, (i, p) in enumerate(zip(ids, predicted, strict=True))]
+    post(f"{first['url']}/feedback", {"labels": labels[:30]}, TOKEN)  # 15 of 30 corrected: live accuracy 0.5
+    checked = mlops("monitor", str(project), "--once", "--json", env=env)
+    verdict = json.loads(checked.stdout)
+    assert verdict["decision"] == "under_threshold" and verdict["labels"] == 30, checked.stderr
+    crossed = time.time()
+    assert verdict["action"]["action"] == "retrain" and verdict["action"]["how"] == "local"
+
+    store = get_run_store()
+    deadline = time.time() + 600
+    while time.time() < deadline and not store.events("retrain", project="aps", step="deployed"):
+        if store.events("retrain", project="aps", step="decision"):
+            pytest.fail(f"not blessed: {Path(verdict['action']['log']).read_text()[-3000:]}")
+        time.sleep(1)
+    log = Path(verdict["action"]["log"]).read_text()
+    done = store.events("retrain", project="aps", step="deployed")
+    assert done, log[-3000:]
+    print(f"\nfrom the label that crossed the threshold to the new version serving: {done[0].time - crossed:.1f} s")
+    chain = done[0]
+    assert chain.version in (2, 3) and chain.retired == [first["container"]]  # the as-is run's or the tuned one's
+    assert Registry(store).aliases("aps")["production"] == chain.version
+    assert [u.version for u in local_units("aps")] == [chain.version]
+    health = json.loads(urllib.request.urlopen(f"{chain.url}/health", timeout=10).read())
+    assert health["model_version"] == chain.version
+    steps = [e.step for e in store.events("retrain", project="aps")]
+    assert steps == ["ground_truth", "runs", "deployed"]
+    truth = store.events("retrain", project="aps", step="ground_truth")[0]
+    assert truth.labels == 30 and truth.corrected == 15
+    runs = store.events("retrain", project="aps", step="runs")[0]
+    assert set(runs.runs) == {"as_is", "tuned"} and runs.run_id in runs.runs.values()
+    assert [e.type for e in store.events(project="aps") if e.type in ("live_check", "live_alert",
+                                                                       "retrain_started")][:3] == \
+        ["live_check", "live_alert", "retrain_started"]
+    for unit in local_units():
+        unit.remove()
