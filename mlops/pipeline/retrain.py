@@ -31,9 +31,8 @@ from mlops.registry import PRODUCTION, Registry
 from mlops.store import RunStore, get_run_store
 
 
-def _record(store: RunStore, project: str, step: str, **fields: Any) -> None:
-    fields.pop("project", None)
-    store.add_event(Event(type="retrain", project=project, step=step, **fields))
+def _record(store: RunStore, name: str, step: str, **fields: Any) -> None:
+    store.add_event(Event(**{**fields, "type": "retrain", "project": name, "step": step}))
 
 
 def ground_truth(project: str, version: int | None) -> tuple[list[str], list[dict[str, Any]]]:

@@ -357,3 +357,34 @@ def test_the_review_page_escapes_everything_it_shows(python, tmp_path, model):
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         return None
+
+
+def test_mlops_feedback_sends_a_csv_in_batches_and_names_the_line_it_refuses(python, model, rows, tmp_path):
+    from tests.conftest import mlops
+
+    spool = tmp_path / "spool"
+    with server(python, model, spool) as url:
+        answer = predict(url, [rows[i % len(rows)] for i in range(600)])
+        ids = answer["inference_ids"]
+        good = tmp_path / "labels.csv"
+        good.write_text("inference_id,label\n" + "".join(f"{i},{1 + k % 3}\n" for k, i in enumerate(ids)))
+        env = {"MLOPS_FEEDBACK_TOKEN": TOKEN}
+        proc = mlops("feedback", "wine", str(good), "--url", url, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == f"{good}: 600 label(s) recorded (0 replaced an earlier one)"
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f"inference_id,label\n{ids[0]},2\n{ids[1]},seven\n")
+        proc = mlops("feedback", "wine", str(bad), "--url", url, env=env)
+        assert proc.returncode == 1
+        assert proc.stderr.strip() == (f"error: {bad}: lines 2-3 refused (422): line 3: label must be one of the "
+                                       "model's classes [1, 2, 3] (got 'seven')")
+        proc = mlops("feedback", "wine", str(good), "--url", url, env={"MLOPS_FEEDBACK_TOKEN": ""})
+        assert proc.returncode == 2 and "MLOPS_FEEDBACK_TOKEN is not set" in proc.stderr
+        wrong = tmp_path / "wrong.csv"
+        wrong.write_text("id,value\na,1\n")
+        proc = mlops("feedback", "wine", str(wrong), "--url", url, env=env)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == f"error: {wrong}: needs the columns inference_id and label (it has: id, value)"
+    store = SpoolCapture(spool)
+    assert len(store.labelled("wine")) == 600
+    assert {h["source"] for h in store.label_history("wine")} == {"cli"}

@@ -48,6 +48,13 @@ monitoring:
 """
 
 
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def post(url: str, body: object, token: str | None = None) -> dict:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
@@ -83,8 +90,11 @@ def test_wrong_predictions_labelled_by_users_retrain_and_redeploy_the_model(tmp_
     store = get_run_store()
     deadline = time.time() + 600
     while time.time() < deadline and not store.events("retrain", project="aps", step="deployed"):
-        if store.events("retrain", project="aps", step="decision"):
-            pytest.fail(f"not blessed: {Path(verdict['action']['log']).read_text()[-3000:]}")
+        if store.events("retrain", project="aps", step="decision") or not alive(verdict["action"]["pid"]):
+            time.sleep(1)
+            if not store.events("retrain", project="aps", step="deployed"):
+                log = Path(verdict["action"]["log"]).read_text()
+                pytest.fail(f"the retrain ended without deploying:\n{log[-3000:]}")
         time.sleep(1)
     log = Path(verdict["action"]["log"]).read_text()
     done = store.events("retrain", project="aps", step="deployed")
