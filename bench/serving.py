@@ -218,11 +218,11 @@ class Server:
 
 def serve_venv(kind: str) -> Path:
     """The serving virtualenv of ``kind`` (built once, as local serving units use it)."""
-    from training.backends import LocalBackend
+    from mlops.environments import Virtualenvs
 
-    backend, extra = LocalBackend(), (ROOT / "requirements-serve.txt",)
-    backend.prepare(kind, lambda line: print(f"  {line}", flush=True), extra=extra)
-    return backend.venv_dir(kind, extra) / "bin" / "python"
+    venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
+    venvs.prepare(kind, lambda line: print(f"  {line}", flush=True), extra=extra)
+    return venvs.python_of(kind, extra)
 
 
 def mlflow_venv() -> Path:

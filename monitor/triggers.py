@@ -36,8 +36,10 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dic
         import jenkins
 
         job = os.environ.get("MLOPS_RETRAIN_JOB", RETRAIN_JOB)
-        server = jenkins.Jenkins(url, username=os.environ.get("JENKINS_USER"),
-                                 password=os.environ.get("JENKINS_TOKEN"), timeout=20)
+        # JENKINS_API_USR/_PSW: the mlops-jenkins-api credential as the Jenkins monitor job binds it
+        server = jenkins.Jenkins(url, username=os.environ.get("JENKINS_USER") or os.environ.get("JENKINS_API_USR"),
+                                 password=os.environ.get("JENKINS_TOKEN") or os.environ.get("JENKINS_API_PSW"),
+                                 timeout=20)
         try:
             queued = server.build_job(job, {"PROJECT_DIR": str(project_dir), "REASON": reason})
         except (jenkins.JenkinsException, OSError) as e:
