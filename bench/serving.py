@@ -316,6 +316,10 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     return figures
 
 
+#: Interleaved rounds of capture on and off (the median round is shown).
+ROUNDS = 5
+
+
 def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds: float, tmp: Path) -> None:
     """``/predict`` with prediction capture on vs off, side by side; the captured rows are counted."""
     import sqlite3
@@ -331,8 +335,11 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
                                    {**base, **extra}, port, "/health", tmp / f"{model_dir.name}-capture-{name}.log")
         for server in servers.values():
             wrk(server.url + "/predict", body, 8, 1, tmp)  # warm-up
+        time.sleep(1.0)
+        with sqlite3.connect(spool / "capture.sqlite") as db:
+            (before,) = db.execute("SELECT count(*) FROM predictions").fetchone()
         rounds: dict[str, dict[int, list[dict[str, float]]]] = {n: {1: [], 8: []} for n in servers}
-        for _ in range(3):  # interleaved, so that both see the same machine load
+        for _ in range(ROUNDS):  # interleaved, so that both see the same machine load
             for connections in (1, 8):
                 for name, server in servers.items():
                     rounds[name][connections].append(wrk(server.url + "/predict", body, connections, seconds / 2, tmp))
@@ -340,18 +347,19 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
         time.sleep(1.0)  # the last batch lands
         with sqlite3.connect(spool / "capture.sqlite") as db:
             (captured,) = db.execute("SELECT count(*) FROM predictions").fetchone()
+        captured -= before
     finally:
         for server in servers.values():
             server.stop()
     for connections in (1, 8):
-        mid = {n: sorted(rounds[n][connections], key=lambda r: r["p50_ms"])[1] for n in servers}
+        mid = {n: sorted(rounds[n][connections], key=lambda r: r["p50_ms"])[ROUNDS // 2] for n in servers}
         for name in ("off", "on"):
             row(f"capture {name}, {connections} connection(s)", mid[name])
         p50 = mid["on"]["p50_ms"] / mid["off"]["p50_ms"] - 1
         rate = 1 - mid["on"]["rps"] / mid["off"]["rps"]
         print(f"  {'capture cost at ' + str(connections) + ' connection(s)':<48} p50 {p50:+.1%}, requests/s "
               f"{-rate:+.1%}", flush=True)
-    print(f"  {'rows captured / requests answered (after warm-up)':<48} {captured} / {answered}", flush=True)
+    print(f"  {'rows captured / requests answered':<48} {captured} / {answered}", flush=True)
 
 
 def row(what: str, r: dict[str, float], extra: str = "") -> None:
