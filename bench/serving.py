@@ -161,6 +161,23 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        todo += children(p)
+    ticks = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def tree_peak_rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) summed over ``pid`` and its descendants."""
     pids, todo = [], [pid]
@@ -339,12 +356,15 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
         with sqlite3.connect(spool / "capture.sqlite") as db:
             (before,) = db.execute("SELECT count(*) FROM predictions").fetchone()
         rounds: dict[str, dict[int, list[dict[str, float]]]] = {n: {1: [], 8: []} for n in servers}
+        cpu_before = {n: tree_cpu_s(server.proc.pid) for n, server in servers.items()}
         for _ in range(ROUNDS):  # interleaved, so that both see the same machine load
             for connections in (1, 8):
                 for name, server in servers.items():
                     rounds[name][connections].append(wrk(server.url + "/predict", body, connections, seconds / 2, tmp))
         answered = sum(r["requests"] for r in [*rounds["on"][1], *rounds["on"][8]])
         time.sleep(1.0)  # the last batch lands
+        cpu_per_request = {n: (tree_cpu_s(server.proc.pid) - cpu_before[n]) * 1000 /
+                           sum(r["requests"] for r in [*rounds[n][1], *rounds[n][8]]) for n, server in servers.items()}
         with sqlite3.connect(spool / "capture.sqlite") as db:
             (captured,) = db.execute("SELECT count(*) FROM predictions").fetchone()
         captured -= before
@@ -359,7 +379,11 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
         rate = 1 - mid["on"]["rps"] / mid["off"]["rps"]
         print(f"  {'capture cost at ' + str(connections) + ' connection(s)':<48} p50 {p50:+.1%}, requests/s "
               f"{-rate:+.1%}", flush=True)
-    print(f"  {'rows captured / requests answered':<48} {captured} / {answered}", flush=True)
+    cost = cpu_per_request["on"] / cpu_per_request["off"] - 1
+    print(f"  {'server CPU per request, off -> on':<48} {cpu_per_request['off']:.3f} -> {cpu_per_request['on']:.3f} ms "
+          f"({cost:+.1%}; CPU time, so less sensitive to other load than latency)", flush=True)
+    print(f"  {'rows captured / requests answered':<48} {captured} / {answered} (wrk leaves out the requests "
+          "in flight when a round ends)", flush=True)
 
 
 def row(what: str, r: dict[str, float], extra: str = "") -> None:

@@ -5,7 +5,8 @@ through this module as the server writes, without FastAPI. The documents are the
 
 - ``predictions``: ``{"_id": inference_id, "project", "model_version", "time", "row": [numbers, None for
   missing], "prediction", "probabilities": [...] or None, "label", "labelled_at", "label_source"}``; ``label``
-  is the latest label (absent until a user gives one).
+  is the latest label (absent until a user gives one). Writers may hand ``row`` over as a numpy row; every
+  reader gets a list.
 - ``labels``: every label ever given, append-only: ``{"_id", "inference_id", "project", "label", "previous",
   "time", "source"}``; a second label for a prediction replaces the first on the prediction, and both stay here.
 - ``served_models``: ``{"_id": "<project>/<version>", "project", "version", "features", "classes", "task"}``,
@@ -20,6 +21,7 @@ every worker, ``mlops monitor`` and ``mlops feedback`` can use it at once.
 from __future__ import annotations
 
 import abc
+import array
 import json
 import math
 import sqlite3
@@ -49,8 +51,24 @@ class LabelResult:
 
 
 def clean_row(values: Iterable[float]) -> list[float | None]:
-    """A row as stored: floats, ``None`` for a missing (NaN) value."""
-    return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    """A row as documents show it: floats, ``None`` for a missing (NaN) value. ``values`` may be a numpy row."""
+    listed = values.tolist() if hasattr(values, "tolist") else values  # type: ignore[union-attr]
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in listed]
+
+
+def row_bytes(values: Any) -> bytes:
+    """A row as the spool keeps it: float64 values, NaN for missing (packed, not JSON: formatting floats as text
+    would be most of the cost of capture)."""
+    if hasattr(values, "astype"):
+        return values.astype("<f8", copy=False).tobytes()  # type: ignore[no-any-return]
+    return array.array("d", [math.nan if v is None else float(v) for v in values]).tobytes()
+
+
+def row_of(blob: bytes) -> list[float | None]:
+    """The row ``row_bytes`` packed."""
+    values = array.array("d")
+    values.frombytes(blob)
+    return [None if v != v else v for v in values]
 
 
 class CaptureStore(abc.ABC):
@@ -157,6 +175,7 @@ class MongoCapture(CaptureStore):
     def add_predictions(self, docs: list[dict[str, Any]]) -> None:
         if not docs:
             return
+        docs = [{**d, "row": clean_row(d["row"])} for d in docs]
 
         def write() -> None:
             try:
@@ -257,7 +276,7 @@ class MongoCapture(CaptureStore):
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
-    id TEXT PRIMARY KEY, project TEXT NOT NULL, model_version INTEGER, time REAL NOT NULL, row TEXT NOT NULL,
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, model_version INTEGER, time REAL NOT NULL, row BLOB NOT NULL,
     prediction TEXT, probabilities TEXT, label TEXT, labelled_at REAL, label_source TEXT);
 CREATE INDEX IF NOT EXISTS predictions_time ON predictions (project, time);
 CREATE INDEX IF NOT EXISTS predictions_labelled ON predictions (project, labelled_at) WHERE labelled_at IS NOT NULL;
@@ -268,7 +287,7 @@ CREATE INDEX IF NOT EXISTS labels_prediction ON labels (project, inference_id);
 CREATE TABLE IF NOT EXISTS served_models (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS live_status (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
-_JSON_COLUMNS = ("row", "prediction", "probabilities", "label")
+_JSON_COLUMNS = ("prediction", "probabilities", "label")
 
 
 def _dumps(value: Any) -> str | None:
@@ -316,6 +335,7 @@ class SpoolCapture(CaptureStore):
     def _doc(row: sqlite3.Row) -> dict[str, Any]:
         doc = dict(row)
         doc["_id"] = doc.pop("id")
+        doc["row"] = row_of(doc["row"])
         for key in _JSON_COLUMNS:
             if doc.get(key) is not None:
                 doc[key] = json.loads(doc[key])
@@ -325,7 +345,7 @@ class SpoolCapture(CaptureStore):
         return doc
 
     def add_predictions(self, docs: list[dict[str, Any]]) -> None:
-        rows = [(d["_id"], d["project"], d.get("model_version"), d["time"], _dumps(d["row"]),
+        rows = [(d["_id"], d["project"], d.get("model_version"), d["time"], row_bytes(d["row"]),
                  _dumps(d.get("prediction")), _dumps(d.get("probabilities"))) for d in docs]
 
         def write(db: sqlite3.Connection) -> None:

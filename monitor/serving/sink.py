@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .capture import CaptureStore, CaptureUnavailable, clean_row
+from .capture import CaptureStore, CaptureUnavailable
 
 #: A batch is written when this many rows wait, or after ``FLUSH_S`` seconds.
 BATCH_ROWS = 500
@@ -81,12 +81,13 @@ class NullSink:
 
 
 def documents(prediction: Prediction) -> list[dict[str, Any]]:
-    """The ``predictions`` documents of one answered call, one per row."""
-    rows = prediction.rows.reshape(len(prediction.rows), -1).tolist()
+    """The ``predictions`` documents of one answered call, one per row (``row`` still a numpy row: each store
+    encodes it its own way)."""
+    rows = prediction.rows.reshape(len(prediction.rows), -1)
     outputs = prediction.result.get("predictions", [])
     probabilities = prediction.result.get("probabilities") or [None] * len(rows)
     return [{"_id": inference_id, "project": prediction.project, "model_version": prediction.model_version,
-             "time": prediction.time, "row": clean_row(row), "prediction": output, "probabilities": probs}
+             "time": prediction.time, "row": row, "prediction": output, "probabilities": probs}
             for inference_id, row, output, probs in zip(prediction.inference_ids, rows, outputs, probabilities,
                                                         strict=False)]
 
