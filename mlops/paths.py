@@ -41,3 +41,13 @@ def capture_dir(project: str) -> Path:
     """``$MLOPS_HOME/capture/<project>``: the spool of captured predictions and labels when there is no MongoDB
     (the deploy mounts it into the project's serving units)."""
     return home() / "capture" / project
+
+
+def snapshots_dir() -> Path:
+    """``$MLOPS_HOME/snapshots``: the rows each run trained on, one folder per snapshot (shared by runs)."""
+    return home() / "snapshots"
+
+
+def project_state_dir(project: str) -> Path:
+    """``$MLOPS_HOME/projects/<project>``: what mlops keeps for a project, such as its data schema."""
+    return home() / "projects" / project

@@ -29,11 +29,6 @@ def project_capture(project: str) -> CaptureStore:
     return store
 
 
-def snapshots_root() -> Path:
-    """Where data snapshots are kept (``$MLOPS_HOME/snapshots``, one folder per snapshot id)."""
-    return paths.home() / "snapshots"
-
-
 def accuracy_of(docs: list[dict[str, Any]]) -> tuple[float | None, int]:
     """Share of labelled predictions whose label is the prediction, and how many were corrected."""
     if not docs:
@@ -88,12 +83,12 @@ def live_check(project: str, cfg: Monitoring, registry: Registry, capture: Captu
 def _drift(holder: Any, served: list[dict[str, Any]], model: dict[str, Any] | None, cfg: Monitoring
            ) -> dict[str, Any]:
     """Drift share of the served rows against the training rows of the production version's snapshot."""
-    snapshot_id = getattr(holder, "snapshot", None)
+    snapshot_id = holder.snapshot
     if not snapshot_id:
         return {"drift_note": f"v{holder.version} names no training snapshot (a project without data:)"}
-    folder = snapshots_root() / snapshot_id
+    folder = paths.snapshots_dir() / snapshot_id
     if not folder.is_dir():
-        return {"drift_note": f"the training snapshot {snapshot_id} is not in {snapshots_root()}"}
+        return {"drift_note": f"the training snapshot {snapshot_id} is not in {paths.snapshots_dir()}"}
     if len(served) < 20:
         return {"drift_note": f"only {len(served)} served row(s): too few to test"}
     import pandas as pd

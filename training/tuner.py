@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,18 +124,9 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
         curve.append(value)
         return not study.strategy.should_prune(number, epoch, value)
 
-    spec = TrialSpec(
-        project=ctx.project_dir, entry=ctx.entry, run_dir=trial_dir, env=ctx.env, metric=cfg.metric,
-        metric_is_default=cfg.metric_is_default, seed=cfg.trial.seed, script=script,
-        time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
-        cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
-        restarts=cfg.trial.restarts, on_epoch=on_epoch,
-        on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number), packages=ctx.packages,
-        args=list(cfg.args), paths=dict(cfg.paths),
-        datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
-    )
+    spec = trial_spec(ctx, number, trial_dir, script, deadline, on_epoch)
     result = ctx.backend.run_trial(spec, out.trial_line)
-    finished = study.tell(_ended(trial, result, script, trial_dir, curve, cfg))
+    finished = study.tell(ended_trial(trial, result, script, trial_dir, curve, cfg))
     _trial_line(out, finished, cfg)
     for broken in study.learn_breakage(finished, study.history()):
         out.fail(f"    tweak '{broken.tweak}' breaks this script (trial {broken.trial}: {broken.error}); "
@@ -142,7 +134,23 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
     return finished
 
 
-def _ended(trial: Trial, result: TrialResult, script: Path | None, trial_dir: Path, curve: list[float],
+def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | None, deadline: float,
+               on_epoch: Callable[[int, dict[str, float]], bool] | None = None, seed: int | None = None) -> TrialSpec:
+    """What the backend runs for trial ``number``: the (rewritten) script with the run's limits and seed."""
+    cfg = ctx.cfg
+    return TrialSpec(
+        project=ctx.project_dir, entry=ctx.entry, run_dir=trial_dir, env=ctx.env, metric=cfg.metric,
+        metric_is_default=cfg.metric_is_default, seed=cfg.trial.seed if seed is None else seed, script=script,
+        time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
+        cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
+        restarts=cfg.trial.restarts, on_epoch=on_epoch,
+        on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number), packages=ctx.packages,
+        args=list(cfg.args), paths=dict(cfg.paths),
+        datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
+    )
+
+
+def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_dir: Path, curve: list[float],
            cfg: ProjectConfig) -> Trial:
     """The trial record once the backend has a result."""
     return trial.model_copy(update=dict(

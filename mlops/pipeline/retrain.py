@@ -6,9 +6,9 @@
    without ``data:`` reads its own files: the labels are not added and the record says so.
 2. Two runs on the new data: the script as it is (one trial, no tweak: the seeds' "old model") and the tuned
    candidate (the seeds' "new model").
-3. The better one goes through the gate (its run's recorded decision when the gate stage recorded one, else
-   the target), approval (``approval: manual`` makes it ``candidate``) and deploy: the new unit must be healthy
-   before the old one is retired.
+3. The better one (by the metric both were scored on, on the same snapshot) goes through the gate (the
+   decision its run's Evaluate stage recorded against production), approval (``approval: manual`` makes it
+   ``candidate`` for a person to promote) and deploy: the new unit must be healthy before the old one is retired.
 
 Every step is an event of type ``retrain`` (with ``step``) in the run store, and the last one holds the chain:
 labels, snapshot, runs, decision, version, deploy.
@@ -57,7 +57,7 @@ def add_ground_truth(cfg: Any, project: str, features: list[str], docs: list[dic
     Returns:
         ``(where, overrides)``: what was added where, and config fields the runs must take (an extra file).
     """
-    data = getattr(cfg, "data", None)
+    data = cfg.data
     digest = hashlib.sha256("".join(sorted(d["_id"] for d in docs)).encode()).hexdigest()[:12]
     where: dict[str, Any] = {"labels": len(docs), "corrected": sum(d.get("label") != d.get("prediction")
                                                                    for d in docs), "labels_hash": digest}
@@ -67,10 +67,10 @@ def add_ground_truth(cfg: Any, project: str, features: list[str], docs: list[dic
         return {**where, "added": "nothing: a script project without data: reads its own files"}, {}
     rows = [{**dict(zip(features, d["row"], strict=True)), data.label: d["label"], "_id": f"label:{d['_id']}"}
             for d in docs]
-    if data.mongodb:
+    if data.mongodb:  # keyed by inference id: a later retrain replaces, never adds twice; missing values absent
         collection = store.data_collection(data.mongodb)
         for row in rows:
-            collection.replace_one({"_id": row["_id"]}, row, upsert=True)
+            collection.replace_one({"_id": row["_id"]}, {k: v for k, v in row.items() if v is not None}, upsert=True)
         return {**where, "added": f"mongodb:{data.mongodb}"}, {}
     folder = paths.home() / "ground-truth" / project
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
         UsageError: Not a project folder, or nothing holds ``production``.
     """
     from mlops.environments import docker_client
-    from mlops.pipeline.run import RunOptions, push_model, run_project
+    from mlops.pipeline.run import RunOptions, push_blessed, run_project
     from monitor.deploy import deploy
 
     started = time.time()
@@ -126,33 +126,31 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
                                                 config=overrides), out, store)
     tuned = run_project(project_dir, RunOptions(fresh=True, notify=False, push=False, config=overrides), out, store)
     runs = {"as_is": as_is["run_id"], "tuned": tuned["run_id"]}
-    chosen = better(as_is, tuned)
+    blessed = [summary for summary in (as_is, tuned) if summary.get("blessed")]
+    chosen = blessed[0] if len(blessed) == 1 else better(as_is, tuned)  # a blessed one first, then the better
     which = "as_is" if chosen is as_is else "tuned"
     _record(store, project, "runs", reason=reason, runs=runs, chosen=which, run_id=chosen["run_id"],
-            values={"as_is": as_is.get("value"), "tuned": tuned.get("value")}, snapshot=chosen.get("snapshot"))
+            values={"as_is": as_is.get("value"), "tuned": tuned.get("value")}, snapshot=chosen.get("snapshot"),
+            blessed={"as_is": as_is.get("blessed"), "tuned": tuned.get("blessed")})
     out.info(f"retrain: the script as it is reached {as_is.get('value')}, the tuned candidate {tuned.get('value')}: "
              f"{which} goes to the gate")
 
     run = store.get_run(chosen["run_id"])
     assert run is not None
-    decision = store.decision(run.id) if hasattr(store, "decision") else None
-    blessed = bool(decision.blessed) if decision is not None else run.reached_target and run.model_version is not None
-    why = decision.line() if decision is not None else \
-        (f"{run.metric} {run.value} {'reaches' if blessed else 'misses'} the target {run.target}")
-    result: dict[str, Any] = {"project": project, "reason": reason, "labels": where["labels"], "runs": runs,
-                              "chosen": which, "run_id": run.id, "blessed": blessed, "decision": why,
-                              "version": run.model_version, "deployed": False}
-    if not blessed:
+    decision = store.decision(run.id)
+    result: dict[str, Any] = {"reason": reason, "labels": where["labels"], "runs": runs, "chosen": which,
+                              "run_id": run.id, "version": run.model_version, "snapshot": run.snapshot,
+                              "blessed": bool(decision and decision.blessed),
+                              "decision": decision.line() if decision else "no decision was recorded",
+                              "deployed": False}
+    pushed = push_blessed(store, run, decision, cfg.approval, out) if decision is not None else None
+    if pushed is None or pushed["awaiting_approval"]:
+        if pushed is not None:
+            result["approval"] = f"manual: v{pushed['version']} is the candidate; mlops promote approves it"
+        else:
+            out.fail(f"retrain: not blessed ({result['decision']}); production stays v{holder.version}")
         _record(store, project, "decision", **result)
-        out.fail(f"retrain: not blessed ({why}); production stays v{holder.version}")
-        return result
-    approval = getattr(cfg, "approval", "auto")
-    if approval == "manual":
-        registry.promote(project, run.model_version, "candidate", why=f"retrain: {reason}", run_id=run.id)
-        result["approval"] = "manual: candidate waits for 'mlops promote'"
-        _record(store, project, "decision", **result)
-        return result
-    push_model(store, run, out)
+        return {"project": project, **result}
     if client is None:
         client, why_not = docker_client()
         if client is None:
@@ -161,4 +159,4 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     result.update(deployed=True, url=deployed["url"], container=deployed["container"], retired=deployed["retired"],
                   seconds=round(time.time() - started, 1))
     _record(store, project, "deployed", **result)
-    return result
+    return {"project": project, **result}

@@ -9,7 +9,7 @@ import socket
 import time
 from typing import Any
 
-from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 
 #: A run or trial whose heartbeat is older than this is considered dead (its driver or worker is gone).
 HEARTBEAT_GRACE_S = 60.0
@@ -37,6 +37,7 @@ class RunStore(abc.ABC):
       carries a heartbeat; ``reap_trials`` ends the trials whose heartbeat stopped as ``reaped``.
     - Model versions are numbered per project, atomically, from 1.
     - Alias moves are appended to a history that is never rewritten.
+    - A run gets one gate decision, recorded once and never changed.
     - Every write is durable when the call returns, so nothing is lost if the caller dies next.
     """
 
@@ -155,6 +156,24 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def alias_history(self, project: str, alias: str | None = None) -> list[AliasMove]:
         """Every alias move of a project, oldest first."""
+
+    # -- gate decisions ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def record_decision(self, decision: Decision) -> Decision:
+        """Record the gate's decision on a run, once; return the recorded one (an earlier one wins)."""
+
+    @abc.abstractmethod
+    def decision(self, run_id: str) -> Decision | None:
+        """The gate's decision on a run, or ``None`` before the run was evaluated."""
+
+    # -- data ----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def data_collection(self, name: str) -> Any:
+        """A collection of the store's database that holds a project's rows (pymongo API).
+
+        Raises:
+            StoreError: The name is one of the store's own collections or not a valid name.
+        """
 
     # -- events ------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -68,7 +68,9 @@ class SklearnModel(ServedModel):
 
     def predict(self, x: np.ndarray) -> dict[str, Any]:
         """``{"predictions": [...]}`` from the estimator's ``predict``, with ``probabilities`` (one list per row, in
-        the order of ``classes``) for the classifiers whose prediction is the most probable class."""
+        the order of ``classes``) for the classifiers whose prediction is their most probable class (one
+        ``predict_proba`` call gives both), or when ``model.json`` asks for them (``"probabilities": true``, a data
+        project's model)."""
         if self.needs_frame:
             import pandas as pd
 
@@ -77,5 +79,9 @@ class SklearnModel(ServedModel):
             assert self._classes is not None
             proba = np.asarray(self.model.predict_proba(x), dtype="float64")
             return {"predictions": self._classes.take(proba.argmax(axis=1)).tolist(),
-                    "probabilities": proba.round(6).tolist()}
-        return {"predictions": np.asarray(self.model.predict(x)).tolist()}
+                    "probabilities": proba.round(6).tolist(), "classes": self.classes}
+        out: dict[str, Any] = {"predictions": np.asarray(self.model.predict(x)).tolist()}
+        if self.meta.get("probabilities") and self._classes is not None and hasattr(self.model, "predict_proba"):
+            out["probabilities"] = np.asarray(self.model.predict_proba(x), dtype="float64").round(6).tolist()
+            out["classes"] = self.classes
+        return out
