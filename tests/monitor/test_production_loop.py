@@ -117,3 +117,67 @@ def test_wrong_predictions_labelled_by_users_retrain_and_redeploy_the_model(tmp_
         ["live_check", "live_alert", "retrain_started"]
     for unit in local_units():
         unit.remove()
+
+
+DATA_YAML = """\
+name: aps-data
+data: {mongodb: aps_live, label: class}
+metric: accuracy
+target: 0.9
+gate:
+  accuracy: {absolute: 0.02}
+approval: auto
+budget: {max_trials: 2}
+mail: {when: never}
+monitoring:
+  threshold: 0.8
+  min_labels: 20
+  window: 50
+"""
+
+
+@pytest.mark.skipif(not APS.is_file(), reason="the APS files are not in /work/shared/data")
+def test_a_data_project_retrains_on_its_users_labels_and_the_gate_lets_the_new_version_serve(
+        tmp_path: Path, mlops_home: Path, ml_env: str) -> None:
+    project = write_project(tmp_path / "aps-data", {"mlops.yaml": DATA_YAML})
+    env = {"MLOPS_HOME": str(mlops_home), "MLOPS_FEEDBACK_TOKEN": TOKEN, **NO_DOCKER}
+    loaded = mlops("data", "load", str(APS), "--collection", "aps_live", "--na-value", "na", "--json", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    proc = mlops("run", str(project), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    first_run = json.loads(proc.stdout)
+    assert first_run["blessed"] and first_run["pushed"]["alias"] == "production"
+    first = json.loads(mlops("deploy", first_run["run_id"], "--json", env=env).stdout)
+
+    frame = pd.read_csv(APS, na_values=["na"]).drop(columns=["class"]).iloc[:60]
+    rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    answer = post(f"{first['url']}/predict", {"rows": rows})  # raw rows, missing values and all
+    flipped = {"neg": "pos", "pos": "neg"}
+    labels = [{"inference_id": i, "label": flipped[p] if k < 10 else p}
+              for k, (i, p) in enumerate(zip(answer["inference_ids"], answer["predictions"], strict=True))]
+    post(f"{first['url']}/feedback", {"labels": labels[:30]}, TOKEN)
+    verdict = json.loads(mlops("monitor", str(project), "--once", "--json", env=env).stdout)
+    assert verdict["decision"] == "under_threshold" and verdict["accuracy"] == pytest.approx(20 / 30)
+    assert verdict["drift_share"] is not None  # served rows against v1's training snapshot
+
+    store = get_run_store()
+    deadline = time.time() + 900
+    while time.time() < deadline and not store.events("retrain", project="aps-data", step="deployed"):
+        if store.events("retrain", project="aps-data", step="decision") or not alive(verdict["action"]["pid"]):
+            time.sleep(1)
+            if not store.events("retrain", project="aps-data", step="deployed"):
+                pytest.fail(f"no deploy:\n{Path(verdict['action']['log']).read_text()[-4000:]}")
+        time.sleep(1)
+    chain = store.events("retrain", project="aps-data", step="deployed")[0]
+    truth = store.events("retrain", project="aps-data", step="ground_truth")[0]
+    assert (truth.labels, truth.corrected, truth.added) == (30, 10, "mongodb:aps_live")
+    assert store.data_collection("aps_live").count_documents({"_id": {"$regex": "^label:"}}) == 30
+    runs = store.events("retrain", project="aps-data", step="runs")[0]
+    decision = store.decision(chain.run_id)
+    assert decision is not None and decision.blessed and decision.baseline_version == 1
+    assert chain.snapshot == runs.snapshot != first_run["snapshot"]  # the labelled rows made a new snapshot
+    assert Registry(store).aliases("aps-data")["production"] == chain.version > 1
+    assert chain.retired == [first["container"]] and [u.version for u in local_units("aps-data")] == [chain.version]
+    print(f"\ndata project: from the crossing label to v{chain.version} serving: {chain.time - verdict['time']:.1f} s")
+    for unit in local_units():
+        unit.remove()
