@@ -5,11 +5,13 @@ Usage, from a clean clone with the tool virtualenv (``make setup``)::
 
     .venv/bin/python bench/retrain.py [--docker]
 
-It trains a random forest on one APS file (``../shared/data``), deploys it (a local serving process, or a
-container with ``--docker``), sends 60 predictions, then labels 20 of them, 15 corrected (``min_labels: 20``,
-threshold 0.8). The label that makes the verdict fall (the 20th) is timed from its start; ``mlops monitor --once`` runs
-right after it (the Jenkins monitor job runs it every five minutes: add up to that), starts ``mlops retrain`` in
-the background, and the clock stops when ``/health`` of the new unit says the new version. The phases come from the
+It loads one APS file (``../shared/data``) into a collection, trains the data project on it (mlops writes the
+script), deploys it (a local serving process, or a container with ``--docker``), sends 60 predictions of rows
+from another APS file (raw, missing values and all; 40 failures, which the model misses most, and 20 others), and
+users label them with their true class (``min_labels: 20``, threshold 0.8). The label that
+makes the verdict fall (the 20th) is timed from its start; ``mlops monitor --once`` runs right after it (the Jenkins
+monitor job runs it every five minutes: add up to that) and starts ``mlops retrain`` in the background; the clock
+stops when the new version, blessed by the gate, is serving and the old unit is retired. The phases come from the
 run store's events.
 """
 
@@ -28,21 +30,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 APS = ROOT.parent / "shared" / "data" / "aps_subset_apsfailure_20211224_133055.csv.gz"
+#: Where the served rows come from: another file of the same source, never trained on.
+LATER = ROOT.parent / "shared" / "data" / "aps_subset_apsfailure_20211224_133116.csv.gz"
 TOKEN = "bench-token"
 
-TRAIN = """\
-import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
-
-df = pd.read_csv("aps.csv.gz", na_values=["na"]).fillna(0)
-y = df.pop("class")
-X_train, X_test, y_train, y_test = train_test_split(df, y, test_size=0.3, random_state=0, stratify=y)
-model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X_train, y_train)
-print("accuracy", model.score(X_test, y_test))
+CONFIG = """\
+name: aps-bench
+data: {mongodb: aps_bench, label: class}
+metric: accuracy
+target: 0.9
+gate:
+  accuracy: {absolute: 0.02}
+budget: {max_trials: 2}
+mail: {when: never}
+monitoring:
+  threshold: 0.8
+  min_labels: 20
+  window: 50
 """
-CONFIG = "name: aps-bench\nmetric: accuracy\ntarget: 0.9\nbudget:\n  max_trials: 2\nmonitoring:\n  threshold: 0.8\n" \
-         "  min_labels: 20\n  window: 50\n"
 
 
 def mlops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -70,26 +75,27 @@ def main() -> int:
         tmp = Path(name)
         home, project = tmp / "home", tmp / "aps"
         project.mkdir()
-        (project / "train.py").write_text(TRAIN)
         (project / "mlops.yaml").write_text(CONFIG)
-        (project / "aps.csv.gz").write_bytes(APS.read_bytes())
         env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_FEEDBACK_TOKEN": TOKEN, "NO_COLOR": "1"}
         for var in ("MONGODB_URI", "SMTP_HOST", "JENKINS_URL"):
             env.pop(var, None)
         if not args.docker:
             env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+        mlops("data", "load", str(APS), "--collection", "aps_bench", "--na-value", "na", env=env)
         start = time.time()
         mlops("run", str(project), "--no-notify", "--json", env=env)
         first = json.loads(mlops("deploy", "latest", "--json", env=env).stdout)
         print(f"  first model trained and serving (v{first['version']})           {time.time() - start:7.1f} s")
-        rows = pd.read_csv(APS, na_values=["na"]).fillna(0).drop(columns=["class"]).iloc[:60]
-        answer = post(f"{first['url']}/predict", {"rows": rows.to_dict(orient="records")})
-        flipped = {"neg": "pos", "pos": "neg"}
-        labels = [{"inference_id": i, "label": flipped[p] if k < 15 else p}
-                  for k, (i, p) in enumerate(zip(answer["inference_ids"], answer["predictions"], strict=True))]
-        post(f"{first['url']}/feedback", {"labels": labels[:19]}, TOKEN)  # fewer than min_labels: no decision yet
+        later = pd.read_csv(LATER, na_values=["na"])
+        served = pd.concat([later[later["class"] == "pos"].head(40), later[later["class"] == "neg"].head(20)])
+        truth = served.pop("class").tolist()
+        rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in served.to_dict(orient="records")]
+        answer = post(f"{first['url']}/predict", {"rows": rows})  # failures (pos) are what the model misses most
+        labels = [{"inference_id": i, "label": t} for i, t in zip(answer["inference_ids"], truth, strict=True)]
+        order = labels[::3] + labels[1::3] + labels[2::3]  # failures and others mixed, as they come
+        post(f"{first['url']}/feedback", {"labels": order[:19]}, TOKEN)  # fewer than min_labels: no decision yet
         crossed = time.time()
-        post(f"{first['url']}/feedback", {"labels": labels[19:20]}, TOKEN)  # the 20th: live accuracy 0.25 counts
+        post(f"{first['url']}/feedback", {"labels": order[19:20]}, TOKEN)  # the 20th: the verdict can fall
         verdict = json.loads(mlops("monitor", str(project), "--once", "--json", env=env).stdout)
         if verdict["action"].get("action") != "retrain":
             raise SystemExit(f"no retrain was started: {verdict}")
@@ -113,7 +119,8 @@ def main() -> int:
         print(f"  live accuracy {verdict['accuracy']:.2f} over {verdict['labels']} labels, threshold "
               f"{verdict['threshold']} -> retrain")
         for what, key in (("monitor verdict and alert", "live_alert"), ("retrain started", "retrain_started"),
-                          ("ground truth gathered", "retrain:ground_truth"), ("both runs trained", "retrain:runs"),
+                          ("labels added to the data", "retrain:ground_truth"),
+                          ("both runs trained and gated", "retrain:runs"),
                           ("new version healthy, old unit retired", "retrain:deployed")):
             print(f"  {what:<52} +{events[key] - crossed:7.1f} s")
         print(f"  from the crossing label to v{serving['model_version']} serving                   "

@@ -69,8 +69,8 @@ def add_ground_truth(cfg: Any, project: str, features: list[str], docs: list[dic
             for d in docs]
     if data.mongodb:  # keyed by inference id: a later retrain replaces, never adds twice; missing values absent
         collection = store.data_collection(data.mongodb)
-        for row in rows:
-            collection.replace_one({"_id": row["_id"]}, {k: v for k, v in row.items() if v is not None}, upsert=True)
+        collection.delete_many({"_id": {"$in": [row["_id"] for row in rows]}})  # two passes, not one per row
+        collection.insert_many([{k: v for k, v in row.items() if v is not None} for row in rows])
         return {**where, "added": f"mongodb:{data.mongodb}"}, {}
     folder = paths.home() / "ground-truth" / project
     folder.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from monitor.units import local_units
 from tests.conftest import mlops, write_project
 
 APS = Path("/work/shared/data/aps_subset_apsfailure_20211224_133055.csv.gz")
+LATER = APS.with_name("aps_subset_apsfailure_20211224_133116.csv.gz")  # the same source, never trained on
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 TOKEN = "loop-token"
 pytestmark = pytest.mark.slow
@@ -130,7 +131,7 @@ approval: auto
 budget: {max_trials: 2}
 mail: {when: never}
 monitoring:
-  threshold: 0.8
+  threshold: 0.9
   min_labels: 20
   window: 50
 """
@@ -149,15 +150,18 @@ def test_a_data_project_retrains_on_its_users_labels_and_the_gate_lets_the_new_v
     assert first_run["blessed"] and first_run["pushed"]["alias"] == "production"
     first = json.loads(mlops("deploy", first_run["run_id"], "--json", env=env).stdout)
 
-    frame = pd.read_csv(APS, na_values=["na"]).drop(columns=["class"]).iloc[:60]
-    rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    later = pd.read_csv(LATER, na_values=["na"])
+    served = pd.concat([later[later["class"] == "pos"].head(40), later[later["class"] == "neg"].head(20)])
+    truth = served.pop("class").tolist()
+    rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in served.to_dict(orient="records")]
     answer = post(f"{first['url']}/predict", {"rows": rows})  # raw rows, missing values and all
-    flipped = {"neg": "pos", "pos": "neg"}
-    labels = [{"inference_id": i, "label": flipped[p] if k < 10 else p}
-              for k, (i, p) in enumerate(zip(answer["inference_ids"], answer["predictions"], strict=True))]
-    post(f"{first['url']}/feedback", {"labels": labels[:30]}, TOKEN)
+    labels = [{"inference_id": i, "label": t} for i, t in zip(answer["inference_ids"], truth, strict=True)]
+    given = (labels[::3] + labels[1::3])[:30]  # users label what they checked: the true class, failures and others
+    post(f"{first['url']}/feedback", {"labels": given}, TOKEN)
+    predicted = dict(zip(answer["inference_ids"], answer["predictions"], strict=True))
+    right = sum(predicted[g["inference_id"]] == g["label"] for g in given)
     verdict = json.loads(mlops("monitor", str(project), "--once", "--json", env=env).stdout)
-    assert verdict["decision"] == "under_threshold" and verdict["accuracy"] == pytest.approx(20 / 30)
+    assert verdict["decision"] == "under_threshold" and verdict["accuracy"] == pytest.approx(right / 30)
     assert verdict["drift_share"] is not None  # served rows against v1's training snapshot
 
     store = get_run_store()
@@ -169,8 +173,8 @@ def test_a_data_project_retrains_on_its_users_labels_and_the_gate_lets_the_new_v
                 pytest.fail(f"no deploy:\n{Path(verdict['action']['log']).read_text()[-4000:]}")
         time.sleep(1)
     chain = store.events("retrain", project="aps-data", step="deployed")[0]
-    truth = store.events("retrain", project="aps-data", step="ground_truth")[0]
-    assert (truth.labels, truth.corrected, truth.added) == (30, 10, "mongodb:aps_live")
+    gathered = store.events("retrain", project="aps-data", step="ground_truth")[0]
+    assert (gathered.labels, gathered.corrected, gathered.added) == (30, 30 - right, "mongodb:aps_live")
     assert store.data_collection("aps_live").count_documents({"_id": {"$regex": "^label:"}}) == 30
     runs = store.events("retrain", project="aps-data", step="runs")[0]
     decision = store.decision(chain.run_id)
