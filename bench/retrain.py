@@ -82,57 +82,61 @@ def main() -> int:
         if not args.docker:
             env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
         mlops("data", "load", str(APS), "--collection", "aps_bench", "--na-value", "na", env=env)
-        start = time.time()
-        mlops("run", str(project), "--no-notify", "--json", env=env)
-        first = json.loads(mlops("deploy", "latest", "--json", env=env).stdout)
-        print(f"  first model trained and serving (v{first['version']})           {time.time() - start:7.1f} s")
-        later = pd.read_csv(LATER, na_values=["na"])
-        served = pd.concat([later[later["class"] == "pos"].head(40), later[later["class"] == "neg"].head(20)])
-        truth = served.pop("class").tolist()
-        rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in served.to_dict(orient="records")]
-        answer = post(f"{first['url']}/predict", {"rows": rows})  # failures (pos) are what the model misses most
-        labels = [{"inference_id": i, "label": t} for i, t in zip(answer["inference_ids"], truth, strict=True)]
-        order = labels[::3] + labels[1::3] + labels[2::3]  # failures and others mixed, as they come
-        post(f"{first['url']}/feedback", {"labels": order[:19]}, TOKEN)  # fewer than min_labels: no decision yet
-        crossed = time.time()
-        post(f"{first['url']}/feedback", {"labels": order[19:20]}, TOKEN)  # the 20th: the verdict can fall
-        verdict = json.loads(mlops("monitor", str(project), "--once", "--json", env=env).stdout)
-        if verdict["action"].get("action") != "retrain":
-            raise SystemExit(f"no retrain was started: {verdict}")
-        pid, log = verdict["action"]["pid"], Path(verdict["action"]["log"])
-        while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
-            time.sleep(0.5)
-        done = time.time()
-        sys.path.insert(0, str(ROOT))
-        os.environ["MLOPS_HOME"] = str(home)
-        os.environ.pop("MONGODB_URI", None)
-        from mlops.store import get_run_store
-        from monitor.units import all_units
+        try:
+            start = time.time()
+            mlops("run", str(project), "--no-notify", "--json", env=env)
+            first = json.loads(mlops("deploy", "latest", "--json", env=env).stdout)
+            print(f"  first model trained and serving (v{first['version']})           {time.time() - start:7.1f} s")
+            later = pd.read_csv(LATER, na_values=["na"])
+            served = pd.concat([later[later["class"] == "pos"].head(40), later[later["class"] == "neg"].head(20)])
+            truth = served.pop("class").tolist()
+            rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in served.to_dict(orient="records")]
+            answer = post(f"{first['url']}/predict", {"rows": rows})  # failures (pos) are what the model misses most
+            labels = [{"inference_id": i, "label": t} for i, t in zip(answer["inference_ids"], truth, strict=True)]
+            order = labels[::3] + labels[1::3] + labels[2::3]  # failures and others mixed, as they come
+            post(f"{first['url']}/feedback", {"labels": order[:19]}, TOKEN)  # fewer than min_labels: no decision yet
+            crossed = time.time()
+            post(f"{first['url']}/feedback", {"labels": order[19:20]}, TOKEN)  # the 20th: the verdict can fall
+            verdict = json.loads(mlops("monitor", str(project), "--once", "--json", env=env).stdout)
+            if verdict["action"].get("action") != "retrain":
+                raise SystemExit(f"no retrain was started: {verdict}")
+            pid, log = verdict["action"]["pid"], Path(verdict["action"]["log"])
+            while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                time.sleep(0.5)
+            done = time.time()
+            sys.path.insert(0, str(ROOT))
+            os.environ["MLOPS_HOME"] = str(home)
+            os.environ.pop("MONGODB_URI", None)
+            from mlops.store import get_run_store
 
-        store = get_run_store()
-        deployed = store.events("retrain", project="aps-bench", step="deployed")
-        if not deployed:
-            raise SystemExit(f"the retrain did not deploy:\n{log.read_text()[-3000:]}")
-        serving = json.loads(urllib.request.urlopen(f"{deployed[0].url}/health", timeout=10).read())
-        events = {e.type if e.type != "retrain" else f"retrain:{e.step}": e.time  # type: ignore[attr-defined]
-                  for e in store.events(project="aps-bench")}
-        print(f"  live accuracy {verdict['accuracy']:.2f} over {verdict['labels']} labels, threshold "
-              f"{verdict['threshold']} -> retrain")
-        for what, key in (("monitor verdict and alert", "live_alert"), ("retrain started", "retrain_started"),
-                          ("labels added to the data", "retrain:ground_truth"),
-                          ("both runs trained and gated", "retrain:runs"),
-                          ("new version healthy, old unit retired", "retrain:deployed")):
-            print(f"  {what:<52} +{events[key] - crossed:7.1f} s")
-        print(f"  from the crossing label to v{serving['model_version']} serving                   "
-              f"{deployed[0].time - crossed:7.1f} s   (goal: minutes; the anchor: up to 80 minutes)")
-        print(f"  (the retrain process ended at +{done - crossed:.1f} s)")
-        client = None
-        if args.docker:
-            from mlops.environments import docker_client
+            store = get_run_store()
+            deployed = store.events("retrain", project="aps-bench", step="deployed")
+            if not deployed:
+                raise SystemExit(f"the retrain did not deploy:\n{log.read_text()[-3000:]}")
+            serving = json.loads(urllib.request.urlopen(f"{deployed[0].url}/health", timeout=10).read())
+            events = {e.type if e.type != "retrain" else f"retrain:{e.step}": e.time  # type: ignore[attr-defined]
+                      for e in store.events(project="aps-bench")}
+            print(f"  live accuracy {verdict['accuracy']:.2f} over {verdict['labels']} labels, threshold "
+                  f"{verdict['threshold']} -> retrain")
+            for what, key in (("monitor verdict and alert", "live_alert"), ("retrain started", "retrain_started"),
+                              ("labels added to the data", "retrain:ground_truth"),
+                              ("both runs trained and gated", "retrain:runs"),
+                              ("new version healthy, old unit retired", "retrain:deployed")):
+                print(f"  {what:<52} +{events[key] - crossed:7.1f} s")
+            print(f"  from the crossing label to v{serving['model_version']} serving                   "
+                  f"{deployed[0].time - crossed:7.1f} s   (goal: minutes; the anchor: up to 80 minutes)")
+            print(f"  (the retrain process ended at +{done - crossed:.1f} s)")
+        finally:  # no serving unit is left behind, also when the loop fails
+            os.environ["MLOPS_HOME"] = str(home)
+            from monitor.units import all_units
 
-            client = docker_client()[0]
-        for unit in all_units(client, "aps-bench"):
-            unit.remove()
+            client = None
+            if args.docker:
+                from mlops.environments import docker_client
+
+                client = docker_client()[0]
+            for unit in all_units(client, "aps-bench"):
+                unit.remove()
     print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
     return 0
 

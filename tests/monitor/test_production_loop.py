@@ -49,6 +49,14 @@ monitoring:
 """
 
 
+@pytest.fixture(autouse=True)
+def no_unit_left(mlops_home: Path):
+    """Every serving process a test started (directly or through the retrain) is stopped, also when it fails."""
+    yield
+    for unit in local_units():
+        unit.remove()
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -116,8 +124,6 @@ def test_wrong_predictions_labelled_by_users_retrain_and_redeploy_the_model(tmp_
     assert [e.type for e in store.events(project="aps") if e.type in ("live_check", "live_alert",
                                                                        "retrain_started")][:3] == \
         ["live_check", "live_alert", "retrain_started"]
-    for unit in local_units():
-        unit.remove()
 
 
 DATA_YAML = """\
@@ -183,5 +189,3 @@ def test_a_data_project_retrains_on_its_users_labels_and_the_gate_lets_the_new_v
     assert Registry(store).aliases("aps-data")["production"] == chain.version > 1
     assert chain.retired == [first["container"]] and [u.version for u in local_units("aps-data")] == [chain.version]
     print(f"\ndata project: from the crossing label to v{chain.version} serving: {chain.time - verdict['time']:.1f} s")
-    for unit in local_units():
-        unit.remove()
