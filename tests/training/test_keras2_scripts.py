@@ -90,6 +90,9 @@ def test_a_keras2_cnn_is_tuned_served_and_answers(tmp_path: Path, monkeypatch) -
     assert summary["trials"][1]["label"] != "baseline (as pushed)"
     trials = get_run_store().trials(summary["run_id"])
     assert all("keras -> tf_keras" in t.shims for t in trials)
+    approved = mlops("promote", summary["project"], str(summary["model_version"]), "--reason", "approved",
+                     env=env)  # under its target: registered, not pushed; a person approves it
+    assert approved.returncode == 0, approved.stderr
     served = mlops("deploy", summary["run_id"], "--json", env=env, timeout=900)
     assert served.returncode == 0, served.stderr[-3000:]
     url = json.loads(served.stdout)["url"]

@@ -61,8 +61,11 @@ def _child(request: dict, out_fd: int) -> None:
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         os.close(out_fd)
+        legacy = os.environ.get("TF_USE_LEGACY_KERAS")  # how this process imported TensorFlow: a fact, kept
         os.environ.clear()
         os.environ.update(request["env"])
+        if legacy is not None:
+            os.environ["TF_USE_LEGACY_KERAS"] = legacy
         os.chdir(request["cwd"])
         from training.harness.run import main
 
