@@ -79,6 +79,8 @@ def outcome(run: Run, t: Trial) -> tuple[str, str]:
         return ("muted", "running")
     if t.status is TrialStatus.PRUNED:
         return ("muted", f"pruned{': ' + t.error if t.error else ''}")
+    if t.status is TrialStatus.STOPPED:
+        return ("muted", f"stopped: {t.error or 'the run ended while it ran'}")
     if t.status is TrialStatus.REAPED:
         return ("bad", f"stopped: {t.error or 'its worker stopped sending heartbeats'}")
     return ("bad", f"failed: {t.error or 'no error recorded'}")
