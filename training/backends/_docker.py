@@ -1,26 +1,36 @@
-"""Run trials in containers on a Docker engine, through the Docker SDK for Python.
+"""Run trials in containers on Docker engines, through the Docker SDK for Python.
 
 Images are built from ``dockerfiles/<env>.Dockerfile`` with a context of just the Dockerfile and the
 requirements file, and tagged by their content hash, so a change to the training code never rebuilds an
-image. The harness package is mounted read-only, the project read-only, the trial folder read-write.
+image. On the local engine the harness package is mounted read-only, the project read-only, the trial folder
+read-write. On an engine of another machine (``docker.hosts``) nothing is mounted: the same files go into the
+container as an archive and the results come back as archives (see ``_archives``); the epoch events (for
+pruning) and checkpoints are fetched every few seconds while the trial runs.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
+from training.backends import _archives
 from training.backends._base import Backend
+from training.backends._hosts import CPUS_LABEL, DockerHost, local_host, pick_host
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
 
-CONTAINER_UID = 10001
+CONTAINER_UID = _archives.CONTAINER_UID
 HARNESS_MOUNT = "/opt/mlops"
 #: Where Keras keeps its files in a trial container (the datasets cache is mounted at ``datasets/`` in it).
 KERAS_HOME = "/tmp/keras"
+#: Keras's folder in a container of another machine (``/tmp`` is a tmpfs there, hiding what the archive put in).
+SHIPPED_KERAS_HOME = "/opt/keras"
+#: Seconds between two fetches of a running shipped trial's epoch events (and, after a new epoch, checkpoint).
+SYNC_EVERY_S = 2.0
 
 
 def harness_files() -> list[Path]:
@@ -60,10 +70,11 @@ def harness_copy(folder: Path) -> Path:
 class DockerProcess(TrialProcess):
     """A trial as a container (created on first start, started again after a kill)."""
 
-    def __init__(self, client: Any, tag: str, create: dict[str, Any]) -> None:
+    def __init__(self, client: Any, tag: str, create: dict[str, Any], host: str = "") -> None:
         self.client, self.tag, self.create = client, tag, create
         self.container: Any = None
         self.where = f"docker {tag}"
+        self.host = host
         self._since: int | None = None
 
     def start(self) -> None:
@@ -131,21 +142,137 @@ class DockerProcess(TrialProcess):
             pass
 
 
-class DockerBackend(Backend):
-    """Each trial in a fresh container: project read-only, trial folder read-write, limits enforced.
+class ShippedDockerProcess(DockerProcess):
+    """A trial container on an engine of another machine: its files go in and come out as archives.
 
     Args:
-        client: A connected ``docker.DockerClient`` (injected; see ``mlops.environments.docker_client``).
+        client: The engine's client.
+        tag: The trial image.
+        create: Arguments of ``containers.create`` (no volumes).
+        archive: The files to put at ``/`` before the first start.
+        run_dir: The local trial folder the results are extracted into.
+        host: The engine's URL.
+    """
+
+    def __init__(self, client: Any, tag: str, create: dict[str, Any], archive: bytes, run_dir: Path,
+                 host: str) -> None:
+        super().__init__(client, tag, create, host)
+        self.archive, self.run_dir = archive, run_dir
+        self._sync: threading.Thread | None = None
+        self._stop_sync = threading.Event()
+        self._events_size = 0
+        self._epochs = 0
+
+    def start(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            if self.container is None:
+                self.container = self.client.containers.create(self.tag, **self.create)
+                self.container.put_archive("/", self.archive)
+                self.where = f"docker {self.tag} ({self.container.short_id}) on {self.host}"
+            else:
+                self._since = int(time.time())
+            self.container.start()
+        except DockerException as e:
+            raise translate_docker_error(f"cannot start a container from {self.tag} on {self.host}", e,
+                                         self.host) from e
+        if self._sync is None:
+            self._sync = threading.Thread(target=self._follow, daemon=True)
+            self._sync.start()
+
+    def _follow(self) -> None:
+        """While the trial runs: bring its epoch events (and after a new epoch its checkpoint) here."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        while not self._stop_sync.wait(SYNC_EVERY_S):
+            try:
+                self._fetch_events()
+            except (DockerException, RequestException, OSError):
+                continue  # the container is gone or busy: the final fetch brings what exists
+
+    def _fetch_events(self) -> None:
+        data = _archives.read_file(self.container, "/run/events.jsonl")
+        if data is None or len(data) <= self._events_size:
+            return
+        tmp = self.run_dir / ".events.jsonl.incoming"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.run_dir / "events.jsonl")
+        self._events_size = len(data)
+        epochs = data.count(b"\n")
+        if epochs > self._epochs:
+            self._epochs = epochs
+            _archives.fetch_replacing(self.container, "/run/checkpoint", self.run_dir / "checkpoint")
+
+    def wait(self, timeout: float) -> int | None:
+        code = super().wait(timeout)
+        if code is not None:
+            self._fetch_results()
+        return code
+
+    def _fetch_results(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            for name in _archives.RESULTS:
+                if name in ("model", "checkpoint"):
+                    _archives.fetch_replacing(self.container, f"/run/{name}", self.run_dir / name)
+                else:
+                    _archives.fetch(self.container, f"/run/{name}", self.run_dir)
+        except DockerException as e:
+            raise translate_docker_error(f"cannot fetch the results of {self.where}", e, self.host) from e
+
+    def remove(self) -> None:
+        self._stop_sync.set()
+        if self._sync is not None:
+            self._sync.join(timeout=SYNC_EVERY_S + 5)
+        super().remove()
+
+
+class DockerBackend(Backend):
+    """Each trial in a fresh container on the freest Docker host: project read-only, trial folder read-write,
+    limits enforced.
+
+    Args:
+        client: A connected ``docker.DockerClient`` of the local engine (injected; see
+            ``mlops.environments.docker_client``), when ``hosts`` is not given.
+        hosts: The engines trials may run on (``docker.hosts``); each trial goes to the one with the most free
+            CPUs when it starts.
     """
 
     name = "docker"
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.images = Images(client)
+    def __init__(self, client: Any = None, hosts: list[DockerHost] | None = None) -> None:
+        if not hosts:
+            if client is None:
+                raise ValueError("DockerBackend needs a client or hosts, but got neither")
+            hosts = [local_host(client)]
+        self.hosts = hosts
+        self.client = hosts[0].client
+        self.images = Images(self.client)
 
     def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
-        return self.images.prepare_trial(env, say, packages)
+        if len(self.hosts) == 1:
+            return self.images.prepare_trial(env, say, packages)
+        done = []
+        for host in self.hosts:
+            say(f"{host.url}:")
+            done.append(f"{Images(host.client).prepare_trial(env, say, packages)} on {host.url}")
+        return "; ".join(done)
+
+    def stop_trial(self, labels: dict[str, str]) -> None:
+        """Remove the containers of a trial (its worker died) on every host."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        wanted = [f"{key}={value}" for key, value in labels.items()]
+        for host in self.hosts:
+            try:
+                for container in host.client.containers.list(all=True, filters={"label": wanted}):
+                    container.remove(force=True)
+            except (DockerException, RequestException):
+                continue
 
     def _mounts(self, spec: TrialSpec) -> tuple[dict[str, dict[str, str]], str | None]:
         volumes = {
@@ -171,22 +298,53 @@ class DockerBackend(Backend):
                 script = "/opt/trial/script.py"
         return volumes, script
 
+    def _archive(self, spec: TrialSpec) -> tuple[bytes, str | None]:
+        """What a container on another machine gets instead of the mounts (see ``_mounts``)."""
+        tar = _archives.TarBuilder()
+        root = harness_files()[0].parent.parent
+        for f in harness_files():
+            tar.file(f"opt/mlops/{f.relative_to(root).as_posix()}", f.read_bytes())
+        tar.tree(spec.project, "project", skip=_archives.SKIP)
+        tar.tree(spec.run_dir, "run", uid=CONTAINER_UID, writable=True, skip=("trial.log",))
+        script = None
+        if spec.script:
+            try:
+                script = "/run/" + spec.script.resolve().relative_to(spec.run_dir.resolve()).as_posix()
+            except ValueError:
+                tar.file("opt/trial/script.py", spec.script.read_bytes())
+                script = "/opt/trial/script.py"
+        for prefix, folder in spec.paths.items():  # /mycode -> the work folder the harness mirrors the project into
+            tar.link(prefix.strip("/"), "/run/work" + ("" if folder in (".", "") else "/" + folder.strip("/")))
+        tar.folder(SHIPPED_KERAS_HOME.strip("/"), uid=CONTAINER_UID)
+        if spec.datasets_cache:
+            tar.tree(spec.datasets_cache, f"{SHIPPED_KERAS_HOME.strip('/')}/datasets")
+        return tar.bytes(), script
+
     def launch(self, spec: TrialSpec) -> TrialProcess:
+        host = pick_host(self.hosts)
         tag = spec.image or self.images.trial_tag(spec.env, spec.packages)
+        keras_home = SHIPPED_KERAS_HOME if host.ships_files else KERAS_HOME
+        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": keras_home})
+        if os.environ.get("MLOPS_HARNESS_STRICT"):
+            env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
+        create: dict[str, Any] = dict(
+            environment=env, working_dir="/tmp", network_mode="bridge" if spec.network else "none",
+            mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
+            pids_limit=1024, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            labels={"mlops.role": "training", "mlops.run_dir": str(spec.run_dir), "mlops.project": spec.project.name,
+                    "mlops.entry": spec.entry, CPUS_LABEL: f"{spec.cpus:g}", **spec.labels},
+        )
+        if host.ships_files:
+            # No read-only root filesystem here (Docker refuses archives into one); the project and the harness
+            # are read-only all the same: owned by root, and the trial runs as an unprivileged user.
+            archive, script = self._archive(spec)
+            create.update(command=["python", *spec.harness_args("/project", "/run", script)],
+                          user=f"{CONTAINER_UID}:{CONTAINER_UID}")
+            return ShippedDockerProcess(host.client, tag, create, archive, spec.run_dir, host.url)
         user = f"{os.getuid()}:{os.getgid()}" if os.getuid() != 0 else f"{CONTAINER_UID}:{CONTAINER_UID}"
         if os.getuid() == 0:
             os.chown(spec.run_dir, CONTAINER_UID, CONTAINER_UID)
         volumes, script = self._mounts(spec)
-        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": KERAS_HOME})
-        if os.environ.get("MLOPS_HARNESS_STRICT"):
-            env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
-        create = dict(
-            command=["python", *spec.harness_args("/project", "/run", script)], user=user, environment=env,
-            volumes=volumes, working_dir="/tmp", network_mode="bridge" if spec.network else "none",
-            mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
-            pids_limit=1024, read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            labels={"mlops.role": "training", "mlops.run_dir": str(spec.run_dir),
-                    "mlops.project": spec.project.name, "mlops.entry": spec.entry},
-        )
-        return DockerProcess(self.client, tag, create)
+        create.update(command=["python", *spec.harness_args("/project", "/run", script)], user=user,
+                      volumes=volumes, read_only=True)
+        return DockerProcess(host.client, tag, create, host.url)
