@@ -51,7 +51,7 @@ class Budget(_Strict):
     """How much the tuning loop may spend."""
 
     max_trials: int = Field(10, ge=1, le=1000)
-    max_minutes: float = Field(60, gt=0)
+    max_minutes: float = Field(60.0, gt=0)
 
 
 class TrialLimits(_Strict):

@@ -120,13 +120,18 @@ class RunStore(abc.ABC):
         """Say that the worker running this trial is alive."""
         self.update_trial(run_id, number, heartbeat=time.time())
 
-    def finish_trial(self, trial: Trial) -> None:
-        """Store a trial's result (status, metrics, error...) over its running record."""
+    def finish_trial(self, trial: Trial) -> bool:
+        """Store a trial's result (status, metrics, error...) over its running record.
+
+        Returns:
+            False, storing nothing, when the trial is not running any more: it was reaped meanwhile (its worker
+            was silent for too long) and its configuration runs again elsewhere, so this result is not recorded.
+        """
         doc = trial.to_doc()
-        for key in ("_id", "run_id", "number"):
+        for key in ("_id", "run_id", "number", "status"):
             doc.pop(key, None)
         doc["finished_at"] = doc.get("finished_at") or time.time()
-        self.update_trial(trial.run_id, trial.number, **doc)
+        return self._set_trial_status_if(trial.run_id, trial.number, TrialStatus.RUNNING, trial.status, **doc)
 
     @abc.abstractmethod
     def trials(self, run_id: str) -> list[Trial]:
