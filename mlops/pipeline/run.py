@@ -215,6 +215,11 @@ def train_stage(p: Pipeline) -> None:
     run_id = p.run.id
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = open_strategy_storage(cfg, run_dir, shared=p.run.shared or cfg.workers > 1)
+    except BaseException as e:
+        p.store.finish_run(run_id, RunStatus.FAILED, error=str(e))
+        raise
     spent = sum(t.duration_s for t in p.store.trials(run_id))
     p.store.update_run(run_id, deadline=time.time() + cfg.budget.max_minutes * 60 - spent)
     p.out.info(f"run {run_id} in {run_dir} (store: {p.store.description})")
@@ -224,7 +229,7 @@ def train_stage(p: Pipeline) -> None:
     ctx = TuneContext(store=p.store, run_id=run_id, cfg=cfg, backend=p.backend, project_dir=p.project_dir,
                       entry=p.detection.entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
                       packages=p.packages, shared=p.run.shared, trains=cfg.workers > 0,
-                      strategy_storage=open_strategy_storage(cfg, run_dir, shared=p.run.shared or cfg.workers > 1))
+                      strategy_storage=storage)
     local = LocalWorkers(p.out)
     try:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
