@@ -43,8 +43,8 @@ class DockerHost:
         return self._cpus
 
     def busy_cpus(self) -> float:
-        """CPUs given to the mlops trial containers running there now."""
-        running = self.client.containers.list(filters={"label": ROLE_LABEL, "status": "running"})
+        """CPUs given to the mlops trial containers there now (running, or created and about to start)."""
+        running = self.client.containers.list(filters={"label": ROLE_LABEL, "status": ["created", "running"]})
         return sum(float(c.labels.get(CPUS_LABEL) or 1) for c in running)
 
     def free_cpus(self) -> float:
