@@ -181,3 +181,43 @@ def test_workers_share_optunas_study_in_postgresql(project_factory, postgres_url
     assert proc.returncode == 2 and "s3cret" not in proc.stderr
     assert "error: optuna_storage (or MLOPS_OPTUNA_STORAGE): cannot use postgresql://mlops:***@127.0.0.1:1/optuna" \
         in proc.stderr
+
+
+SLOW_EPOCHS = (EXAMPLES / "wine-keras" / "train.py").read_text().replace(
+    "model.fit(X_train, y_train, epochs=40, batch_size=16, validation_split=0.1, verbose=2)",
+    "import time\n\n\nclass Slow(keras.callbacks.Callback):\n    def on_epoch_end(self, epoch, logs=None):\n"
+    "        time.sleep(1)\n\n\n"
+    "model.fit(X_train, y_train, epochs=12, batch_size=16, validation_split=0.1, verbose=2, callbacks=[Slow()])")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("dl_env")
+def test_the_rerun_of_a_killed_workers_keras_trial_resumes_from_its_last_checkpoint(project_factory) -> None:
+    p = project_factory({"train.py": SLOW_EPOCHS, "mlops.yaml": "target: 0.5\nbudget: {max_trials: 2}\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-keras" / "wines.csv.gz").read_bytes())
+    # The controller only coordinates (--workers 0); two agents do the training.
+    driver = start("train", str(p), "--backend", "local", "--run-id", "keras-7", "--workers", "0", "--json")
+    agents = [start("worker", "keras-7", "--project", str(p)) for _ in range(2)]
+    store = get_run_store()
+
+    def three_epochs_in() -> Trial | None:
+        for t in store.trials("keras-7") if store.get_run("keras-7") else []:
+            events = Path(t.run_dir) / "events.jsonl" if t.run_dir else None
+            if t.status == "running" and events and events.is_file() and len(events.read_text().splitlines()) >= 3:
+                return t
+        return None
+
+    doomed = wait_for(three_epochs_in, timeout=240, what="three epochs of the first trial")
+    assert isinstance(doomed, Trial)
+    time.sleep(1.5)  # the third epoch's checkpoint is written just after its event
+    os.kill(int(doomed.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    out, err = driver.communicate(timeout=400)
+    for agent in agents:
+        agent.communicate(timeout=60)
+    assert driver.returncode == 0, err
+    assert json.loads(out)["status"] == "passed"
+    trials = store.trials("keras-7")
+    rerun = next(t for t in trials if t.source_hash == doomed.source_hash and t.number != doomed.number)
+    assert trials[doomed.number - 1].status == "reaped" and rerun.status == "ok"
+    assert rerun.resumed_from_epoch and rerun.resumed_from_epoch[0] >= 3  # not from epoch 1
+    assert len(rerun.history["loss"]) == 12  # the epochs before the kill are part of its history
