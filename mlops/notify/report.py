@@ -151,6 +151,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         "warnings": [(t.number, w) for t in trials for w in t.warnings],
         "broken_tweaks": _broken(broken_tweaks),
         "started": _when(run.created), "finished": _when(run.finished),
+        "workers": len({t.worker for t in trials if t.worker}),
     }
 
 

@@ -520,7 +520,7 @@ def export_run(summary: dict[str, Any], out_dir: Path, out: Out) -> None:
     """Copy what CI archives into ``out_dir``: summary.json, report.html and plots, best script, diff, model."""
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(summary["run_dir"])
-    for name in ("report.html", "report.css", "metric.png", "curves.png", "best.diff",
+    for name in ("report.html", "report.css", "metric.png", "curves.png", "timeline.png", "best.diff",
                  Path(summary.get("best_script") or "").name):
         if name and (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out_dir / name)
