@@ -10,8 +10,8 @@ from mlops.records import Run, Trial, TrialStatus
 
 #: Plot name -> file in the run folder.
 PLOTS = {"metric": "metric.png", "curves": "curves.png", "timeline": "timeline.png"}
-#: Bar colour of a trial on the timeline, by how it ended (reaching the target: ``reached``).
-TIMELINE_COLOURS = {"reached": "tab:green", TrialStatus.OK: "tab:blue", TrialStatus.FAILED: "tab:red",
+#: Bar colour of a trial on the timeline, by how it ended.
+TIMELINE_COLOURS = {"reached the target": "tab:green", TrialStatus.OK: "tab:blue", TrialStatus.FAILED: "tab:red",
                     TrialStatus.PRUNED: "tab:gray", TrialStatus.STOPPED: "silver", TrialStatus.REAPED: "tab:orange",
                     TrialStatus.RUNNING: "wheat"}
 
@@ -80,14 +80,21 @@ def timeline_rows(trials: list[Trial], now: float | None = None) -> dict[str, li
     rows: dict[str, list[dict[str, Any]]] = {}
     for t in timed:
         end = t.finished_at or (now if t.status is TrialStatus.RUNNING else (t.started_at or 0) + t.duration_s)
-        colour = TIMELINE_COLOURS["reached" if t.reached else t.status]
+        colour = TIMELINE_COLOURS["reached the target" if t.reached else t.status]
         rows.setdefault(t.worker or "?", []).append({"number": t.number, "start": (t.started_at or 0) - origin,
                                                       "end": end - origin, "colour": colour})
     return rows
 
 
+def matplotlib_patch(colour: str, label: str) -> Any:
+    """A legend entry of one colour."""
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=colour, edgecolor="black", linewidth=0.5, label=label)
+
+
 def _draw_timeline(plt: Any, rows: dict[str, list[dict[str, Any]]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.4), dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.8), dpi=100)
     for y, bars in enumerate(rows.values()):
         for bar in bars:
             width = max(bar["end"] - bar["start"], 0.01)
@@ -95,6 +102,12 @@ def _draw_timeline(plt: Any, rows: dict[str, list[dict[str, Any]]], path: Path) 
             ax.text(bar["start"] + width / 2, y, str(bar["number"]), ha="center", va="center", fontsize="small")
     ax.set_yticks(range(len(rows)), [f"worker {i + 1}\n{w}" for i, w in enumerate(rows)], fontsize="small")
     ax.invert_yaxis()
+    used = {bar["colour"] for bars in rows.values() for bar in bars}
+    names = {colour: "under the target" if status == TrialStatus.OK else str(status)
+             for status, colour in TIMELINE_COLOURS.items()}
+    handles = [matplotlib_patch(colour, names[colour]) for colour in TIMELINE_COLOURS.values() if colour in used]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(handles),
+              fontsize="small", frameon=False)
     ax.set_xlabel("seconds since the first trial started")
     fig.tight_layout()
     fig.savefig(path)
