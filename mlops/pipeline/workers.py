@@ -62,12 +62,15 @@ class LocalWorkers:
     relays: list[threading.Thread] = field(default_factory=list)
 
     def start(self, count: int, run_id: str, project: Path, backend: str, quiet: bool) -> None:
-        """Start ``count`` workers of the run (numbered from 2: this process is worker 1)."""
+        """Start ``count`` workers of the run (numbered from 2: this process is worker 1); they die with this
+        process (and their trials with them), as a single worker's trial does."""
+        from training.backends import die_with_parent
+
         for n in range(2, count + 2):
             cmd = [sys.executable, "-m", "mlops", "worker", run_id, "--project", str(project), "--backend", backend,
                    "--wait", "60", *(["--quiet"] if quiet else [])]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    env={**os.environ, "NO_COLOR": "1"})
+                                    env={**os.environ, "NO_COLOR": "1"}, preexec_fn=die_with_parent())
             relay = threading.Thread(target=self._relay, args=(proc, f"[worker {n}] "), daemon=True)
             relay.start()
             self.procs.append(proc)

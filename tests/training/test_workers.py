@@ -105,11 +105,11 @@ def test_a_worker_killed_mid_trial_has_its_trial_reaped_and_run_again(project_fa
         return next((t for t in store.trials(run_id) if t.status == "running"
                      and not t.worker.endswith(f":{driver.pid}")), None)
 
-    doomed = wait_for(victim, what="a trial of worker 2")
+    doomed = wait_for(victim, timeout=240, what="a trial of worker 2")
     assert isinstance(doomed, Trial)
     time.sleep(1)
     os.kill(int(doomed.worker.rsplit(":", 1)[1]), signal.SIGKILL)
-    out, err = driver.communicate(timeout=180)
+    out, err = driver.communicate(timeout=300)
     assert driver.returncode == 1, err
     summary = json.loads(out)
     trials = store.trials(run_id)

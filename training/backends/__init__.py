@@ -6,12 +6,13 @@ from mlops.errors import BackendError
 from training.backends._base import Backend
 from training.backends._docker import DockerBackend
 from training.backends._hosts import DockerHost, connect_hosts, pick_host
-from training.backends._local import LocalBackend
+from training.backends._local import LocalBackend, die_with_parent
 from training.backends._supervise import EpochWatcher
 from training.backends._trial import OutputSink, TrialProcess, TrialResult, TrialSpec, trial_environment
 
 __all__ = ["Backend", "DockerBackend", "DockerHost", "EpochWatcher", "LocalBackend", "OutputSink", "TrialProcess",
-           "TrialResult", "TrialSpec", "connect_hosts", "get_backend", "pick_host", "trial_environment"]
+           "TrialResult", "TrialSpec", "connect_hosts", "die_with_parent", "get_backend", "pick_host",
+           "trial_environment"]
 
 
 def get_backend(name: str = "auto", hosts: list[str] | None = None) -> tuple[Backend, str]:

@@ -23,10 +23,11 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in keep}
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the trial process die with the worker that started it (Linux).
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes a child process die with the process that started it (Linux): a trial with
+    its worker, a worker with the ``mlops run`` that started it.
 
-    The trial runs in a session of its own (so that killing it kills what it started), which also shields it
+    A trial runs in a session of its own (so that killing it kills what it started), which also shields it
     from a kill of its worker: without this, a worker killed with ``kill -9`` would leave its trial running,
     and the trial runs again elsewhere once reaped.
     """
@@ -51,7 +52,7 @@ class LocalProcess(TrialProcess):
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True, preexec_fn=_die_with_parent())
+                                     start_new_session=True, preexec_fn=die_with_parent())
 
     def lines(self) -> Any:
         assert self.proc is not None and self.proc.stdout is not None

@@ -15,7 +15,7 @@ from training.backends._trial import OutputSink, TrialProcess, TrialResult, Tria
 
 TAIL_LINES = 40
 #: Seconds between two ``on_alive`` calls (heartbeats, and a look at whether the run still wants the trial).
-ALIVE_EVERY_S = 2.0
+ALIVE_EVERY_S = 1.0
 #: What ``trial.log`` keeps of a trial that prints a lot: its beginning and its end.
 LOG_HEAD_BYTES = 1_000_000
 LOG_TAIL_BYTES = 1_000_000
