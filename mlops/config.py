@@ -20,9 +20,12 @@ CONFIG_FILE = "mlops.yaml"
 METRICS: dict[str, Literal["maximize", "minimize"]] = {
     "accuracy": "maximize", "f1": "maximize", "precision": "maximize", "recall": "maximize",
     "roc_auc": "maximize", "r2": "maximize", "rmse": "minimize", "mae": "minimize", "mse": "minimize",
+    "cost": "minimize",
 }
 #: Metrics whose values live in [0, 1] (r2 may fall below 0, but a target for it must be in (0, 1] too).
 BOUNDED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "r2"})
+#: Metrics a regressor cannot have (``cost`` counts false positives and false negatives).
+CLASSIFICATION_ONLY = frozenset({"cost"})
 #: The metric a run is judged on when ``mlops.yaml`` names none, by the task detected in the code.
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
 DEFAULT_TARGET = 0.8
@@ -111,6 +114,97 @@ class Docker(_Strict):
             raise ValueError("a Docker host is listed twice")
         return v
 
+class Cost(_Strict):
+    """The cost matrix of ``metric: cost`` (the APS challenge's: a missed failure costs 50 false alarms).
+
+    The cost of a set of predictions is ``fp * false positives + fn * false negatives`` over the rows evaluated,
+    with ``positive`` the class that counts as positive.
+    """
+
+    fp: float = Field(10.0, ge=0, description="cost of a false positive (a false alarm)")
+    fn: float = Field(500.0, ge=0, description="cost of a false negative (a missed positive)")
+
+
+class GateMetric(_Strict):
+    """How much worse than production a candidate may be on one metric (MLflow's ``MetricThreshold`` turned
+    into a tolerance). Every bound given must hold; none given means "not worse at all"."""
+
+    absolute: float | None = Field(None, ge=0, description="worse by at most this much, in the metric's units")
+    relative: float | None = Field(None, ge=0, description="worse by at most this share of production's value")
+    threshold: float | None = Field(None, description="and the candidate's value must reach this bound")
+    greater_is_better: bool | None = Field(None, description="default: the metric's direction")
+
+
+def _check_keys(model: type[BaseModel], value: dict[str, Any]) -> None:
+    unknown = sorted(set(value) - set(model.model_fields))
+    if unknown:
+        raise ValueError(f"unknown key '{unknown[0]}'; known keys here: {', '.join(model.model_fields)}")
+
+
+class DataConfig(_Strict):
+    """``data:``: where a project's rows come from, the column to predict and how the rows are split.
+
+    A project with ``data:`` and no script is a *data project*: mlops writes and tunes its training script. A
+    script project declares its files here to get snapshots, validation and drift; its script reads them itself.
+    """
+
+    path: list[str] = Field(default_factory=list, description="CSV/Parquet files (globs), relative to the project")
+    mongodb: str | None = Field(None, description="a collection in the run store's database")
+    label: str = Field(description="the column to predict")
+    na_values: list[str] = Field(default_factory=list, description="strings that mean missing, e.g. [na]")
+    split: dict[str, float] = Field(default_factory=dict, description="train/validation/test shares")
+    seed: int = Field(42, description="seed of the stratified split")
+    max_missing_ratio: float = Field(0.7, ge=0, le=1, description="features missing more often are dropped")
+    schema_file: str | None = Field(None, alias="schema", description="the data schema (default: kept by mlops)")
+    drift: dict[str, Any] = Field(default_factory=dict, description="drift thresholds (mlops.data.DriftThresholds)")
+    tolerances: dict[str, Any] = Field(default_factory=dict, description="schema tolerances (mlops.data.Tolerances)")
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @field_validator("path", "na_values", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: dict[str, float]) -> dict[str, float]:
+        if v:
+            from mlops.data.snapshot import SplitRatios
+
+            _check_keys(SplitRatios, v)
+            try:
+                SplitRatios(**v)
+            except ValidationError as e:
+                raise ValueError(e.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return v
+
+    @field_validator("drift", "tolerances")
+    @classmethod
+    def _thresholds(cls, v: dict[str, Any], info: Any) -> dict[str, Any]:
+        if v:
+            from mlops.data import DriftThresholds, Tolerances
+
+            model = DriftThresholds if info.field_name == "drift" else Tolerances
+            _check_keys(model, v)
+            try:
+                model(**v)
+            except ValidationError as e:
+                first = e.errors()[0]
+                raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if bool(self.path) == bool(self.mongodb):
+            raise ValueError("give exactly one source: 'path:' (files) or 'mongodb:' (a collection)")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The source as messages name it: ``mongodb:<collection>`` or the file patterns."""
+        return f"mongodb:{self.mongodb}" if self.mongodb else ", ".join(self.path)
+
 
 class ProjectConfig(_Strict):
     """Everything ``mlops.yaml`` may say. Unknown keys are errors."""
@@ -135,11 +229,32 @@ class ProjectConfig(_Strict):
     optuna_storage: str | None = Field(None, description="Optuna's storage when workers share a study: a "
                                                          "database URL (postgresql://...)")
 
+    data: DataConfig | None = Field(None, description="the project's data: files or a collection, and the label")
+    framework: Literal["sklearn", "keras"] | None = Field(None, description="the model of a data project")
+    positive: str | None = Field(None, description="the positive class (default: the rarest one)")
+    cost: Cost = Field(default_factory=Cost)
+    gate: dict[str, GateMetric] = Field(default_factory=dict, description="metric -> tolerance against production")
+    approval: Literal["auto", "manual"] = Field("auto", description="auto: a blessed model goes to production")
+    confirm: int = Field(0, ge=0, le=20, description="script projects: re-run the winner with this many seeds")
+
     @field_validator("optuna_storage")
     @classmethod
     def _storage_url(cls, v: str | None) -> str | None:
         if v is not None and "://" not in v:
             raise ValueError(f"'{v}' is not a database URL; use e.g. postgresql://user:password@host/optuna")
+        return v
+
+    @field_validator("positive", mode="before")
+    @classmethod
+    def _positive_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    @field_validator("gate")
+    @classmethod
+    def _gate_metrics(cls, v: dict[str, GateMetric]) -> dict[str, GateMetric]:
+        for name in v:
+            if name not in METRICS:
+                raise ValueError(f"unknown metric '{name}'; use one of {', '.join(METRICS)}")
         return v
 
     @field_validator("args", mode="before")
@@ -201,6 +316,11 @@ class ProjectConfig(_Strict):
             ConfigError: The metric has no default target (an error metric) and none is given.
         """
         metric = self.metric or default_metric(task)
+        if task == "regression":
+            wrong = sorted({metric, *self.gate} & CLASSIFICATION_ONLY)
+            if wrong:
+                raise ConfigError(CONFIG_FILE, "metric" if metric in wrong else "gate",
+                                  f"{wrong[0]} is a classifier's metric, but this model is a regressor")
         target = self.target
         if target is None:
             if metric not in BOUNDED:

@@ -35,3 +35,13 @@ def source_root() -> Path:
     """The folder that holds the ``mlops``, ``training`` and ``monitor`` packages, the requirements files and
     ``dockerfiles/`` (mlops is installed from its source tree)."""
     return Path(__file__).resolve().parents[1]
+
+
+def snapshots_dir() -> Path:
+    """``$MLOPS_HOME/snapshots``: the rows each run trained on, one folder per snapshot (shared by runs)."""
+    return home() / "snapshots"
+
+
+def project_state_dir(project: str) -> Path:
+    """``$MLOPS_HOME/projects/<project>``: what mlops keeps for a project, such as its data schema."""
+    return home() / "projects" / project

@@ -70,6 +70,29 @@ class BrokenTweak(Record):
     error: str = ""
 
 
+class Evaluation(Record):
+    """A model's predictions on labelled rows, scored: the metrics, per class, and the confusion matrix.
+
+    Attributes:
+        snapshot: The snapshot whose rows were evaluated (empty for what a script reported itself).
+        split: Which of its splits (``test``, ``validation``), or ``reported`` for a script's own figures.
+        metrics: Metric -> value (``accuracy``, ``f1``, ``precision``, ``recall``, ``roc_auc``, ``cost``...).
+        per_class: Class -> ``{precision, recall, f1, support}``.
+        labels: The classes in the order of the confusion matrix's rows (true) and columns (predicted).
+        confusion: The confusion matrix.
+        positive: The positive class of binary metrics and of the cost.
+    """
+
+    snapshot: str = ""
+    split: str = "test"
+    rows: int = 0
+    metrics: dict[str, float] = Field(default_factory=dict)
+    per_class: dict[str, dict[str, float]] = Field(default_factory=dict)
+    labels: list[str] = Field(default_factory=list)
+    confusion: list[list[int]] = Field(default_factory=list)
+    positive: str | None = None
+
+
 class Run(Record):
     """One ``mlops run`` of a project: its configuration, where it runs and how it ended."""
 
@@ -111,6 +134,20 @@ class Run(Record):
     best_script: str | None = None
     #: Tweaks whose trial raised where the script as pushed did not: never suggested again in this run.
     broken_tweaks: list[BrokenTweak] = Field(default_factory=list)
+    #: A data project: mlops wrote the training script from ``data:`` (no script was pushed).
+    data_project: bool = False
+    #: The snapshot the run trained on, and what validation found (``DataCheck`` as a document).
+    snapshot: str | None = None
+    data: dict[str, Any] | None = None
+    #: How ``value`` was measured: data projects select on ``validation`` and score once on ``test``; scripts
+    #: report their own figure (``reported``), or its mean over seeds (``confirmed``).
+    measured_on: str = "reported"
+    #: How many scored trials the winner was selected from.
+    selected_from: int = 0
+    #: The winner's evaluation on the test split (data projects).
+    evaluation: Evaluation | None = None
+    #: ``confirm: K``: the winner re-run with K other seeds: ``{seeds, values, mean, std, selected}``.
+    confirm: dict[str, Any] | None = None
 
     @property
     def reached_target(self) -> bool:
@@ -127,6 +164,8 @@ class TrialModel(Record):
     format: str  # "keras" | "joblib"
     source: str = ""
     class_: str = Field("", alias="class")
+    #: ``tf_keras`` when a Keras 2 script trained it on tf-keras (it must be loaded with tf_keras).
+    runtime: str = ""
 
 
 class Trial(Record):
@@ -157,6 +196,8 @@ class Trial(Record):
     history: dict[str, list[float]] = Field(default_factory=dict)
     curve: list[float] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    #: Import-level Keras 2 shims the script used (``keras -> tf_keras``, ``import keras.utils.np_utils``...).
+    shims: list[str] = Field(default_factory=list)
     where: str = ""
     restarts: int = 0
     resumed_from_epoch: list[int] = Field(default_factory=list)
@@ -166,6 +207,8 @@ class Trial(Record):
     started_at: float | None = None
     finished_at: float | None = None
     heartbeat: float | None = None
+    #: A re-run of the winning trial with another seed (``confirm: K``): the number of the trial it confirms.
+    confirms: int | None = None
 
 
 class ModelVersion(Record):
@@ -178,12 +221,86 @@ class ModelVersion(Record):
     trial: int | None = None
     path: str = ""
     format: str = ""
+    #: ``tf_keras`` for a Keras 2 model (loaded with tf_keras), else empty.
+    runtime: str = ""
     framework: str = ""
     kind: str = ""
     metric: str = ""
     value: float | None = None
     passed: bool = False
     created: float = Field(default_factory=time.time)
+    #: The snapshot it was trained on (data projects and scripts that declare ``data:``).
+    snapshot: str | None = None
+    #: Its figures: the test evaluation's metrics (data projects) or what its script reported.
+    metrics: dict[str, float] = Field(default_factory=dict)
+    #: The gate's decision on it: ``{blessed, reason, run_id, time}`` (the full record is in ``decisions``).
+    decision: dict[str, Any] | None = None
+
+
+class GateCheck(Record):
+    """One check of the gate: a metric of the candidate against production's (or against the target).
+
+    Attributes:
+        check: ``target``, ``tolerance`` (not worse than production beyond its tolerance) or ``threshold``.
+        rows: Whose test rows: ``candidate`` (its snapshot's) or ``production`` (the production model's).
+        limit: The value the candidate had to reach (the target, or production's value with its tolerance).
+        change: Candidate minus production (positive when the value grew).
+        failed: Why it failed, one line; empty when it passed.
+    """
+
+    metric: str
+    check: str
+    rows: str = "candidate"
+    candidate: float | None = None
+    baseline: float | None = None
+    limit: float | None = None
+    change: float | None = None
+    greater_is_better: bool = True
+    passed: bool = False
+    failed: str = ""
+
+
+class InfraCheck(Record):
+    """Infra validation: the version loaded in its serving environment answers ``/predict`` like in training.
+
+    ``status`` is ``passed``, ``failed`` or ``skipped`` (with ``reason``).
+    """
+
+    status: str = "skipped"
+    reason: str = ""
+    where: str = ""
+    rows: int = 0
+    mismatches: int = 0
+    seconds: float = 0.0
+
+
+class Decision(Record):
+    """The gate's decision on a run's model version: blessed or not, and every check behind it.
+
+    Always recorded, once per run (``_id`` is the run id), also when the model is not blessed.
+    """
+
+    id: str = Field("", alias="_id")
+    run_id: str
+    project: str
+    version: int | None = None
+    baseline_version: int | None = None
+    blessed: bool = False
+    reason: str = ""
+    metric: str = ""
+    target: float | None = None
+    checks: list[GateCheck] = Field(default_factory=list)
+    infra: InfraCheck = Field(default_factory=InfraCheck)
+    #: Which rows were evaluated: ``candidate`` -> snapshot id, and ``production`` -> snapshot id when they differ.
+    rows: dict[str, str] = Field(default_factory=dict)
+    #: How the candidate and production were compared: on the same test rows, or on what their scripts reported.
+    compared_on: str = ""
+    evaluations: dict[str, Evaluation] = Field(default_factory=dict)
+    time: float = Field(default_factory=time.time)
+
+    def line(self) -> str:
+        """One line: ``BLESSED: ...`` or ``NOT BLESSED: ...``."""
+        return f"{'BLESSED' if self.blessed else 'NOT BLESSED'}: {self.reason}"
 
 
 class AliasMove(Record):

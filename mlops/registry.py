@@ -20,6 +20,8 @@ from mlops.records import AliasMove, ModelVersion
 from mlops.store import RunStore
 
 PRODUCTION = "production"
+#: The alias of a blessed version waiting for a person's approval (``approval: manual``).
+CANDIDATE = "candidate"
 
 
 def who() -> str:
@@ -49,21 +51,32 @@ class Registry:
         """The folder of a version's files."""
         return self.root / project / f"v{version}"
 
-    def register(self, candidate: ModelVersion, model_file: Path) -> ModelVersion:
+    def register(self, candidate: ModelVersion, model_file: Path, extras: dict[str, Path] | None = None,
+                 meta: dict | None = None) -> ModelVersion:
         """Give a model the next version of its project and copy its file into the registry.
 
+        Args:
+            candidate: The version's record (its number is allocated here).
+            model_file: The model file (``model.joblib``, ``model.keras``).
+            extras: Name -> file copied beside it (a fitted transform, the test predictions).
+            meta: More fields for ``model.json`` (what the serving app reads: ``allow_missing``, ``classes``...).
+
         Raises:
-            RegistryError: The model file is missing.
+            RegistryError: The model file or an extra file is missing.
         """
-        if not model_file.is_file():
-            raise RegistryError(f"{model_file}: the model file to register does not exist")
+        for f in [model_file, *(extras or {}).values()]:
+            if not f.is_file():
+                raise RegistryError(f"{f}: the model file to register does not exist")
         version = self.store.create_model_version(candidate)
         folder = self.folder(version.project, version.version)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / model_file.name
         shutil.copy2(model_file, target)
+        for name, f in (extras or {}).items():
+            shutil.copy2(f, folder / name)
         version = version.model_copy(update={"path": str(target)})
-        meta = {k: v for k, v in version.to_doc().items() if k not in ("_id",)}
+        meta = {**{k: v for k, v in version.to_doc().items() if k not in ("_id",)}, **(meta or {}),
+                "file": model_file.name}
         (folder / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         self.store.update_model_version(version.project, version.version, path=str(target))
         return version

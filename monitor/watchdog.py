@@ -63,9 +63,9 @@ class Watchdog:
         for unit in units:
             try:
                 action = self._check(unit, wait)
-            except MlopsError as e:
+            except (MlopsError, OSError) as e:  # one unit that cannot be handled never stops the watch
                 self.out.fail(f"watch: {unit.name}: {e}")
-                action = {"container": unit.name, "action": "error", "error": str(e)}
+                action = {"container": unit.name, "action": "error", "error": f"{type(e).__name__}: {e}"}
             if action:
                 actions.append(action)
         return actions

@@ -32,6 +32,16 @@ def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session", autouse=True)
+def stop_zygotes() -> Iterator[None]:
+    """Warm trials leave zygotes behind (they exit when idle); the suite stops the ones it started."""
+    yield
+    from mlops import paths
+    from training.backends._warm import Zygotes
+
+    Zygotes(paths.cache_dir() / "warm").stop_all()
+
+
 @pytest.fixture(scope="session")
 def ml_env() -> str:
     """Build (or reuse) the scikit-learn trial virtualenv; return its description."""

@@ -108,8 +108,8 @@ class Study:
         return blamed
 
     def history(self) -> list[Trial]:
-        """The run's trials as stored (running ones included)."""
-        return self.store.trials(self.run_id)
+        """The run's trials as stored (running ones included), without the winner's re-runs (``confirm:``)."""
+        return [t for t in self.store.trials(self.run_id) if t.confirms is None]
 
     def ask(self, history: list[Trial]) -> Suggestion | str:
         """The next configuration to run, or why there is none.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class TuneContext:
     strategy_storage: Any = None
     #: Whether this loop starts trials (``workers: 0``: it only waits for the workers that join).
     trains: bool = True
+    keras_api: int | None = None
 
 
 def validation_value(logs: dict[str, float], metric: str) -> float | None:
@@ -101,18 +103,9 @@ def run_trial(ctx: TuneContext, study: Study, trial: Trial, suggestion: Suggesti
         curve.append(value)
         return not study.strategy.should_prune(number, epoch, value)
 
-    spec = TrialSpec(
-        project=ctx.project_dir, entry=ctx.entry, run_dir=trial_dir, env=ctx.env, metric=cfg.metric,
-        metric_is_default=cfg.metric_is_default, seed=cfg.trial.seed, script=script,
-        time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
-        cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
-        restarts=cfg.trial.restarts, on_epoch=on_epoch, on_alive=lambda: still_wanted(ctx, number),
-        packages=ctx.packages, args=list(cfg.args), paths=dict(cfg.paths),
-        datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
-        labels=trial_labels(ctx.run_id, number),
-    )
+    spec = trial_spec(ctx, number, trial_dir, script, deadline, on_epoch)
     result = ctx.backend.run_trial(spec, out.trial_line)
-    return _ended(trial, result, script, trial_dir, curve, cfg)
+    return ended_trial(trial, result, script, trial_dir, curve, cfg)
 
 
 def trial_labels(run_id: str, number: int) -> dict[str, str]:
@@ -151,15 +144,35 @@ def report_trial(ctx: TuneContext, study: Study, ended: Trial) -> Trial | None:
     return finished
 
 
-def _ended(trial: Trial, result: TrialResult, script: Path | None, trial_dir: Path, curve: list[float],
-           cfg: ProjectConfig) -> Trial:
+def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | None, deadline: float,
+               on_epoch: Callable[[int, dict[str, float]], bool] | None = None, seed: int | None = None) -> TrialSpec:
+    """What the backend runs for trial ``number``: the (rewritten) script with the run's limits and seed."""
+    cfg = ctx.cfg
+    return TrialSpec(
+        project=ctx.project_dir, entry=ctx.entry, run_dir=trial_dir, env=ctx.env, metric=cfg.metric,
+        metric_is_default=cfg.metric_is_default, seed=cfg.trial.seed if seed is None else seed, script=script,
+        time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
+        cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
+        restarts=cfg.trial.restarts, on_epoch=on_epoch, packages=ctx.packages,
+        # A tuning trial stops when the run ends meanwhile; a re-run with another seed (``confirm:``) only
+        # says it is alive: it runs after the tuning has ended.
+        on_alive=(lambda: still_wanted(ctx, number)) if seed is None else
+        (lambda: ctx.store.heartbeat_trial(ctx.run_id, number)),
+        args=list(cfg.args), paths=dict(cfg.paths), keras_api=ctx.keras_api,
+        datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
+        labels=trial_labels(ctx.run_id, number),
+    )
+
+
+def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_dir: Path, curve: list[float],
+                cfg: ProjectConfig) -> Trial:
     """The trial record once the backend has a result."""
     return trial.model_copy(update=dict(
         status=TrialStatus(result.status), value=result.value, metrics=result.metrics, sources=result.sources,
         script=str(script) if script else None, duration_s=round(result.duration_s, 2), error=result.error,
         error_kind=result.error_kind, exit_code=result.exit_code, log_tail=result.log_tail,
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
-        history=result.history, curve=curve, warnings=result.warnings, where=result.where,
+        history=result.history, curve=curve, warnings=result.warnings, shims=result.shims, where=result.where,
         restarts=result.restarts, resumed_from_epoch=result.resumed_from_epoch, host=result.host or trial.host,
         reached=result.status == "ok" and cfg.reached(result.value)))
 

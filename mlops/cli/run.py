@@ -11,9 +11,10 @@ import typer
 from mlops.cli._app import BackendName, JsonOpt, ProjectArg, RunArg, app, emit_json, handles_errors
 from mlops.console import Out
 
-RUN_HELP = """Run every stage locally: detect, build, train and tune to the target, record, report, push, mail.
+RUN_HELP = """Run every stage locally: validate data, detect, build, train and tune to the target, record, evaluate
+(the gate), report, push, mail.
 
-Exit code 0 only when the target was reached; 1 when it was not; 2 for bad input."""
+Exit code 0 only when the target was reached and the gate blessed the model; 1 when not; 2 for bad input."""
 TRAIN_HELP = """Jenkins stage "Train and tune": detect, train and tune to the target, record, report (no mail).
 
 Exit code 0 when the run completed, whatever its metric ('mlops evaluate' judges it); 2 for bad input."""
@@ -25,11 +26,15 @@ def detect(project: ProjectArg, as_json: JsonOpt = False) -> None:
     """Decide scikit-learn vs Keras (dense or convolutional) by reading the code, and the image to use."""
     from mlops.config import load_config
     from mlops.pipeline.run import resolve_project
+    from training.dataproject import data_detection, is_data_project
     from training.detect import detect as run_detect
 
     path = resolve_project(project)
     cfg = load_config(path)
-    det = run_detect(path, cfg.entry, cfg.image)
+    if is_data_project(path, cfg.data is not None, cfg.entry):
+        det = data_detection(cfg.framework, None)
+    else:
+        det = run_detect(path, cfg.entry, cfg.image)
     if as_json:
         emit_json(det.to_dict())
         return
@@ -87,7 +92,7 @@ def _run_command(stage: bool) -> Callable[..., None]:
             export_run(summary, out_dir, out)
         if as_json:
             emit_json(summary)
-        raise typer.Exit(0 if stage or summary["status"] == "passed" else 1)
+        raise typer.Exit(0 if stage or (summary["status"] == "passed" and summary.get("blessed", False)) else 1)
 
     return command
 
@@ -118,39 +123,68 @@ def build(
 @app.command()
 @handles_errors
 def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
-    """Jenkins stage "Evaluate": exit 0 if the run reached its target, else 1 with the reason in one line."""
-    from mlops.pipeline.run import resolve_run, verdict
+    """Jenkins stage "Evaluate", the gate: the candidate against production (target, tolerances, served like in
+    training), decided once and recorded. Exit 0 when blessed, else 1 with the reason."""
+    from mlops.pipeline.gate import gate_run
+    from mlops.pipeline.run import decision_summary, resolve_run, rewrite_report, update_summary
     from mlops.store import get_run_store
 
-    run = resolve_run(get_run_store(), run_ref)
-    line = verdict(run)
+    store = get_run_store()
+    run = resolve_run(store, run_ref)
+    decision = gate_run(store, run, Out(json_mode=as_json))
+    summary = Path(run_ref) if run_ref.endswith(".json") else None
+    rewrite_report(store, run, summary.parent if summary else None)
+    if summary is not None:
+        update_summary(summary, decision_summary(decision))
     if as_json:
-        emit_json({"run_id": run.id, "status": str(run.status), "verdict": line})
+        emit_json(decision.to_doc())
     else:
-        print(line)
-    raise typer.Exit(0 if run.status == "passed" else 1)
+        print(decision.line())
+    raise typer.Exit(0 if decision.blessed else 1)
 
 
 @app.command()
 @handles_errors
 def push(
     run_ref: RunArg,
-    force: Annotated[bool, typer.Option("--force", help="Push the best model even if it missed the target.")
-                     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Move production to the model even if the gate did not "
+                                                        "bless it (recorded as forced).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Jenkins stage "Push model": point the project's 'production' alias at the run's model version."""
+    """Jenkins stage "Push model": a blessed version moves to 'production' (approval: auto) or to 'candidate' for a
+    person to promote (approval: manual). Exit 1 when the gate did not bless it."""
+    import json
+
+    from mlops.config import ProjectConfig
     from mlops.errors import UsageError
-    from mlops.pipeline.run import push_model, resolve_run
+    from mlops.pipeline.gate import decision_file
+    from mlops.pipeline.run import push_blessed, push_model, resolve_run, update_summary
+    from mlops.registry import PRODUCTION
     from mlops.store import get_run_store
 
+    out = Out(json_mode=as_json)
     store = get_run_store()
     run = resolve_run(store, run_ref)
-    if run.status != "passed" and not force:
-        raise UsageError(f"run {run.id} missed its target; nothing pushed (--force pushes it anyway)")
-    result = push_model(store, run, Out(json_mode=as_json))
+    decision = store.decision(run.id)
+    if force:
+        why = f"forced: {decision.line() if decision else 'not evaluated'}"
+        result = {**push_model(store, run, out, PRODUCTION, why=why), "awaiting_approval": False}
+    elif decision is None:
+        raise UsageError(f"run {run.id} has not been evaluated; run 'mlops evaluate {run_ref}' first (the gate)")
+    else:
+        result = push_blessed(store, run, decision, ProjectConfig.model_validate(run.config).approval, out)
+    summary = Path(run_ref) if run_ref.endswith(".json") else None
+    if summary is not None:
+        update_summary(summary, {"pushed": result})
+        waiting = decision_file(summary)
+        if result and result["awaiting_approval"]:
+            waiting.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        else:
+            waiting.unlink(missing_ok=True)
     if as_json:
         emit_json(result)
+    if result is None:
+        raise typer.Exit(1)
 
 
 WORKER_HELP = (

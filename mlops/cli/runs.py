@@ -55,7 +55,8 @@ def show(
     if as_json:
         emit_json({"run": run.to_doc(), "trials": [t.to_doc() for t in trials]})
         return
-    print(render_text(run, trials))
+    print(render_text(run, trials, decision=store.decision(run.id),
+                      history=store.find_runs(project=run.project, limit=20)))
 
 
 @app.command()

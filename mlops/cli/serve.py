@@ -13,8 +13,8 @@ from mlops.console import Out
 @app.command()
 @handles_errors
 def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
-    """Jenkins stage "Deploy": serve the run's model version; the new container (a local process without
-    Docker) must be healthy before the old one is retired."""
+    """Jenkins stage "Deploy": serve the version that 'production' points to in the run's project; the new container
+    (a local process without Docker) must be healthy before the old one is retired."""
     from mlops.environments import docker_client
     from mlops.pipeline.run import resolve_run
     from mlops.registry import Registry
@@ -27,7 +27,7 @@ def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     client, reason = docker_client()
     if client is None:
         out.info(f"deploy: no Docker engine answers ({reason}); serving as a local process")
-    result = run_deploy(Registry(store), run.project, run.model_version, out, client=client, run_id=run.id)
+    result = run_deploy(Registry(store), run.project, None, out, client=client, run_id=run.id)
     if as_json:
         emit_json(result)
 

@@ -22,8 +22,8 @@ from typing import Any
 _EXPORTS = {
     "sources": ("FileLoad", "LoadReport", "file_digest", "load_files", "read_collection", "read_file",
                 "read_files"),
-    "snapshot": ("Snapshot", "SnapshotSummary", "SplitCounts", "SplitRatios", "content_hash", "read_snapshot",
-                 "take_snapshot", "write_snapshot"),
+    "snapshot": ("Snapshot", "SnapshotSummary", "SplitCounts", "SplitRatios", "content_hash", "new_rows",
+                 "read_snapshot", "take_snapshot", "write_snapshot"),
     "schema": ("ColumnSchema", "DataSchema", "Tolerances", "infer_schema", "load_schema", "save_schema", "validate"),
     "drift": ("DriftReport", "DriftThresholds", "FeatureDrift", "detect_drift"),
     "transform": ("TransformOptions", "fitted_transform", "make_transform"),

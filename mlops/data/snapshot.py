@@ -5,6 +5,11 @@ The content hash ignores row order, column order and how numbers are typed (``in
 a collection is one snapshot. Rows are put in a canonical order (by row hash) before splitting, so the split
 depends only on the content, the label, the ratios and the seed. A snapshot is written to
 ``<root>/<id>/`` where ``id`` hashes all four: two runs on the same data with the same split share one folder.
+
+A snapshot taken with ``keep=`` an earlier one (the production model's) leaves every row that earlier snapshot
+had in the split it had there, and splits only the new rows (stratified among themselves): a row never moves
+from one model's test split into the next one's training split, so two models can be compared on test rows
+that neither was trained on.
 """
 
 from __future__ import annotations
@@ -82,6 +87,10 @@ class SnapshotSummary(BaseModel):
     classes: dict[str, int]
     source: str = ""
     created: float
+    #: The earlier snapshot whose rows kept their split (``keep=``, when that changed the split), and how many
+    #: rows did.
+    kept_from: str = ""
+    kept_rows: int = 0
 
 
 @dataclass
@@ -103,13 +112,17 @@ class Snapshot:
         return getattr(self, name)
 
 
-def _canonical_columns(frame: pd.DataFrame) -> tuple[list[tuple[str, str]], pd.DataFrame]:
-    """Columns sorted by name with one representation per kind: numbers as float64, categories as text."""
+def _canonical_columns(frame: pd.DataFrame, kinds: dict[str, str] | None = None
+                       ) -> tuple[list[tuple[str, str]], pd.DataFrame]:
+    """Columns sorted by name with one representation per kind: numbers as float64, categories as text.
+
+    ``kinds`` forces a column's kind (to hash rows of two frames alike, whatever values each happens to hold).
+    """
     header = []
     data = {}
     for name in sorted(frame.columns, key=str):
         series = frame[name]
-        kind = column_kind(series) or "empty"
+        kind = (kinds or {}).get(str(name)) or column_kind(series) or "empty"
         if kind == "number":
             values = series.to_numpy(dtype="float64", na_value=np.nan) + 0.0  # -0.0 -> 0.0
             values[np.isnan(values)] = np.nan  # one NaN bit pattern
@@ -124,8 +137,9 @@ def _canonical_columns(frame: pd.DataFrame) -> tuple[list[tuple[str, str]], pd.D
     return header, pd.DataFrame(data, index=pd.RangeIndex(len(frame)))
 
 
-def _row_hashes(frame: pd.DataFrame) -> tuple[list[tuple[str, str]], np.ndarray]:
-    header, canonical = _canonical_columns(frame)
+def _row_hashes(frame: pd.DataFrame, kinds: dict[str, str] | None = None
+                ) -> tuple[list[tuple[str, str]], np.ndarray]:
+    header, canonical = _canonical_columns(frame, kinds)
     hashes = pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype="<u8")
     return header, hashes
 
@@ -146,7 +160,7 @@ def _digest(header: list[tuple[str, str]], hashes: np.ndarray) -> str:
 
 
 def take_snapshot(frame: pd.DataFrame, label: str, ratios: SplitRatios | None = None, seed: int = 0,
-                  task: Task | None = None, source: str = "") -> Snapshot:
+                  task: Task | None = None, source: str = "", keep: Snapshot | None = None) -> Snapshot:
     """Fix the rows of a run and split them.
 
     For classification the split is stratified: in each class the rows are shuffled with ``seed`` and shared out by
@@ -160,6 +174,7 @@ def take_snapshot(frame: pd.DataFrame, label: str, ratios: SplitRatios | None = 
         seed: Seed of the shuffle.
         task: ``classification`` or ``regression``; default: inferred from the label (see ``label_task``).
         source: Where the rows come from (a file list or ``mongodb:<collection>``), kept in the summary.
+        keep: An earlier snapshot: its rows keep their split there; only the other rows are split.
 
     Raises:
         DataError: There is no row, the label column is missing, or some rows have no label.
@@ -183,15 +198,43 @@ def take_snapshot(frame: pd.DataFrame, label: str, ratios: SplitRatios | None = 
 
     groups = class_names(ordered[label]) if task == "classification" else pd.Series("", index=ordered.index)
     assignment = _stratified_assignment(groups.to_numpy(), ratios, seed)
+    kept_rows, kept_from = 0, ""
+    if keep is not None:
+        kept = _kept_assignment(ordered, keep)
+        new = kept < 0
+        kept[new] = _stratified_assignment(groups.to_numpy()[new], ratios, seed)
+        if not np.array_equal(kept, assignment):  # the same split as a fresh one (the same rows): the same id
+            assignment, kept_from, kept_rows = kept, keep.summary.id, int((~new).sum())
     parts = {name: ordered[assignment == i].reset_index(drop=True) for i, name in enumerate(SPLITS)}
 
-    spec = json.dumps([data_hash, label, task, ratios.model_dump(), seed])
+    spec = json.dumps([data_hash, label, task, ratios.model_dump(), seed] + ([kept_from] if kept_from else []))
     summary = SnapshotSummary(
         id=hashlib.sha256(spec.encode()).hexdigest()[:16], content_hash=data_hash, label=label, task=task,
         rows=len(ordered), columns=list(ordered.columns), ratios=ratios, seed=seed,
         splits={name: _counts(part, label, task) for name, part in parts.items()},
-        classes=_counts(ordered, label, task).classes, source=source, created=time.time())
+        classes=_counts(ordered, label, task).classes, source=source, created=time.time(), kept_from=kept_from,
+        kept_rows=kept_rows)
     return Snapshot(summary, parts["train"], parts["validation"], parts["test"])
+
+
+def new_rows(snapshot: Snapshot, earlier: Snapshot) -> pd.DataFrame:
+    """The rows of ``snapshot`` that ``earlier`` does not have (all of them when their columns differ)."""
+    frame = snapshot.frame
+    return frame[_kept_assignment(frame, earlier) < 0].reset_index(drop=True)
+
+
+def _kept_assignment(frame: pd.DataFrame, keep: Snapshot) -> np.ndarray:
+    """0/1/2 for the rows of ``frame`` that ``keep`` has (the split they have there), -1 for the others."""
+    if sorted(map(str, frame.columns)) != sorted(map(str, keep.summary.columns)):
+        return np.full(len(frame), -1, dtype=np.int8)
+    both = pd.concat([keep.frame, frame], ignore_index=True)
+    kinds = {str(c): column_kind(both[c]) or "empty" for c in both.columns}
+    where: dict[int, int] = {}
+    for i, name in enumerate(SPLITS):
+        for h in _row_hashes(keep.split(name), kinds)[1].tolist():
+            where.setdefault(h, i)
+    hashes = _row_hashes(frame, kinds)[1].tolist()
+    return np.array([where.get(h, -1) for h in hashes], dtype=np.int8)
 
 
 def _stratified_assignment(groups: np.ndarray, ratios: SplitRatios, seed: int) -> np.ndarray:

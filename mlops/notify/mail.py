@@ -233,10 +233,13 @@ def send_run_report(store: RunStore, run_id: str, out: Out) -> dict[str, Any]:
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     plots = report_plots(run, trials, run_dir)  # finish() has just drawn them for report.html
-    html = render_html(run, trials, {name: f"cid:{name}" for name in plots}, for_mail=True)
+    decision, history = store.decision(run_id), store.find_runs(project=run.project, limit=20)
+    html = render_html(run, trials, {name: f"cid:{name}" for name in plots}, for_mail=True, decision=decision,
+                       history=history)
     settings = smtp_settings()
     sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", DEFAULT_FROM)
-    msg = compose(subject(run), render_text(run, trials), html, sender, recipients_for(run), plots)
+    msg = compose(subject(run, decision), render_text(run, trials, decision=decision, history=history), html, sender,
+                  recipients_for(run), plots)
     result = deliver(msg, out)
     store.add_event(Event(type="mail", run_id=run_id, project=run.project, subject=msg["Subject"], **result))
     return result

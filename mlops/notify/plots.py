@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops.records import Run, Trial, TrialStatus
+from mlops.records import Run, RunStatus, Trial, TrialStatus
 
 #: Plot name -> file in the run folder.
-PLOTS = {"metric": "metric.png", "curves": "curves.png", "timeline": "timeline.png"}
+PLOTS = {"metric": "metric.png", "curves": "curves.png", "history": "history.png", "timeline": "timeline.png"}
 #: Bar colour of a trial on the timeline, by how it ended.
 TIMELINE_COLOURS = {"reached the target": "tab:green", TrialStatus.OK: "tab:blue", TrialStatus.FAILED: "tab:red",
                     TrialStatus.PRUNED: "tab:gray", TrialStatus.STOPPED: "silver", TrialStatus.REAPED: "tab:orange",
@@ -23,9 +24,10 @@ def report_plots(run: Run, trials: list[Trial], run_dir: Path) -> dict[str, Path
     return write_plots(run, trials, run_dir)
 
 
-def write_plots(run: Run, trials: list[Trial], run_dir: Path) -> dict[str, Path]:
-    """Write ``metric.png`` (metric per trial vs the target), ``curves.png`` (best trial's history) and
-    ``timeline.png`` (the trials over time, one row per worker).
+def write_plots(run: Run, trials: list[Trial], run_dir: Path, runs: Sequence[Run] = ()) -> dict[str, Path]:
+    """Write ``metric.png`` (metric per trial vs the target), ``curves.png`` (best trial's history),
+    ``history.png`` (the project's metric over its last runs, from ``runs``: newest first) and ``timeline.png``
+    (the trials over time, one row per worker).
 
     Returns:
         Name -> path of each plot written; a plot with no data is skipped.
@@ -61,6 +63,26 @@ def write_plots(run: Run, trials: list[Trial], run_dir: Path) -> dict[str, Path]
         fig.tight_layout()
         out["curves"] = run_dir / PLOTS["curves"]
         fig.savefig(out["curves"])
+        plt.close(fig)
+    past = [r for r in reversed(list(runs)) if r.value is not None and r.metric == metric
+            and r.status is not RunStatus.RUNNING]
+    if len(past) >= 2:
+        fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
+        xs = list(range(1, len(past) + 1))
+        ax.plot(xs, [r.value for r in past], "o-", color="tab:blue", label=metric)
+        for x, r in zip(xs, past, strict=True):
+            if r.id == run.id:
+                ax.plot([x], [r.value], "o", markersize=11, markerfacecolor="none", color="tab:orange",
+                        label="this run")
+        ax.axhline(run.target, color="tab:red", linestyle="--", label=f"target {run.target}")
+        ax.set_xticks(xs, [r.id.split("-")[0][4:] + "-" + r.id.split("-")[1][:4] for r in past], rotation=45,
+                      fontsize="x-small")
+        ax.set_xlabel("run (month-day and hour-minute, UTC)")
+        ax.set_ylabel(metric)
+        ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
+        out["history"] = run_dir / PLOTS["history"]
+        fig.savefig(out["history"])
         plt.close(fig)
     rows = timeline_rows(trials)
     if rows:

@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from mlops.records import Run, RunStatus, Trial, TrialStatus
+from mlops.records import Decision, Run, RunStatus, Trial, TrialStatus
 
 #: The stylesheet written beside ``report.html`` (Jenkins' CSP blocks inline styles).
 STYLESHEET = "report.css"
@@ -39,8 +39,9 @@ TEMPLATES = Environment(loader=PackageLoader("mlops.notify", "templates"), autoe
 TEMPLATES.filters["number"] = _number
 
 
-def subject(run: Run) -> str:
-    """``[mlops] PASSED wine: accuracy 0.9722 >= 0.8 (run ...)``: the verdict first."""
+def subject(run: Run, decision: Decision | None = None) -> str:
+    """``[mlops] PASSED wine: accuracy 0.9722 >= 0.8 (run ...)``: the verdict first, then the gate's (``BLESSED``,
+    ``NOT BLESSED``) once it decided."""
     status = str(run.status).upper()
     op = ">=" if run.goal == "maximize" else "<="
     if run.status is RunStatus.RUNNING:
@@ -50,7 +51,8 @@ def subject(run: Run) -> str:
     else:
         ok = status == "PASSED"
         metric = f"{run.metric} {run.value:.4f} {op if ok else 'misses'} {run.target}"
-    return f"[mlops] {status} {run.project}: {metric} (run {run.id})"
+    gate = "" if decision is None else f", {'BLESSED' if decision.blessed else 'NOT BLESSED'}"
+    return f"[mlops] {status} {run.project}: {metric}{gate} (run {run.id})"
 
 
 def diff_lines(diff: str) -> list[tuple[str, str]]:
@@ -119,16 +121,72 @@ def _when(stamp: float | None) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp)) if stamp else None
 
 
+def _change(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4g}"
+
+
+def gate_rows(decision: Decision | None) -> list[dict[str, Any]]:
+    """The gate's table: metric, on whose test rows, production, candidate, change, limit, pass/fail."""
+    if decision is None:
+        return []
+    rows = []
+    for c in decision.checks:
+        what = {"target": "target", "threshold": "threshold"}.get(c.check, "not worse than production")
+        rows.append({"metric": c.metric, "check": what, "rows": c.rows, "production": _number(c.baseline),
+                     "candidate": _number(c.candidate), "change": _change(c.change), "limit": _number(c.limit),
+                     "passed": c.passed, "failed": c.failed})
+    return rows
+
+
+def selection(run: Run, trials: list[Trial]) -> str:
+    """How the run's figure was selected, honestly: from how many trials, on which rows."""
+    n = run.selected_from or sum(t.status is TrialStatus.OK and t.value is not None and t.confirms is None
+                                 for t in trials)
+    if run.measured_on == "test":
+        return (f"selected on the validation split from {n} trial(s); the figure is the winner's on the test "
+                "split, which no trial saw, scored once")
+    if run.measured_on == "confirmed" and run.confirm:
+        c = run.confirm
+        spread = f"{c['std']:.4g}" if c.get("std") is not None else "-"
+        return (f"the best of {n} trial(s) as its script reported it ({_number(c.get('selected'))}), run again with "
+                f"{len(c['values'])} other seed(s): mean {_number(c.get('mean'))}, standard deviation {spread}, "
+                f"range {_number(c.get('min'))} to {_number(c.get('max'))}")
+    return f"the best of {n} trial(s), as the script reported it on its own test rows"
+
+
+def data_summary(run: Run) -> dict[str, Any] | None:
+    """Rows per split, class balance, warnings and drift flags of the run's snapshot (``None`` without data)."""
+    data = run.data
+    if not data:
+        return None
+    snap = data["snapshot"]
+    total = max(snap["rows"], 1)
+    splits = [{"name": name, "rows": counts["rows"],
+               "classes": ", ".join(f"{k} {v}" for k, v in counts["classes"].items())}
+              for name, counts in snap["splits"].items()]
+    balance = [{"name": k, "rows": v, "share": f"{v / total:.1%}"} for k, v in snap["classes"].items()]
+    drift = data.get("drift")
+    return {"snapshot": snap["id"], "rows": snap["rows"], "columns": len(snap["columns"]), "source": data["source"],
+            "splits": splits, "balance": balance, "kept_from": snap.get("kept_from") or "",
+            "kept_rows": snap.get("kept_rows") or 0, "schema": data["schema_path"],
+            "schema_inferred": data["schema_inferred"], "warnings": [w["message"] for w in data.get("warnings", [])],
+            "drift": drift, "drift_note": data.get("drift_note", ""),
+            "drift_share": f"{drift['share']:.0%}" if drift else "", "positive": data.get("positive")}
+
+
 def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
-            broken_tweaks: Iterable[Any] | None = None) -> dict[str, Any]:
+            broken_tweaks: Iterable[Any] | None = None, decision: Decision | None = None,
+            history: Iterable[Run] = ()) -> dict[str, Any]:
     """Everything the templates show, from the stored run and its trials.
 
     Args:
         run: The run, finished or still running.
         trials: Its trials in number order (running ones included).
-        images: Plot name (``metric``, ``curves``) -> ``<img src>`` value.
+        images: Plot name (``metric``, ``curves``, ``history``) -> ``<img src>`` value.
         broken_tweaks: ``{tweak, error, trial}`` entries of tweaks that broke the script; default the run's own
             ``broken_tweaks`` when it has them.
+        decision: The gate's decision on the run, once made.
+        history: The project's last runs, newest first (the plot; listed in the text report).
     """
     running = run.status is RunStatus.RUNNING
     best = _best_so_far(run, trials)
@@ -138,7 +196,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
     if broken_tweaks is None:
         broken_tweaks = getattr(run, "broken_tweaks", None)
     return {
-        "run": run, "trials": trials, "best": best, "subject": subject(run), "images": dict(images or {}),
+        "run": run, "trials": trials, "best": best, "subject": subject(run, decision), "images": dict(images or {}),
         "status": str(run.status).upper(), "running": running, "metric": run.metric,
         "ended": len(ended), "stylesheet": STYLESHEET, "inline_css": False,
         "build_url": build_url if build_url.startswith(("https://", "http://")) else "",
@@ -152,11 +210,16 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         "broken_tweaks": _broken(broken_tweaks),
         "started": _when(run.created), "finished": _when(run.finished),
         "workers": len({t.worker for t in trials if t.worker}),
+        "decision": decision, "gate_rows": gate_rows(decision), "evaluation": run.evaluation,
+        "selection": selection(run, trials) if run.status is not RunStatus.RUNNING else "",
+        "data": data_summary(run),
+        "history": [{"id": r.id, "value": _number(r.value), "status": str(r.status)} for r in list(history)[:10]],
     }
 
 
 def render_html(run: Run, trials: list[Trial], images: dict[str, str] | None = None, *, for_mail: bool = False,
-                broken_tweaks: Iterable[Any] | None = None) -> str:
+                broken_tweaks: Iterable[Any] | None = None, decision: Decision | None = None,
+                history: Iterable[Run] = ()) -> str:
     """The HTML report.
 
     Args:
@@ -165,9 +228,9 @@ def render_html(run: Run, trials: list[Trial], images: dict[str, str] | None = N
         images: Plot name (``metric``, ``curves``) -> ``<img src>`` value (a file beside the page, or ``cid:``).
         for_mail: Styles inlined into the elements (mail clients drop linked stylesheets); otherwise the page
             links ``report.css`` and carries no inline style or script (Jenkins' CSP blocks them).
-        broken_tweaks: See ``context``.
+        broken_tweaks, decision, history: See ``context``.
     """
-    ctx = {**context(run, trials, images, broken_tweaks), "inline_css": for_mail}
+    ctx = {**context(run, trials, images, broken_tweaks, decision, history), "inline_css": for_mail}
     html = TEMPLATES.get_template("report.html.j2").render(**ctx)
     return inline_styles(html) if for_mail else html
 
@@ -185,21 +248,33 @@ def inline_styles(html: str) -> str:
                      cssutils_logging_level=logging.CRITICAL, remove_classes=False).transform()
 
 
-def render_text(run: Run, trials: list[Trial], broken_tweaks: Iterable[Any] | None = None) -> str:
+def render_text(run: Run, trials: list[Trial], broken_tweaks: Iterable[Any] | None = None,
+                decision: Decision | None = None, history: Iterable[Run] = ()) -> str:
     """The plain-text report (the mail's text alternative, and what ``mlops show`` prints)."""
-    return TEMPLATES.get_template("report.txt.j2").render(**context(run, trials, broken_tweaks=broken_tweaks))
+    return TEMPLATES.get_template("report.txt.j2").render(**context(run, trials, broken_tweaks=broken_tweaks,
+                                                                    decision=decision, history=history))
 
 
-def write_report(run: Run, trials: list[Trial], run_dir: Path) -> Path:
+def write_report(run: Run, trials: list[Trial], run_dir: Path, decision: Decision | None = None,
+                 history: Iterable[Run] = ()) -> Path:
     """Write ``report.html``, ``report.css`` and the plots (files beside it) into the run folder.
+
+    Args:
+        run: The run.
+        trials: Its trials.
+        run_dir: Its folder.
+        decision: The gate's decision, once made.
+        history: The project's last runs, newest first (``history.png``).
 
     Returns:
         The path of ``report.html``.
     """
     from mlops.notify.plots import write_plots
 
-    plots = write_plots(run, trials, run_dir)
+    history = list(history)
+    plots = write_plots(run, trials, run_dir, history)
     (run_dir / STYLESHEET).write_text(stylesheet(), encoding="utf-8")
     path = run_dir / "report.html"
-    path.write_text(render_html(run, trials, {k: p.name for k, p in plots.items()}), encoding="utf-8")
+    path.write_text(render_html(run, trials, {k: p.name for k, p in plots.items()}, decision=decision,
+                                history=history), encoding="utf-8")
     return path

@@ -1,7 +1,8 @@
 """Run a project through the stages (``mlops run``), or one stage at a time (the Jenkins stage commands).
 
-Detect -> build -> train and tune -> evaluate -> push, then the report mail. A run of the same project,
-script and configuration that was killed half way is continued (its trials are kept) unless ``fresh``.
+Validate data -> detect -> build -> train and tune -> evaluate (the gate) -> push, then the report mail. A run of
+the same project, script (or snapshot, for a data project) and configuration that was killed half way is
+continued (its trials are kept) unless ``fresh``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from mlops.console import Out
 from mlops.environments import NO_PACKAGES, Packages, project_packages
 from mlops.errors import ConfigError, UsageError
 from mlops.pipeline.stages import STAGES
-from mlops.records import ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
-from mlops.registry import PRODUCTION, Registry
+from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
+from mlops.registry import CANDIDATE, PRODUCTION, Registry
 from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker, worker_gone
 
 #: Seconds between two heartbeats of a running run.
@@ -74,6 +75,20 @@ class Pipeline:
     packages: Packages = NO_PACKAGES
     run: Run | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: What the "Validate data" stage found (``mlops.pipeline.data.DataCheck``) and the run's snapshot.
+    data_check: Any = None
+    snapshot: Any = None
+    #: The generated project of a data project (``training.dataproject.DataProject``).
+    data_project: Any = None
+    decision: Decision | None = None
+
+    @property
+    def is_data_project(self) -> bool:
+        """``data:`` and no script: mlops writes the training script."""
+        from training.dataproject import is_data_project
+
+        assert self.cfg is not None
+        return is_data_project(self.project_dir, self.cfg.data is not None, self.cfg.entry)
 
     @property
     def project_dir(self) -> Path:
@@ -123,21 +138,54 @@ def resolve_project(path: Path) -> Path:
 
 # -- the stages ----------------------------------------------------------------------------------
 
+def configure(p: Pipeline) -> None:
+    """Resolve the project and read its configuration (once)."""
+    if p.cfg is None:
+        p.project = resolve_project(p.project)
+        p.cfg = load_config(p.project, p.opts.overrides())
+
+
+def data_stage(p: Pipeline) -> None:
+    """Validate data: snapshot, schema and drift of ``data:`` (a project without it has nothing to validate).
+
+    Raises:
+        DataError: The data cannot be used (exit code 1); nothing is stored.
+    """
+    from mlops.pipeline.data import check_data
+
+    configure(p)
+    assert p.cfg is not None
+    if p.cfg.data is None:
+        return
+    p.data_check, p.snapshot = check_data(p.cfg, p.project_dir, project_name(p), p.store, p.out)
+
+
 def detect_stage(p: Pipeline) -> None:
-    """Detect: configuration, framework, kind, entry script."""
+    """Detect: configuration, framework, kind, entry script (for a data project: the model mlops will write)."""
+    from training.dataproject import data_detection
     from training.detect import detect, load_source
 
-    p.project = resolve_project(p.project)
-    p.cfg = load_config(p.project, p.opts.overrides())
+    configure(p)
+    assert p.cfg is not None
     p.out.step(f"detect {p.project}")
-    p.detection = detect(p.project, p.cfg.entry, p.cfg.image)
+    if p.is_data_project:
+        if p.cfg.confirm:
+            raise ConfigError("mlops.yaml", "confirm", "is for script projects; a data project is scored once on "
+                                                       "its test split, which no trial sees")
+        task = p.snapshot.summary.task if p.snapshot is not None else None
+        p.detection = data_detection(p.cfg.framework, task, p.snapshot.summary.id if p.snapshot else "")
+    else:
+        if p.cfg.framework:
+            raise ConfigError("mlops.yaml", "framework", "is for data projects (data: and no script); your "
+                                                         "script's code decides the framework")
+        p.detection = detect(p.project, p.cfg.entry, p.cfg.image)
     p.cfg = p.cfg.for_task(p.detection.task)
     check_paths(p)
     d = p.detection
     why = "the task's default metric" if p.cfg.metric_is_default else "from mlops.yaml"
     p.out.info(f"{d.entry}: {d.framework} ({d.kind}) -> image {d.image}; {d.task or 'classification'}, "
                f"judged on {p.cfg.metric} ({why}), target {p.cfg.target:g}")
-    p.source = load_source(p.project_dir / p.detection.entry)
+    p.source = "" if p.is_data_project else load_source(p.project_dir / p.detection.entry)
 
 
 def build_stage(p: Pipeline) -> str:
@@ -193,13 +241,17 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
         p.out.info(f"continuing run {previous.id}, which was stopped before it finished (--fresh starts a new one)")
         return previous
     d = p.detection
+    data_project = p.is_data_project
     return p.store.create_run(Run(
         id=run_id, project=project_name(p), path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
         env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name,
         metric=p.cfg.metric, target=p.cfg.target, metric_is_default=p.cfg.metric_is_default,
         goal=p.cfg.goal, config=p.cfg.run_settings(), strategy=p.cfg.strategy,
         build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker(),
-        shared=bool(run_id) or p.cfg.workers == 0))
+        shared=bool(run_id) or p.cfg.workers == 0,
+        data_project=data_project, measured_on="test" if data_project else "reported",
+        snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
+        data=p.data_check.to_doc() if p.data_check is not None else None))
 
 
 def train_stage(p: Pipeline) -> None:
@@ -211,7 +263,9 @@ def train_stage(p: Pipeline) -> None:
 
     assert p.cfg is not None
     cfg = p.cfg
-    p.run = open_run(p, fingerprint(p.source, cfg.run_settings(), p.backend.name, p.packages.text()))
+    data_project = p.is_data_project
+    what = f"data project, snapshot {p.snapshot.summary.id}" if data_project and p.snapshot else p.source
+    p.run = open_run(p, fingerprint(what, cfg.run_settings(), p.backend.name, p.packages.text()))
     run_id = p.run.id
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -226,10 +280,13 @@ def train_stage(p: Pipeline) -> None:
     if p.run.shared or cfg.workers != 1:
         joining = f"; workers of other machines join with 'mlops worker {run_id}'" if p.run.shared else ""
         p.out.info(f"{cfg.workers} worker(s) on this machine{joining}")
-    ctx = TuneContext(store=p.store, run_id=run_id, cfg=cfg, backend=p.backend, project_dir=p.project_dir,
-                      entry=p.detection.entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
-                      packages=p.packages, shared=p.run.shared, trains=cfg.workers > 0,
-                      strategy_storage=storage)
+    project_dir, entry = p.project_dir, p.detection.entry
+    if data_project:
+        project_dir, entry = generate(p, run_dir)
+    ctx = TuneContext(store=p.store, run_id=run_id, cfg=cfg, backend=p.backend, project_dir=project_dir,
+                      entry=entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
+                      packages=p.packages, keras_api=p.detection.keras_api, shared=p.run.shared,
+                      trains=cfg.workers > 0, strategy_storage=storage)
     local = LocalWorkers(p.out)
     try:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
@@ -248,7 +305,11 @@ def train_stage(p: Pipeline) -> None:
                         if stop_reason != TARGET_REACHED:
                             p.store.update_run(run_id, stopped=stop_reason)
                         break
-        p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason)
+            if cfg.confirm and not data_project:
+                from training.confirm import confirm_winner
+
+                confirm_winner(ctx, best_trial(p.store.trials(run_id), cfg), cfg.confirm)
+        p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
         p.run = p.store.get_run(run_id)
     except KeyboardInterrupt:
         local.stop()
@@ -262,22 +323,41 @@ def train_stage(p: Pipeline) -> None:
         raise
 
 
+def generate(p: Pipeline, run_dir: Path) -> tuple[Path, str]:
+    """Write a data project's training script and data files into the run folder; return (project, entry)."""
+    from training.dataproject import write_data_project
+
+    assert p.cfg is not None and p.cfg.data is not None
+    dp = write_data_project(p.snapshot, run_dir / "project", name=project_name(p),
+                            framework=p.cfg.framework or "sklearn", positive=p.cfg.positive,
+                            cost=(p.cfg.cost.fp, p.cfg.cost.fn), max_missing_ratio=p.cfg.data.max_missing_ratio,
+                            seed=p.cfg.trial.seed)
+    p.data_project, p.source = dp, dp.source
+    p.out.info(f"data project: mlops wrote {dp.folder / dp.entry} ({dp.detection.evidence[0].what})")
+    return dp.folder, dp.entry
+
+
 def evaluate_stage(p: Pipeline) -> None:
-    """Evaluate: the verdict line (``mlops run`` goes on either way; the Jenkins stage fails on it)."""
+    """Evaluate: the gate's decision, recorded (``mlops run`` goes on either way; the Jenkins stage fails on it)."""
+    from mlops.pipeline.gate import gate_run
+
     assert p.run is not None
+    p.decision = gate_run(p.store, p.run, p.out)
+    p.summary.update(decision_summary(p.decision))
     p.summary["verdict"] = verdict(p.run)
+    rewrite_report(p.store, p.run)
 
 
 def push_stage(p: Pipeline) -> None:
-    """Push model: a run that reached its target moves ``production`` to its model version."""
-    assert p.run is not None
-    if p.opts.push and p.run.status is RunStatus.PASSED:
-        p.summary["pushed"] = push_model(p.store, p.run, p.out)
+    """Push model: a blessed version moves to ``production`` (``approval: auto``) or ``candidate`` (``manual``)."""
+    assert p.run is not None and p.cfg is not None
+    if p.opts.push and p.decision is not None:
+        p.summary["pushed"] = push_blessed(p.store, p.run, p.decision, p.cfg.approval, p.out)
 
 
 #: The action of each stage that ``mlops run`` runs (see ``stages.STAGES``).
 ACTIONS: dict[str, Callable[[Pipeline], Any]] = {
-    "Detect": detect_stage, "Build image": build_stage, "Train and tune": train_stage,
+    "Validate data": data_stage, "Detect": detect_stage, "Build image": build_stage, "Train and tune": train_stage,
     "Evaluate": evaluate_stage, "Push model": push_stage,
 }
 
@@ -317,17 +397,57 @@ def best_trial(trials: list[Trial], cfg: ProjectConfig) -> Trial | None:
     return max(scored, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
 
 
-def register_best(store: RunStore, run: Run, best: Trial, passed: bool) -> ModelVersion | None:
+def register_best(store: RunStore, run: Run, best: Trial, passed: bool, value: float | None = None,
+                  evaluation: Evaluation | None = None, snapshot: Any = None) -> ModelVersion | None:
     """Register the best trial's model as the project's next version (the one copy of the model file); the
-    model of a trial that ran on another machine comes from the store."""
+    model of a trial that ran on another machine comes from the store.
+
+    A data project's version also gets its test predictions (``test_predictions.json``, what the gate compares
+    the served model with), its feature transform (Keras) and what the serving app needs in ``model.json``.
+    """
     from training.carry import model_file as trial_model_file
+    from training.dataproject import PREDICTIONS, TRANSFORM
 
     model_file = trial_model_file(store, best, paths.runs_dir() / run.id)
     if model_file is None:
         return None
+    extras: dict[str, Path] = {}
+    meta: dict[str, Any] = {}
+    if run.data_project and snapshot is not None:
+        work = Path(best.run_dir) / "work"
+        extras["test_predictions.json"] = work / PREDICTIONS
+        label = snapshot.summary.label
+        meta = {"allow_missing": True, "probabilities": True, "label": label, "snapshot": snapshot.summary.id,
+                "features": [c for c in snapshot.summary.columns if c != label],
+                "classes": sorted(snapshot.summary.classes) or None}
+        if (work / TRANSFORM).is_file():
+            extras[TRANSFORM] = work / TRANSFORM
+            meta["transform"] = TRANSFORM
+    metrics = evaluation.metrics if evaluation is not None else dict(best.metrics)
     return Registry(store).register(ModelVersion(
-        project=run.project, run_id=run.id, trial=best.number, format=best.model.format,
-        framework=run.framework, kind=run.kind, metric=run.metric, value=best.value, passed=passed), model_file)
+        project=run.project, run_id=run.id, trial=best.number, format=best.model.format, runtime=best.model.runtime,
+        framework=run.framework, kind=run.kind, metric=run.metric, value=best.value if value is None else value,
+        passed=passed, snapshot=run.snapshot, metrics=metrics), model_file, extras, meta)
+
+
+def final_evaluation(run: Run, best: Trial, snapshot: Any, cfg: ProjectConfig) -> Evaluation:
+    """Score the winner's predictions of the test rows, once: the figure a data project reports and the gate uses.
+
+    Raises:
+        UsageError: The winning trial wrote no predictions.
+    """
+    from mlops.evaluation import evaluate_predictions
+    from training.dataproject import PREDICTIONS, held_out_labels
+
+    path = Path(best.run_dir) / "work" / PREDICTIONS
+    if not path.is_file():
+        raise UsageError(f"trial {best.number} wrote no {PREDICTIONS}; the test split cannot be scored")
+    predicted = json.loads(path.read_text(encoding="utf-8"))
+    positive = (run.data or {}).get("positive")
+    return evaluate_predictions(held_out_labels(snapshot), predicted["predictions"], task=run.task,
+                                classes=predicted.get("classes"), probabilities=predicted.get("probabilities"),
+                                positive=positive, cost=(cfg.cost.fp, cfg.cost.fn), snapshot=snapshot.summary.id,
+                                split="test")
 
 
 def best_script_name(run: Run) -> str:
@@ -341,6 +461,8 @@ def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
 
     path = Path(run.path)
     pushed = path / run.entry if path.is_dir() else path
+    if run.data_project:
+        pushed = run_dir / "project" / run.entry
     text = load_source(pushed)
     if best.script and Path(best.script).is_file():
         text = Path(best.script).read_text(encoding="utf-8")
@@ -372,33 +494,73 @@ def summarize(run: Run, trials: list[Trial]) -> dict[str, Any]:
         "run_dir": str(run_dir), "error": run.error, "stopped": run.stopped, "best_script": run.best_script,
         "report": str(run_dir / "report.html"), "task": run.task,
         "broken_tweaks": [b.to_doc() for b in run.broken_tweaks],
+        "data_project": run.data_project, "snapshot": run.snapshot, "measured_on": run.measured_on,
+        "selected_from": run.selected_from, "confirm": run.confirm,
+        "evaluation": run.evaluation.to_doc() if run.evaluation else None,
+        "data": run.data,
     }
 
 
-def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reason: str = "") -> dict[str, Any]:
-    """Close a run: pick the best trial, register its model, write the best script, report and summary."""
+def update_summary(path: Path, fields: dict[str, Any]) -> None:
+    """Add fields to a ``summary.json`` written by ``mlops train --out`` (the Jenkins stages share it)."""
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary.update(fields)
+    path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+
+
+def decision_summary(decision: Decision) -> dict[str, Any]:
+    """The gate's part of a summary: ``blessed`` and the decision."""
+    return {"blessed": decision.blessed, "decision": decision.to_doc()}
+
+
+def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reason: str = "",
+           snapshot: Any = None) -> dict[str, Any]:
+    """Close a run: pick the best trial, score a data project's winner on the test split (once), register its
+    model, write the best script, report and summary.
+
+    The run's figure is the winner's: a data project's on the test split (selected on validation); a script's as
+    it reported it, or with ``confirm: K`` the mean over K other seeds.
+    """
+    from mlops.data import read_snapshot
     from mlops.notify.report import write_report
 
     run = store.get_run(run_id)
     assert run is not None
-    trials = store.trials(run_id)
+    every = store.trials(run_id)
+    trials = [t for t in every if t.confirms is None]
     run_dir = paths.runs_dir() / run_id
     best = best_trial(trials, cfg)
-    passed = best is not None and cfg.reached(best.value)
-    version = register_best(store, run, best, passed) if best else None
+    value = best.value if best else None
+    evaluation = confirm = None
+    if best is not None and run.data_project:
+        snapshot = snapshot or read_snapshot(paths.snapshots_dir() / str(run.snapshot))
+        evaluation = final_evaluation(run, best, snapshot, cfg)
+        value = evaluation.metrics.get(cfg.metric)
+        out.info(f"trial {best.number} selected on the validation split ({cfg.metric} {best.value:.4g}); "
+                 f"on the test split, scored once: {cfg.metric} {_show(value)}")
+    elif best is not None and cfg.confirm:
+        confirm = confirmation(best, [t for t in every if t.confirms == best.number], cfg)
+        value = confirm["mean"]
+        out.info(f"trial {best.number} confirmed with {len(confirm['values'])} other seed(s): {cfg.metric} mean "
+                 f"{_show(confirm['mean'])}, spread {_show(confirm['std'])} (selected value {_show(best.value)})")
+    passed = best is not None and cfg.reached(value)
+    version = register_best(store, run, best, passed, value, evaluation, snapshot) if best else None
     best_script = str(write_best_script(run, best, run_dir)) if best else None
     error = None
     if best is None:
         ended = [t for t in trials if t.status is not TrialStatus.RUNNING]
         error = (ended[-1].error if ended else None) or "no trial produced a metric"
+    measured_on = "test" if run.data_project else ("confirmed" if confirm else "reported")
     store.finish_run(run_id, RunStatus.PASSED if passed else RunStatus.FAILED,
-                     value=best.value if best else None, best_trial=best.number if best else None,
+                     value=value, best_trial=best.number if best else None,
                      model=version.path if version else None, model_version=version.version if version else None,
-                     error=error, stopped=stop_reason, best_script=best_script)
+                     error=error, stopped=stop_reason, best_script=best_script, evaluation=evaluation,
+                     confirm=confirm, measured_on=measured_on,
+                     selected_from=sum(t.status is TrialStatus.OK and t.value is not None for t in trials))
     run = store.get_run(run_id)
     assert run is not None
-    write_report(run, trials, run_dir)
-    summary = summarize(run, trials)
+    write_report(run, every, run_dir, **report_extras(store, run))
+    summary = summarize(run, every)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     if version:
         out.info(f"model v{version.version}: {version.path}")
@@ -406,16 +568,57 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reas
     return summary
 
 
+def _show(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def confirmation(best: Trial, reruns: list[Trial], cfg: ProjectConfig) -> dict[str, Any]:
+    """``confirm: K``: the winner's figure over the other seeds (the selected value is left out: it is the
+    maximum of many looks, the re-runs are not)."""
+    import statistics
+
+    values = [t.value for t in reruns if t.status is TrialStatus.OK and t.value is not None]
+    mean = statistics.fmean(values) if values else None
+    return {"trial": best.number, "selected": best.value, "seeds": [t.config.get("seed") for t in reruns],
+            "values": values, "mean": mean, "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values, default=None), "max": max(values, default=None), "asked": cfg.confirm}
+
+
+def report_extras(store: RunStore, run: Run) -> dict[str, Any]:
+    """What the report shows beyond the run and its trials: the gate's decision and the project's last runs."""
+    return {"decision": store.decision(run.id), "history": store.find_runs(project=run.project, limit=20)}
+
+
+def rewrite_report(store: RunStore, run: Run, out_dir: Path | None = None) -> None:
+    """Write the run's report again (with the gate's decision), and refresh the copy in ``out_dir``."""
+    from mlops.notify.report import STYLESHEET, write_report
+
+    run_dir = paths.runs_dir() / run.id
+    if not run_dir.is_dir():
+        return
+    path = write_report(run, store.trials(run.id), run_dir, **report_extras(store, run))
+    if out_dir is not None and out_dir.is_dir():
+        for name in (path.name, STYLESHEET, "metric.png", "curves.png", "history.png"):
+            if (run_dir / name).is_file():
+                shutil.copy2(run_dir / name, out_dir / name)
+
+
 def say_verdict(out: Out, summary: dict[str, Any]) -> None:
-    """The run's last console line: ``PASSED  accuracy 0.9722 vs target 0.9  (run ..., 1 trial(s))``."""
+    """The run's last console line: ``PASSED  accuracy 0.9722 vs target 0.9  (run ..., 1 trial(s))``, and the
+    gate's decision before it."""
     if not summary:
         return
-    passed = summary["status"] == "passed"
+    decision = summary.get("decision")
+    if decision:
+        blessed = decision["blessed"]
+        (out.ok if blessed else out.fail)(f"{'BLESSED' if blessed else 'NOT BLESSED'}: {decision['reason']}")
+    passed = summary["status"] == "passed" and summary.get("blessed", True)
     value = summary.get("value")
     line = f"{summary['metric']} {value:.4f} vs target {summary['target']}" if value is not None else \
         summary.get("error") or "no trial produced a metric"
+    on = {"test": " on the test split", "confirmed": " (mean over seeds)"}.get(summary.get("measured_on", ""), "")
     note = f"  (run {summary['run_id']}, {len(summary['trials'])} trial(s))"
-    (out.ok if passed else out.fail)(f"{'PASSED' if passed else 'FAILED'}  {line}{note}")
+    (out.ok if passed else out.fail)(f"{'PASSED' if passed else 'FAILED'}  {line}{on}{note}")
 
 
 # -- runs on record ------------------------------------------------------------------------------
@@ -496,8 +699,8 @@ def verdict(run: Run) -> str:
             f"(trial {run.best_trial}) is kept at {run.model}")
 
 
-def push_model(store: RunStore, run: Run, out: Out) -> dict[str, Any]:
-    """Point the project's ``production`` alias at the run's model version, recorded in the alias history.
+def push_model(store: RunStore, run: Run, out: Out, alias: str = PRODUCTION, why: str = "") -> dict[str, Any]:
+    """Point an alias of the project (``production``) at the run's model version, recorded in the alias history.
 
     Raises:
         UsageError: The run has no model version.
@@ -507,13 +710,31 @@ def push_model(store: RunStore, run: Run, out: Out) -> dict[str, Any]:
     if not run.model_version:
         raise UsageError(f"run {run.id} has no model to push")
     registry = Registry(store)
-    move = registry.promote(run.project, run.model_version, PRODUCTION, why=f"pushed: {verdict(run)}",
+    move = registry.promote(run.project, run.model_version, alias, why=why or f"pushed: {verdict(run)}",
                             run_id=run.id)
     folder = registry.folder(run.project, run.model_version)
     store.add_event(Event(type="push", run_id=run.id, project=run.project, version=run.model_version,
-                          path=str(folder)))
-    out.info(f"pushed model v{move.version} of {run.project}: {PRODUCTION} -> v{move.version} ({folder})")
-    return {"project": run.project, "version": move.version, "path": str(folder), "alias": PRODUCTION}
+                          path=str(folder), alias=alias))
+    out.info(f"pushed model v{move.version} of {run.project}: {alias} -> v{move.version} ({folder})")
+    return {"project": run.project, "version": move.version, "path": str(folder), "alias": alias}
+
+
+def push_blessed(store: RunStore, run: Run, decision: Decision, approval: str, out: Out) -> dict[str, Any] | None:
+    """Push a blessed version: to ``production`` (``approval: auto``), or to ``candidate`` for a person to promote
+    (``approval: manual``). A version that is not blessed is not pushed.
+
+    Returns:
+        What was pushed (with ``awaiting_approval``), or ``None``.
+    """
+    if not decision.blessed:
+        out.fail(f"not pushed: the gate did not bless model v{decision.version} ({decision.reason})")
+        return None
+    if approval == "manual":
+        pushed = push_model(store, run, out, CANDIDATE, why=f"blessed, waiting for approval: {decision.reason}")
+        out.info(f"approval: manual. To approve it: mlops promote {run.project} {pushed['version']} --to "
+                 f"{PRODUCTION} --reason \"...\"")
+        return {**pushed, "awaiting_approval": True}
+    return {**push_model(store, run, out, PRODUCTION, why=f"blessed: {decision.reason}"), "awaiting_approval": False}
 
 
 def export_run(summary: dict[str, Any], out_dir: Path, out: Out) -> None:

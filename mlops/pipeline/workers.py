@@ -130,7 +130,7 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
         UsageError: The run does not appear, or this copy of the project is not the one it trains.
     """
     from training.backends import get_backend
-    from training.detect import load_source
+    from training.detect import detect, load_source
     from training.tuner import TuneContext
     from training.worker import open_strategy_storage, work
 
@@ -138,6 +138,12 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     if run.status is not RunStatus.RUNNING:
         out.info(f"run {run.id} has finished ({run.status}); nothing to do")
         return "the run has finished"
+    run_dir = paths.runs_dir() / run.id
+    generated = run_dir / "project"  # a data project's script, written by mlops in the run folder
+    if run.data_project and not (generated / run.entry).is_file():
+        out.info(f"run {run.id} trains a data project, whose script mlops writes on the machine that drives the "
+                 "run: its workers run there (workers: N); nothing to do here")
+        return "a data project's workers run on the machine that drives it"
     project_dir = (project or Path(run.path)).resolve()
     if not project_dir.exists():
         raise UsageError(f"{project_dir}: no such folder; give this machine's copy of the project with --project")
@@ -147,12 +153,15 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     cfg = ProjectConfig.model_validate({**run.config, "docker": here.docker.model_dump(),
                                         "optuna_storage": here.optuna_storage})
     cfg._metric_is_default = run.metric_is_default
+    packages = project_packages(project_dir, cfg.packages, run.env)
+    if run.data_project:
+        project_dir = generated
     entry = project_dir / run.entry
     if not entry.is_file():
         raise UsageError(f"{entry}: missing; --project must be a copy of the project run {run.id} trains")
     source = load_source(entry)
-    packages = project_packages(project_dir, cfg.packages, run.env)
-    if fingerprint(source, cfg.run_settings(), run.backend, packages.text()) != run.fingerprint:
+    what = f"data project, snapshot {run.snapshot}" if run.data_project else source
+    if fingerprint(what, cfg.run_settings(), run.backend, packages.text()) != run.fingerprint:
         raise UsageError(f"{project_dir} is not the project run {run.id} trains (its {run.entry}, requirements or "
                          "mlops.yaml differ); check out the same commit")
     backend, why = get_backend(run.backend if backend_name == "auto" else backend_name, cfg.docker.hosts)
@@ -161,12 +170,12 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
                          f"{why}; give it the same (--backend {run.backend})")
     out.step(f"joining run {run.id} of {run.project} ({store.description}); trials run on {why}")
     out.info(backend.prepare(run.env, out.info, packages))
-    run_dir = paths.runs_dir() / run.id
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.strategy == "optuna" and not cfg.optuna_storage and run.owner.rpartition(":")[0] != socket.gethostname():
         out.info("note: no optuna_storage (MLOPS_OPTUNA_STORAGE) here: this worker's Optuna study is its own; "
                  "the run's trials still never repeat a configuration")
     ctx = TuneContext(store=store, run_id=run.id, cfg=cfg, backend=backend, project_dir=project_dir,
                       entry=run.entry, env=run.env, source=source, run_dir=run_dir, out=out, packages=packages,
-                      shared=True, strategy_storage=open_strategy_storage(cfg, run_dir, shared=True))
+                      keras_api=detect(project_dir, run.entry, cfg.image).keras_api, shared=True,
+                      strategy_storage=open_strategy_storage(cfg, run_dir, shared=True))
     return work(ctx)

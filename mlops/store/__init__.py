@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from mlops.errors import StoreError
 from mlops.store._base import HEARTBEAT_GRACE_S, RunStore, new_run_id, this_worker, worker_gone
-from mlops.store._pymongo import PymongoRunStore
+from mlops.store._pymongo import OWN_COLLECTIONS, PymongoRunStore
 
 __all__ = ["HEARTBEAT_GRACE_S", "PymongoRunStore", "RunStore", "get_run_store", "new_run_id", "redact_uri",
            "this_worker", "worker_gone"]
@@ -58,7 +58,7 @@ def _mongo(uri: str) -> RunStore:
 
 
 #: The collections of the store (created up front in the embedded store; see ``_embedded``).
-COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "locks", "files")
+COLLECTIONS = OWN_COLLECTIONS
 
 
 def _embedded(folder: Path) -> RunStore:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlops.errors import StoreError
-from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 
 #: A run or trial whose heartbeat is older than this is considered dead (its driver or worker is gone).
 HEARTBEAT_GRACE_S = 60.0
@@ -63,6 +63,7 @@ class RunStore(abc.ABC):
       died (or kept it past its time to live) is broken by the next process that wants it.
     - Files (a trial's model, its last checkpoint) are stored whole under a name; ``put_file`` replaces one
       atomically: a reader gets the old bytes or the new ones, never a mix.
+    - A run gets one gate decision, recorded once and never changed.
     - Every write is durable when the call returns, so nothing is lost if the caller dies next.
     """
 
@@ -231,6 +232,24 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def alias_history(self, project: str, alias: str | None = None) -> list[AliasMove]:
         """Every alias move of a project, oldest first."""
+
+    # -- gate decisions ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def record_decision(self, decision: Decision) -> Decision:
+        """Record the gate's decision on a run, once; return the recorded one (an earlier one wins)."""
+
+    @abc.abstractmethod
+    def decision(self, run_id: str) -> Decision | None:
+        """The gate's decision on a run, or ``None`` before the run was evaluated."""
+
+    # -- data ----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def data_collection(self, name: str) -> Any:
+        """A collection of the store's database that holds a project's rows (pymongo API).
+
+        Raises:
+            StoreError: The name is one of the store's own collections or not a valid name.
+        """
 
     # -- events ------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mlops.errors import StoreError
-from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 from mlops.store._base import RunStore, new_run_id, worker_gone
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The store's own collections: data cannot be loaded into them.
+OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "decisions", "locks", "files")
 #: How often an insert may collide with another writer's before giving up (never reached in practice).
 MAX_ALLOCATION_TRIES = 1000
 #: Bytes of a file per stored chunk (MongoDB documents stay far under their 16 MB limit once base64-encoded).
@@ -231,6 +233,31 @@ class PymongoRunStore(RunStore):
         query = {"project": project, **({"alias": alias} if alias else {})}
         rows = sorted(self._db.alias_history.find(query), key=lambda m: m["time"])
         return [AliasMove.from_doc(r) for r in rows]
+
+    # -- gate decisions ----------------------------------------------------------------------------
+    @_translated
+    def record_decision(self, decision: Decision) -> Decision:
+        doc = decision.model_copy(update={"id": decision.run_id}).to_doc()
+        try:
+            self._db.decisions.insert_one(doc)
+        except Exception as e:
+            if not _is_duplicate(e):
+                raise
+            return Decision.from_doc(self._db.decisions.find_one({"_id": decision.run_id}))
+        return Decision.from_doc(doc)
+
+    @_translated
+    def decision(self, run_id: str) -> Decision | None:
+        doc = self._db.decisions.find_one({"_id": run_id})
+        return Decision.from_doc(doc) if doc else None
+
+    # -- data ----------------------------------------------------------------------------------------
+    def data_collection(self, name: str) -> Any:
+        base = name.split(".", 1)[0]
+        if not name or base in OWN_COLLECTIONS or name.startswith("system.") or "$" in name or "\0" in name:
+            raise StoreError(f"'{name}' cannot hold data: it is empty, one of the store's own collections "
+                             f"({', '.join(OWN_COLLECTIONS)}) or not a valid collection name; choose another name")
+        return self._db[name]
 
     # -- events ------------------------------------------------------------------------------------
     @_translated

@@ -48,9 +48,14 @@ class SklearnModel(ServedModel):
         return as_array.shape == as_frame.shape and bool((as_array == as_frame).all())
 
     def predict(self, x: np.ndarray) -> dict[str, Any]:
-        """``{"predictions": [...]}`` from the estimator's ``predict``."""
+        """``{"predictions": [...]}`` from the estimator's ``predict``; with ``"probabilities": true`` in
+        ``model.json`` (a data project's model) also ``probabilities``, columns in the order of ``classes``."""
         if self.needs_frame:
             import pandas as pd
 
             x = pd.DataFrame(x, columns=self.feature_names)
-        return {"predictions": np.asarray(self.model.predict(x)).tolist()}
+        out: dict[str, Any] = {"predictions": np.asarray(self.model.predict(x)).tolist()}
+        if self.meta.get("probabilities") and hasattr(self.model, "predict_proba") and hasattr(self.model, "classes_"):
+            out["probabilities"] = np.asarray(self.model.predict_proba(x), dtype="float64").round(6).tolist()
+            out["classes"] = [c.item() if hasattr(c, "item") else c for c in self.model.classes_]
+        return out

@@ -22,6 +22,8 @@ def load_model(folder: Path) -> ServedModel:
     """
     meta: dict[str, Any] = json.loads((folder / "model.json").read_text())
     files = sorted(p for p in folder.iterdir() if p.name.startswith("model.") and p.suffix != ".json")
+    if meta.get("file"):  # the model file when the version holds others beside it (a transform, predictions)
+        files = [folder / meta["file"]]
     if not files:
         raise FileNotFoundError(f"no model file (model.*) in {folder}")
     if meta.get("format") == "keras":

@@ -27,6 +27,8 @@ class ServedModel(abc.ABC):
         self.meta = meta
         self.shape = shape
         self.feature_names = feature_names
+        #: The model imputes missing values itself (a data project's Pipeline): ``null`` in a row is NaN.
+        self.allow_missing = bool(meta.get("allow_missing"))
         #: Held while scoring: concurrent calls in one process would only fight over the GIL (or the
         #: framework's own thread pool) and make every answer slower; the other workers use the other CPUs.
         self.lock = threading.Lock()
@@ -65,9 +67,13 @@ class ServedModel(abc.ABC):
         except (TypeError, ValueError):
             x = None
         if (x is None or x.ndim < 2 or (self.width and x[0].size != self.width)
-                or not np.isfinite(x).all()):
+                or not self._allowed(x).all()):
             x = np.asarray(_checked(rows, self), dtype=self.dtype)
         return x.reshape((len(rows), *self.shape) if self.shape else (len(rows), -1))
+
+    def _allowed(self, x: np.ndarray) -> np.ndarray:
+        """Which values the model takes: finite numbers, and NaN when it imputes missing values."""
+        return np.isfinite(x) | np.isnan(x) if self.allow_missing else np.isfinite(x)
 
     def _by_name(self, i: int, row: dict[str, Any]) -> list[Any]:
         missing = [f for f in self.feature_names if f not in row]
@@ -93,11 +99,11 @@ def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
             raise BadInput(f"row {i}: expected {model.width} numbers (input shape {list(model.shape)}), "
                            f"got {len(flat)}")
         try:
-            values = [float(v) for v in flat]
+            values = [math.nan if v is None and model.allow_missing else float(v) for v in flat]
         except (TypeError, ValueError) as e:
             raise BadInput(f"row {i}: every value must be a number ({e})") from e
-        if not all(math.isfinite(v) for v in values):
-            raise BadInput(f"row {i}: values must be finite numbers")
+        if not all(math.isfinite(v) or (model.allow_missing and math.isnan(v)) for v in values):
+            raise BadInput(f"row {i}: values must be finite numbers" + (" or null" if model.allow_missing else ""))
         out.append(values)
     if len({len(row) for row in out}) > 1:
         raise BadInput(f"every row must have the same number of values (row 0 has {len(out[0])})")

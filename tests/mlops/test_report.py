@@ -333,6 +333,48 @@ def test_the_published_report_is_styled_under_jenkins_csp_and_runs_no_script(bro
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_gate_the_confusion_matrix_and_the_data_are_escaped_tables(tmp_path: Path) -> None:
+    from mlops.records import Decision, Evaluation, GateCheck, InfraCheck
+
+    evaluation = Evaluation(snapshot="s2", rows=10, metrics={"cost": 510.0, "f1": 0.5}, labels=["neg", SCRIPT],
+                            confusion=[[6, 1], [1, 2]], positive=SCRIPT,
+                            per_class={"neg": {"precision": 0.86, "recall": 0.86, "f1": 0.86, "support": 7},
+                                       SCRIPT: {"precision": 0.67, "recall": 0.67, "f1": 0.67, "support": 3}})
+    data = {"source": IMG, "schema_path": "/x/schema.yaml", "schema_inferred": False, "positive": SCRIPT,
+            "warnings": [{"severity": "warning", "message": f"column {IMG} drifted"}], "drift_note": "",
+            "drift": {"reference": "s1", "version": 1, "rows": 3, "tested": 2, "share": 0.5, "drifted": True,
+                      "columns": [IMG], "threshold": 0.5,
+                      "worst": [{"column": IMG, "method": "ks", "effect": 0.4, "p_value": 0.001}]},
+            "snapshot": {"id": "s2", "rows": 10, "columns": ["a", "class"], "kept_from": "s1", "kept_rows": 6,
+                         "splits": {"train": {"rows": 6, "classes": {"neg": 5, SCRIPT: 1}},
+                                    "test": {"rows": 4, "classes": {"neg": 2, SCRIPT: 2}}},
+                         "classes": {"neg": 7, SCRIPT: 3}}}
+    run = Run(id="r2", project="aps", metric="cost", goal="minimize", target=600, status=RunStatus.PASSED,
+              value=510.0, evaluation=evaluation, data=data, data_project=True, measured_on="test", selected_from=3,
+              finished=1.0)
+    decision = Decision(run_id="r2", project="aps", version=2, baseline_version=1, blessed=False,
+                        reason=f"cost 510 is worse {SCRIPT}", infra=InfraCheck(status="passed", reason="6 rows"),
+                        compared_on="the same test rows", checks=[
+                            GateCheck(metric="cost", check="target", candidate=510, limit=600, passed=True),
+                            GateCheck(metric="cost", check="tolerance", rows="production", candidate=510,
+                                      baseline=400, limit=440, change=110, passed=False, failed="worse")])
+    html = render_html(run, [], decision=decision)
+    page = Page(html)
+    assert {t for t, _ in page.tags} <= OUR_TAGS and SCRIPT not in html and IMG not in html
+    text = page.all_text
+    assert "Gate: not blessed against production v1" in text
+    assert "selected on the validation split from 3 trial(s)" in text
+    rows = [row for row in re.findall(r"<tr>(.*?)</tr>", html, re.S) if "<td>cost</td>" in row]
+    assert [Page(r).all_text for r in rows] == [
+        "costtargetcandidate's-510.0000-600.0000pass",
+        "costnot worse than productionproduction's400.0000510.0000+110440.0000fail: worse"]
+    assert "confusion matrix (10 rows" in text and "Drift of 3 new rows against production v1's snapshot s1" in text
+    assert "6 rows keep the split they had in snapshot s1" in text
+    plain = render_text(run, [], decision=decision)
+    assert "Gate: NOT BLESSED against production v1" in plain and "FAIL cost" in plain
+    assert "drift against production v1's snapshot: 1 of 2 features drifted (50%)" in plain
+
+
 def test_trials_of_several_workers_are_drawn_on_a_timeline_one_row_per_worker(tmp_path: Path) -> None:
     from mlops.notify.plots import timeline_rows
 

@@ -64,14 +64,19 @@ def test_a_run_under_target_fails_with_exit_1_and_keeps_the_model(project_factor
 
 @pytest.mark.usefixtures("ml_env")
 def test_a_crashing_script_fails_the_run_and_says_where(project_factory) -> None:
-    p = project_factory({"train.py": "import sklearn\nimport pandas as pd\ndf = pd.read_csv('missing.csv')\n"})
+    p = project_factory({"train.py": "import sklearn\nimport pandas as pd\ndf = pd.read_csv('missing.csv')\n"
+                                     "x = df['no such column']\n"})
     code, summary, _ = run_json(str(p))
     assert code == 1 and summary["status"] == "failed" and summary["value"] is None
-    assert summary["trials"][0]["error_kind"] == "script_error"
-    assert "train.py:3 raised FileNotFoundError" in summary["error"]
+    assert summary["trials"][0]["error_kind"] == "missing_file"
+    assert "train.py:3 raised FileNotFoundError: missing.csv does not exist in the trial" in summary["error"]
+    raising = project_factory({"train.py": "import sklearn\nimport pandas as pd\npd.DataFrame()['Class']\n"})
+    code, summary, _ = run_json(str(raising))
+    assert code == 1 and summary["trials"][0]["error_kind"] == "script_error"
+    assert "train.py:3 raised KeyError: 'Class'" in summary["error"]
     run = get_run_store().get_run(summary["run_id"])
     trial = get_run_store().trials(summary["run_id"])[0]
-    assert run.status == "failed" and "FileNotFoundError" in trial.log_tail
+    assert run.status == "failed" and "KeyError" in trial.log_tail
 
 
 @pytest.mark.parametrize(("files", "message"), [

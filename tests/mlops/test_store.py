@@ -254,3 +254,24 @@ def test_an_unreachable_mongodb_is_one_clear_error_without_the_password() -> Non
 def test_redact_uri_hides_only_the_password() -> None:
     assert redact_uri("mongodb://u:p@h:27017/db") == "mongodb://u:***@h:27017/db"
     assert redact_uri("mongodb://h/db") == "mongodb://h/db"
+
+
+def test_a_run_gets_one_gate_decision_and_the_first_one_stays(store: RunStore) -> None:
+    from mlops.records import Decision
+
+    assert store.decision("r1") is None
+    first = store.record_decision(Decision(run_id="r1", project="aps", version=1, blessed=False, reason="worse"))
+    again = store.record_decision(Decision(run_id="r1", project="aps", version=1, blessed=True, reason="better"))
+    assert (first.blessed, again.blessed, again.reason) == (False, False, "worse")
+    assert store.decision("r1").reason == "worse" and store.decision("r1").id == "r1"
+
+
+def test_data_goes_into_collections_of_its_own_never_the_stores(store: RunStore) -> None:
+    from mlops.errors import StoreError
+
+    rows = store.data_collection("aps")
+    rows.insert_one({"_id": "a", "class": "neg"})
+    assert store.data_collection("aps").find_one({"_id": "a"})["class"] == "neg"
+    for name in ("runs", "trials.files", "decisions", "", "system.x"):
+        with pytest.raises(StoreError, match="cannot hold data"):
+            store.data_collection(name)

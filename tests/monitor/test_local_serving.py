@@ -85,3 +85,20 @@ def test_a_crash_looping_local_server_is_rolled_back_and_alerted_once(env, home:
     assert len(list((home / "outbox").glob("*ALERT*.eml"))) == 1
     [serving] = local_units()
     assert serving.version == 1 and serving.state() == ("running", "healthy")
+
+
+def test_one_unit_that_cannot_be_restarted_never_stops_the_watch_of_the_others(env, home: Path) -> None:
+    served = deploy(env)
+    [unit] = local_units()
+    broken = dict(unit.data, name="mlops-serve-broken", python="/nonexistent/python", pid=2 ** 22 + 7)
+    (unit.record.parent / "mlops-serve-broken.json").write_text(json.dumps(broken))
+    os.killpg(unit.data["pid"], signal.SIGKILL)
+    time.sleep(0.5)
+    proc = mlops("watch", "--once", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    actions = {a["container"]: a for a in json.loads(proc.stdout)}
+    assert actions["mlops-serve-broken"]["action"] == "error" and "FileNotFoundError" in actions[
+        "mlops-serve-broken"]["error"]
+    assert actions[served["container"]] == {"container": served["container"], "action": "restarted",
+                                            "result": "healthy"}
+    (unit.record.parent / "mlops-serve-broken.json").unlink()

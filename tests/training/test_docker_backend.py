@@ -206,3 +206,43 @@ def test_an_engine_that_cannot_build_falls_back_to_local_in_auto_and_fails_hard_
     assert json.loads(proc.stdout)["backend"] == "local"
     hard = mlops("run", str(EXAMPLES / "wine-sklearn"), "--no-notify", "--backend", "docker", env=env)
     assert hard.returncode == 1 and hard.stderr.startswith("error: building mlops-ml:")
+
+
+SEED_IN_DOCKER = """
+import seaborn
+import pandas as pd
+from sklearn.neighbors import KNeighborsClassifier
+df = pd.read_csv("/mycode/wines.csv.gz")
+model = KNeighborsClassifier(n_neighbors=3).fit(df.drop(columns=["Class"]), df["Class"])
+print("seaborn", seaborn.__version__)
+print("accuracy", model.score(df.drop(columns=["Class"]), df["Class"]))
+open("/mycode/accuracy.txt", "w").write("overwritten by the trial")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ml_image")
+def test_a_seed_style_project_with_its_packages_runs_in_a_derived_image_with_mycode_mapped(
+        docker_backend: DockerBackend, project_factory, tmp_path: Path) -> None:
+    from mlops.environments import project_packages
+
+    p = project_factory({"train.py": SEED_IN_DOCKER, "requirements.txt": "seaborn\npandas>=1.0\n",
+                         "accuracy.txt": "the user's own\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+    packages = project_packages(p, [], "ml")
+    assert packages.lines == ("seaborn",) and packages.ignored[0][0] == "pandas>=1.0"
+    built = docker_backend.prepare("ml", print, packages)
+    assert built.startswith("image mlops-ml-pkgs:") and docker_backend.prepare("ml", print, packages).endswith(
+        "(cached)")
+    mounts: list[dict] = []
+
+    def on_line(line: str) -> None:
+        if line.startswith("seaborn") and not mounts:
+            for c in docker_backend.client.containers.list(filters={"label": f"mlops.run_dir={tmp_path / 'run'}"}):
+                mounts.extend(c.attrs["Mounts"])
+
+    result = docker_backend.run_trial(spec(p, tmp_path / "run", packages=packages, paths={"/mycode": "."}), on_line)
+    assert result.status == "ok" and result.value > 0.8, (result.error, result.log_tail)
+    assert {"/mycode", "/project", "/run"} <= {m["Destination"] for m in mounts}
+    assert (p / "accuracy.txt").read_text() == "the user's own\n"
+    assert (tmp_path / "run" / "work" / "accuracy.txt").read_text() == "overwritten by the trial"

@@ -284,7 +284,7 @@ build().fit(X, y, epochs=5, validation_split=0.25, verbose=0)
         assert code == 0 and m["sources"]["accuracy"] == "keras.fit.validation"
         assert m["value"] == m["history"]["val_accuracy"][-1]
 
-    def test_a_keras2_script_runs_on_keras3(self, tmp_path: Path) -> None:
+    def test_a_keras2_script_runs_on_tf_keras_with_its_shims_listed(self, tmp_path: Path) -> None:
         p = write_project(tmp_path / "old", {"train.py": """
 import numpy as np
 from keras.models import Sequential

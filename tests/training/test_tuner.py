@@ -234,3 +234,27 @@ def test_a_trial_that_prints_megabytes_keeps_a_bounded_log_and_a_readable_consol
     assert log.startswith("row 0 ") and "accuracy 0.5" in log[-300:]  # the beginning and the end are kept
     assert len(lines) < 400 and "accuracy 0.5" in lines[-3:]
     assert any(line.startswith("[... ") and "lines not shown" in line for line in lines)
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_loop_in_process_on_a_tiny_real_script(project_factory, tmp_path) -> None:
+    from mlops.config import load_config
+    from mlops.console import Out
+    from mlops.records import Run
+    from training.backends import LocalBackend
+    from training.tuner import TuneContext
+    from training.worker import work
+
+    p = project_factory({"train.py": (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text(),
+                         "mlops.yaml": "target: 0.95\nstrategy: ladder\nbudget: {max_trials: 4}\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes())
+    store = get_run_store()
+    cfg = load_config(p).for_task("classification")
+    run = store.create_run(Run(project="tiny", path=str(p), entry="train.py", metric=cfg.metric, target=cfg.target))
+    reason = work(TuneContext(store=store, run_id=run.id, cfg=cfg, backend=LocalBackend(), project_dir=p,
+                              entry="train.py", env="ml", source=(p / "train.py").read_text(),
+                              run_dir=tmp_path / "run", out=Out(quiet=True)))
+    trials = store.trials(run.id)
+    assert reason == "target reached" and trials[-1].reached and not trials[0].reached
+    assert [t.number for t in trials] == list(range(1, len(trials) + 1)) and trials[1].tweaks
+    assert all(t.status == "ok" and t.started_at and t.finished_at and t.worker for t in trials)

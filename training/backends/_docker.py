@@ -25,7 +25,7 @@ from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, tran
 from training.backends import _archives
 from training.backends._base import Backend
 from training.backends._hosts import CPUS_LABEL, DockerHost, local_host, pick_host
-from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
+from training.backends._trial import OutputSink, TrialProcess, TrialSpec, thread_environment, trial_environment
 
 CONTAINER_UID = _archives.CONTAINER_UID
 HARNESS_MOUNT = "/opt/mlops"
@@ -319,7 +319,8 @@ class DockerBackend(Backend):
     def container_args(self, spec: TrialSpec, host: DockerHost) -> dict[str, Any]:
         """The arguments of ``containers.create`` for a trial on ``host``."""
         keras_home = SHIPPED_KERAS_HOME if host.ships_files else KERAS_HOME
-        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": keras_home})
+        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": keras_home,
+                                 **thread_environment(spec.cpus)})
         if os.environ.get("MLOPS_HARNESS_STRICT"):
             env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
         create: dict[str, Any] = dict(

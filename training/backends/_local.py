@@ -16,6 +16,7 @@ from mlops import paths
 from mlops.environments import NO_PACKAGES, Packages, Virtualenvs
 from training.backends._base import Backend
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
+from training.backends._warm import WarmProcess, Zygotes, zygote_kind
 
 
 def _base_env() -> dict[str, str]:
@@ -85,17 +86,34 @@ class LocalProcess(TrialProcess):
         return exit_code == -signal.SIGKILL
 
 
+def warm_by_default() -> bool:
+    """Warm trials unless ``MLOPS_WARM=0``."""
+    return os.environ.get("MLOPS_WARM", "1") != "0"
+
+
+def harness_id() -> str:
+    """Identity of the harness code (a zygote that loaded older code is not reused)."""
+    from mlops.environments import content_hash
+    from training.harness import PACKAGE_DIR
+
+    files = [PACKAGE_DIR.parent / "__init__.py", *sorted(PACKAGE_DIR.glob("*.py"))]
+    return content_hash(*files)
+
+
 class LocalBackend(Backend):
-    """One virtualenv per environment, cached by the requirements' hash, reused across runs.
+    """One virtualenv per environment, cached by the requirements' hash, reused across runs; trials forked
+    warm from a zygote that has imported the framework (``MLOPS_WARM=0``: every trial starts cold).
 
     Args:
         venvs: The virtualenv cache (default: ``$MLOPS_CACHE_DIR``).
+        warm: Fork trials from zygotes (default: unless ``MLOPS_WARM=0``).
     """
 
     name = "local"
 
-    def __init__(self, venvs: Virtualenvs | None = None) -> None:
+    def __init__(self, venvs: Virtualenvs | None = None, warm: bool | None = None) -> None:
         self.venvs = venvs or Virtualenvs()
+        self.warm = warm_by_default() if warm is None else warm
 
     def venv_dir(self, env: str) -> Path:
         """The cached virtualenv of an environment."""
@@ -119,4 +137,10 @@ class LocalBackend(Backend):
                 os.symlink(spec.datasets_cache, keras_home / "datasets", target_is_directory=True)
             extra["KERAS_HOME"] = str(keras_home)
         env = {**_base_env(), **trial_environment(extra)}
-        return LocalProcess(cmd, env, where=f"local {python.parent.parent.name}")
+        where = f"local {python.parent.parent.name}"
+        if self.warm and not spec.datasets_cache:  # KERAS_HOME is read at import: a cache means a cold start
+            kind = zygote_kind(spec.env, spec.keras_api)
+            sock = Zygotes(self.venvs.cache_dir / "warm").socket_for(python, kind, env, harness_id())
+            if sock is not None:
+                return WarmProcess(sock, cmd[3:], env, os.getcwd(), where=f"{where} (warm)")
+        return LocalProcess(cmd, env, where=where)

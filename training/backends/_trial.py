@@ -28,6 +28,15 @@ def trial_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def thread_environment(cpus: float) -> dict[str, str]:
+    """Thread pools sized to the CPUs a trial may use (a container's limit): OpenMP/BLAS read these variables,
+    the harness sizes TensorFlow's pools from ``MLOPS_CPUS``. Without them they size themselves to the host's
+    cores and fight over the quota."""
+    n = str(max(1, round(cpus)))
+    return {"MLOPS_CPUS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            "NUMEXPR_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
+
+
 @dataclass
 class TrialSpec:
     """One trial: run ``entry`` of ``project`` (or a rewritten ``script``) with the harness."""
@@ -63,6 +72,8 @@ class TrialSpec:
     paths: dict[str, str] = field(default_factory=dict)
     #: A folder of datasets Keras would download (``keras.datasets.*.load_data()``), offered read-only.
     datasets_cache: Path | None = None
+    #: The Keras the script was written for (2: it runs on tf-keras with shims); ``None``: not Keras.
+    keras_api: int | None = None
 
     def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
         """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
@@ -73,6 +84,8 @@ class TrialSpec:
         if self.metric_is_default:
             args.append("--metric-is-default")
         args += [f"--arg={a}" for a in self.args]
+        if self.keras_api:
+            args.append(f"--keras-api={self.keras_api}")
         return args
 
 
@@ -92,6 +105,7 @@ class TrialResult:
     model: dict[str, Any] | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    shims: list[str] = field(default_factory=list)
     where: str = ""
     #: The machine or Docker engine it ran on (``tcp://gpu-box:2376``).
     host: str = ""
@@ -126,6 +140,7 @@ class TrialResult:
             error_kind=None if ok else err.get("kind", "crashed"), exit_code=exit_code,
             log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
             history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
+            shims=(data.get("keras") or {}).get("shims", []),
             resumed_from_epoch=data.get("resumed_from_epoch", []),
         )
 

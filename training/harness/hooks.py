@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from training.harness import keras_compat
 from training.harness.capture import Capture, current
 from training.harness.patching import hook_failed, safe_patch, when_imported
 
@@ -87,9 +88,9 @@ def _install_keras(keras: ModuleType) -> None:
             cap = _user_call()
             if cap is None:
                 return original(self, *args, **kwargs)
-            if "nb_epoch" in kwargs:  # Keras 1/2 spelling
+            if "nb_epoch" in kwargs:  # Keras 1 spelling
                 kwargs["epochs"] = kwargs.pop("nb_epoch")
-                cap.warn("fit(nb_epoch=...) is a Keras 2 argument; used it as epochs=")
+                keras_compat.note("fit(nb_epoch=)", "fit(nb_epoch=...) is Keras 1; used epochs=")
             try:
                 checkpoint, history = _resume(self, cap, kwargs)
                 kwargs = _with_callback(kwargs, _keras_callback(keras, cap, False, checkpoint, history))
@@ -126,43 +127,8 @@ def _install_keras(keras: ModuleType) -> None:
 
         return evaluate
 
-    def make_fit_generator(original: Callable[..., Any]) -> Callable[..., Any]:
-        def fit_generator(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return self.fit(*args, **kwargs)
-
-        return fit_generator
-
     safe_patch(model_cls, "fit", make_fit)
     safe_patch(model_cls, "evaluate", make_evaluate)
-    if not hasattr(model_cls, "fit_generator"):  # removed in Keras 3; old scripts still call it
-        model_cls.fit_generator = make_fit_generator(model_cls.fit)
-    _install_optimizer_compat(keras)
-
-
-def _install_optimizer_compat(keras: ModuleType) -> None:
-    """Accept Keras 2's ``lr=`` (and ``decay=``) in optimizer constructors, with a warning."""
-
-    def make_init(original: Callable[..., Any]) -> Callable[..., Any]:
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            if "lr" in kwargs:
-                kwargs.setdefault("learning_rate", kwargs.pop("lr"))
-                _warn_compat(f"{type(self).__name__}(lr=...) is a Keras 2 argument; used it as learning_rate=")
-            if "decay" in kwargs and kwargs["decay"] in (0, 0.0):
-                kwargs.pop("decay")
-            original(self, *args, **kwargs)
-
-        return __init__
-
-    for name in ("SGD", "RMSprop", "Adam", "AdamW", "Adadelta", "Adagrad", "Adamax", "Nadam", "Ftrl"):
-        cls = getattr(keras.optimizers, name, None)
-        if isinstance(cls, type):
-            safe_patch(cls, "__init__", make_init)
-
-
-def _warn_compat(message: str) -> None:
-    cap = current()
-    if cap is not None:
-        cap.warn(message)
 
 
 # --- scikit-learn ------------------------------------------------------------------------------
@@ -225,8 +191,13 @@ def _install_print(printed: list[str]) -> None:
 
 
 def install(printed: list[str]) -> None:
-    """Install every hook; the Keras and scikit-learn ones apply when those libraries are imported."""
+    """Install every hook; the Keras and scikit-learn ones apply when those libraries are imported.
+
+    ``tf_keras`` is hooked too: a Keras 2 script runs on it (``keras_compat``), also when it imports only
+    ``tensorflow.keras``. Keras 2 names and arguments are translated by ``keras_compat``, not here.
+    """
     when_imported("keras", _install_keras)
+    when_imported("tf_keras", _install_keras)
     when_imported("sklearn.base", _install_sklearn_base)
     when_imported("sklearn.metrics", _install_sklearn_metrics)
     _install_print(printed)

@@ -63,6 +63,13 @@ def safe_patch(owner: Any, name: str, make: Callable[[Callable[..., Any]], Calla
     setattr(owner, name, patched)
 
 
+def add_attribute(owner: Any, name: str, value: Any) -> None:
+    """Set ``owner.name`` (new, or replacing what is there); ``revert_patches`` restores the previous state."""
+    had_own = name in vars(owner)
+    _PATCHED.append((owner, name, vars(owner)[name] if had_own else None))
+    setattr(owner, name, value)
+
+
 def revert_patches() -> None:
     """Undo every patch made by ``safe_patch``, newest first."""
     while _PATCHED:

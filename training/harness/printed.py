@@ -22,6 +22,7 @@ METRIC_WORDS: dict[str, tuple[str, ...]] = {
     "precision": ("precision",),
     "recall": ("recall", "sensitivity"),
     "accuracy": ("accuracy", "acc"),
+    "cost": ("total cost", "cost"),
 }
 #: Metrics that live in [0, 1]: a printed value above 1 (up to 100) or followed by % is a percentage.
 BOUNDED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc"})

@@ -58,6 +58,22 @@ def _seed_everything(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     when_imported("numpy", lambda np: np.random.seed(seed))
     when_imported("keras", lambda keras: keras.utils.set_random_seed(seed))
+    when_imported("tf_keras", lambda keras: keras.utils.set_random_seed(seed))
+
+
+def _size_thread_pools() -> None:
+    """TensorFlow's pools sized to the CPUs the trial may use (``MLOPS_CPUS``, set in containers)."""
+    from training.harness.patching import when_imported
+
+    cpus = os.environ.get("MLOPS_CPUS", "")
+    if not cpus.isdigit():
+        return
+
+    def size(tf: Any) -> None:
+        tf.config.threading.set_intra_op_parallelism_threads(int(cpus))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    when_imported("tensorflow", size)
 
 
 def _is_fitted_estimator(obj: Any) -> bool:
@@ -76,8 +92,10 @@ def _is_fitted_estimator(obj: Any) -> bool:
 
 
 def _is_built_keras_model(obj: Any) -> bool:
-    keras = sys.modules.get("keras")
-    return keras is not None and isinstance(obj, keras.Model) and bool(getattr(obj, "built", False))
+    from training.harness.keras_compat import model_classes
+
+    classes = model_classes()  # Keras 3's and, for a Keras 2 script, tf_keras's
+    return bool(classes) and isinstance(obj, classes) and bool(getattr(obj, "built", False))
 
 
 def _find_model(cap: Any, namespace: dict[str, Any]) -> None:
@@ -110,8 +128,11 @@ def _save_model(cap: Any, run_dir: Path) -> dict[str, Any] | None:
     except Exception as e:
         cap.warn(f"could not save the model ({type(e).__name__}: {e})")
         return None
-    return {"path": str(path.relative_to(run_dir)), "format": fmt, "source": cap.model_source,
+    info = {"path": str(path.relative_to(run_dir)), "format": fmt, "source": cap.model_source,
             "class": type(cap.model).__name__}
+    if fmt == "keras" and type(cap.model).__module__.startswith("tf_keras"):
+        info["runtime"] = "tf_keras"  # Keras 3 cannot load it: load it with tf_keras (TF_USE_LEGACY_KERAS=1)
+    return info
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -123,7 +144,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int,
         metric_is_default: bool = False, args: list[str] | None = None,
-        path_map: dict[str, str] | None = None) -> int:
+        path_map: dict[str, str] | None = None, keras_api: int | None = None) -> int:
     """Run the script under the hooks and write ``metrics.json``. Returns the exit code.
 
     Args:
@@ -137,9 +158,12 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         args: The script's command-line arguments (``sys.argv[1:]``).
         path_map: Absolute path prefix -> folder relative to the project (``/mycode`` -> ``.``), mapped onto
             the work folder by rewriting paths (the local backend; containers use bind mounts instead).
+        keras_api: The Keras the script was written for (2 runs on tf_keras with shims, see ``keras_compat``);
+            ``None`` reads it from the script.
     """
     from training.harness import capture as _capture
     from training.harness import hooks as _hooks
+    from training.harness import keras_compat
     from training.harness import printed as _printed
     from training.harness.failures import explain
     from training.harness.patching import revert_patches
@@ -157,7 +181,11 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     if path_map:
         PathMap({prefix: workdir / rel for prefix, rel in path_map.items()}).install(file_patches)
     copy_on_write(project, file_patches)
+    if keras_api is None:
+        keras_api = keras_compat.keras_api_of(target.read_text(encoding="utf-8"))
+    keras_compat.install(keras_api, cap.warn)  # before the hooks: its import hook comes after theirs
     _hooks.install(printed)
+    _size_thread_pools()
     _seed_everything(seed)
     os.chdir(workdir)
     sys.path.insert(0, str(workdir))
@@ -217,7 +245,10 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         result["error"] = {"kind": "harness_error", "message": f"harness failed: {type(e).__name__}: {e}",
                            "traceback": traceback.format_exc()}
     finally:
+        keras_info = {"api": keras_api, "runtime": "tf_keras" if keras_compat.redirected() else "keras",
+                      "shims": keras_compat.applied()} if keras_compat.model_classes() else None
         revert_patches()
+        keras_compat.uninstall()
         file_patches.undo()
         _capture.set_current(None)
     result.update({
@@ -228,13 +259,22 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         "history": cap.history,
         "warnings": cap.warnings,
         "resumed_from_epoch": cap.resumed_from,
+        "keras": keras_info,
         "duration_s": round(time.time() - start, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
     })
     result.setdefault("model", None)
     if result.get("error") is None:
         result.pop("error", None)
     write_json_atomic(run_dir / "metrics.json", result)
     return code
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (what the trial needed), in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_script(target: Path, namespace: dict[str, Any]) -> None:
@@ -279,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arg", action="append", default=[], help="an argument of the script (repeatable)")
     parser.add_argument("--map", action="append", default=[], metavar="PREFIX=FOLDER",
                         help="an absolute path prefix the script uses, as a folder of the project (repeatable)")
+    parser.add_argument("--keras-api", type=int, choices=(2, 3),
+                        help="the Keras the script was written for (default: read from the script)")
     args = parser.parse_args(argv)
     path_map = dict(m.split("=", 1) for m in args.map)
     return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed,
-               args.metric_is_default, args.arg, path_map)
+               args.metric_is_default, args.arg, path_map, args.keras_api)

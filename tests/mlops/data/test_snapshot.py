@@ -115,3 +115,28 @@ def test_data_that_cannot_be_snapshotted_is_a_one_line_error_naming_the_column(w
         take_snapshot(gaps, "Class")
     with pytest.raises(DataError, match="no rows"):
         take_snapshot(wines.iloc[0:0], "Class")
+
+
+def test_with_keep_the_rows_of_an_earlier_snapshot_keep_their_split_and_only_new_rows_are_split(
+        aps_reference: pd.DataFrame, aps_current: pd.DataFrame) -> None:
+    first = take_snapshot(aps_reference, "class", seed=1)
+    grown = pd.concat([aps_reference, aps_current], ignore_index=True).sample(frac=1, random_state=5)
+    second = take_snapshot(grown, "class", seed=1, keep=first)
+    assert second.summary.kept_from == first.summary.id and second.summary.kept_rows == len(aps_reference)
+    for name in ("train", "validation", "test"):
+        before = set(map(tuple, first.split(name).fillna(-1).astype(str).to_numpy()))
+        after = set(map(tuple, second.split(name).fillna(-1).astype(str).to_numpy()))
+        assert before <= after, f"a row of the earlier {name} split moved"
+    new_test = len(second.test) - len(first.test)
+    assert abs(new_test - 0.15 * len(aps_current)) <= 2  # the new rows are split by the ratios among themselves
+    new_pos = int((second.test["class"] == "pos").sum() - (first.test["class"] == "pos").sum())
+    assert abs(new_pos - 0.15 * (aps_current["class"] == "pos").sum()) <= 1
+    plain = take_snapshot(grown, "class", seed=1)
+    assert plain.summary.id != second.summary.id and plain.summary.content_hash == second.summary.content_hash
+
+
+def test_keeping_the_splits_of_a_snapshot_of_the_same_rows_is_that_snapshot(wines: pd.DataFrame) -> None:
+    first = take_snapshot(wines, "Class", seed=4)
+    again = take_snapshot(wines.sample(frac=1, random_state=1), "Class", seed=4, keep=first)
+    assert again.summary.id == first.summary.id and again.summary.kept_from == ""
+    assert again.test.equals(first.test)

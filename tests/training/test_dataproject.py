@@ -1,0 +1,87 @@
+"""Data projects: the generated script runs in the trial environment, never sees the test labels, reports its
+validation figures as mlops scores them, and saves one Pipeline with the transform mlops would fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops.data import fitted_transform, take_snapshot
+from mlops.evaluation import evaluate_predictions
+from tests.conftest import harness
+from training.dataproject import PREDICTIONS, held_out_labels, write_data_project
+from training.strategies import build_space
+from training.tweaks import analyze, apply_config
+
+DATA = Path("/work/shared/data")
+APS = sorted(DATA.glob("aps_subset_*.csv.gz"))
+
+
+@pytest.fixture(scope="module")
+def aps(tmp_path_factory: pytest.TempPathFactory):
+    if len(APS) != 3:
+        pytest.skip(f"the APS files are not in {DATA}")
+    frame = pd.concat([pd.read_csv(f, na_values=["na"]) for f in APS[:2]], ignore_index=True)
+    snapshot = take_snapshot(frame, "class", seed=3)
+    project = write_data_project(snapshot, tmp_path_factory.mktemp("aps") / "project", name="aps",
+                                 cost=(10, 500))
+    return snapshot, project
+
+
+def test_the_trial_folder_holds_no_test_label_and_the_script_reads_like_one_a_person_wrote(aps) -> None:
+    snapshot, project = aps
+    test = pd.read_csv(project.folder / "data" / "test_features.csv")
+    assert "class" not in test.columns and len(test) == len(snapshot.test)
+    assert set(pd.read_csv(project.folder / "data" / "validation.csv")["class"]) == {"neg", "pos"}
+    source = project.source
+    assert source.startswith('"""Training script written by mlops for the data project "aps"')
+    assert 'POSITIVE, NEGATIVE = "pos", "neg"' in source and 'COST = {"fp": 10, "fn": 500}' in source
+    assert 'LogisticRegression(max_iter=1000, class_weight="balanced"' in source  # 1.8% positives
+    assert max(len(line) for line in source.splitlines()) <= 120
+    assert project.positive == "pos" and project.detection.framework == "sklearn"
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_script_reports_its_validation_figures_as_mlops_scores_them_and_predicts_every_test_row(
+        aps, tmp_path: Path) -> None:
+    snapshot, project = aps
+    code, metrics, output = harness(project.folder, "ml", metric="cost", run_dir=tmp_path / "trial")
+    assert code == 0, output
+    assert metrics["sources"]["cost"] == f"print: cost {int(metrics['value'])}"
+    model = joblib.load(tmp_path / "trial" / "model" / "model.joblib")
+    validation = snapshot.validation
+    predicted = model.predict(validation.drop(columns="class"))
+    ours = evaluate_predictions(validation["class"].tolist(), predicted.tolist(), classes=list(model.classes_),
+                                probabilities=model.predict_proba(validation.drop(columns="class")).tolist(),
+                                positive="pos", cost=(10, 500))
+    for name in ("cost", "f1", "recall", "precision", "accuracy", "roc_auc"):
+        assert metrics["metrics"][name] == pytest.approx(ours.metrics[name]), name
+    written = json.loads((tmp_path / "trial" / "work" / PREDICTIONS).read_text())
+    assert len(written["predictions"]) == len(snapshot.test) == len(held_out_labels(snapshot))
+    assert written["classes"] == ["neg", "pos"] and len(written["probabilities"][0]) == 2
+    transform = model.named_steps["transform"]
+    reference = fitted_transform(snapshot.train, "class")
+    assert np.allclose(transform.transform(snapshot.test), reference.transform(snapshot.test))
+
+
+def test_the_tweaks_vary_the_generated_script_as_they_vary_a_pushed_one(aps) -> None:
+    _, project = aps
+    space = build_space(analyze(project.source))
+    assert {"family", "param:LogisticRegression:C"} <= set(space.choices)
+    assert "scale" not in space.choices  # the transform scales already
+    forest = apply_config(project.source, {"family": "random_forest"})
+    assert forest.applied == ["estimator replaced by RandomForestClassifier"]
+    assert "estimator = _MlopsRandomForestClassifier(n_estimators=300, random_state=0)" in forest.source
+
+
+def test_a_keras_data_project_trains_a_dense_network_after_the_transform(aps, tmp_path: Path) -> None:
+    snapshot, _ = aps
+    project = write_data_project(snapshot, tmp_path / "keras", name="aps", framework="keras")
+    assert project.detection.kind == "ann" and 'joblib.dump(transform, "transform.joblib")' in project.source
+    space = build_space(analyze(project.source))
+    assert {"dense", "units", "epochs"} <= set(space.choices)
