@@ -6,8 +6,8 @@ Usage: ``.venv/bin/python bench/workers.py [--projects knn-unscaled,...] [--budg
 For each project (``bench/projects``), each measurement ``--repeat`` times (the median run is kept), alternating
 which worker count goes first so that machine drift hits both:
 
-- time to target: ``mlops run`` with the project's own target, ``--strategy ladder`` (the same order of trials
-  for both counts), ``--workers 1`` then ``--workers 2``;
+- time to target: ``mlops train`` (the stage the workers change) with the project's own target,
+  ``--strategy ladder`` (the same order of trials for both counts), ``--workers 1`` and ``--workers 2``;
 - trials per hour: the same with a target out of reach and ``--max-trials BUDGET``, so every run does the
   whole budget.
 
@@ -31,20 +31,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PROJECTS = "knn-unscaled,svm-unscaled,logreg-unscaled,aps-knn-f1"
+DEFAULT_PROJECTS = "aps-knn-f1,dense-unscaled,few-epochs"
 
 
 def run(project: Path, workers: int, home: Path, extra: list[str], backend: str) -> dict:
-    """One ``mlops run``: its summary, its trials as stored, and its wall time."""
+    """One ``mlops train`` (the stage the workers change): its summary, its trials as stored, its wall time and
+    its tuning time (from the first trial's start to the end of the last one, stopped ones included)."""
     sys.path.insert(0, str(ROOT))
     from mlops.store import get_run_store
 
     env = {**os.environ, "MLOPS_HOME": str(home), "NO_COLOR": "1"}
     env.pop("MONGODB_URI", None)
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "mlops", "run", str(project), "--workers", str(workers),
-                           "--strategy", "ladder", "--backend", backend, "--no-notify", "--fresh", "--quiet", "--json",
-                           *extra], capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "mlops", "train", str(project), "--workers", str(workers),
+                           "--strategy", "ladder", "--backend", backend, "--fresh", "--quiet", "--json", *extra],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.time() - start
     try:
         summary = json.loads(proc.stdout)
@@ -53,7 +54,8 @@ def run(project: Path, workers: int, home: Path, extra: list[str], backend: str)
     store = get_run_store("", home=home)
     trials = [t for t in store.trials(summary["run_id"]) if t.started_at and t.finished_at]
     store.close()
-    return {"summary": summary, "trials": trials, "wall": wall}
+    tuning = max(t.finished_at for t in trials) - min(t.started_at for t in trials) if trials else wall
+    return {"summary": summary, "trials": trials, "wall": wall, "tuning": tuning}
 
 
 def first_reaching(trials: list) -> int | None:
@@ -118,25 +120,26 @@ def main() -> int:
                     runs.setdefault(("budget", workers), []).append(
                         run(project, workers, home / "budget", ["--target", "1.0", "--max-trials", str(args.budget)],
                             args.backend))
-            got = {key: sorted(found, key=lambda x: x["wall"])[len(found) // 2] for key, found in runs.items()}
+            got = {key: sorted(found, key=lambda x: x["tuning"])[len(found) // 2] for key, found in runs.items()}
             rows.append((project.name, got))
             for workers in (1, 2):
                 t, b = got["target", workers], got["budget", workers]
-                print(f"{project.name:<16} workers={workers} to target {t['wall']:5.1f}s "
-                      f"({t['summary']['status']}, {len(t['trials'])} trials); "
-                      f"{len(b['trials'])} trials in {b['wall']:5.1f}s = {3600 * len(b['trials']) / b['wall']:5.0f}/h",
-                      flush=True)
+                print(f"{project.name:<16} workers={workers} to target {t['tuning']:5.1f}s of tuning "
+                      f"({t['wall']:.1f}s in all; {t['summary']['status']}, {len(t['trials'])} trials); "
+                      f"{len(b['trials'])} trials in {b['tuning']:5.1f}s = "
+                      f"{3600 * len(b['trials']) / b['tuning']:5.0f}/h", flush=True)
 
     print(f"\n{len(rows)} projects, backend {args.backend}, {os.cpu_count()} CPUs, budget {args.budget} trials, "
-          "ladder order\n")
+          "ladder order; times are of the tuning (first trial start to last trial end), which the workers change; "
+          "the rest of 'mlops train' (detect, environment check, report) is the same either way\n")
     print(f"{'project':<16} {'to target 1w':>12} {'2w':>7} {'speed-up':>9} {'trials/h 1w':>12} {'2w':>7} "
           f"{'speed-up':>9} {'trial s 1w':>11} {'2w':>6} {'slower':>7}")
     ratios_t, ratios_h, slow = [], [], []
     projections = []
     for name, got in rows:
-        t1, t2 = got["target", 1]["wall"], got["target", 2]["wall"]
+        t1, t2 = got["target", 1]["tuning"], got["target", 2]["tuning"]
         b1, b2 = got["budget", 1], got["budget", 2]
-        h1, h2 = 3600 * len(b1["trials"]) / b1["wall"], 3600 * len(b2["trials"]) / b2["wall"]
+        h1, h2 = 3600 * len(b1["trials"]) / b1["tuning"], 3600 * len(b2["trials"]) / b2["tuning"]
         d1 = statistics.mean(t.duration_s for t in b1["trials"])
         together = [t.duration_s for t in b2["trials"][1:]]  # the first runs alone
         d2 = statistics.mean(together) if together else d1
@@ -149,11 +152,8 @@ def main() -> int:
         gap = statistics.median(gaps(b1["trials"]) or [0.0])
         ask = min(gap, 0.5)  # the part of the gap spent under the lock, at most: asking and creating the trial
         reach = first_reaching(got["target", 1]["trials"])
-        target_trials = sorted(got["target", 1]["trials"], key=lambda t: t.started_at)
-        target_durations = [t.duration_s for t in target_trials]
-        # What a run costs besides its trials (detect, environment check, finishing, report): paid once either way.
-        fixed = t1 - (max(t.finished_at for t in target_trials) - target_trials[0].started_at)
-        projections.append((name, durations, gap, ask, reach, target_durations, h1, fixed))
+        target_durations = [t.duration_s for t in sorted(got["target", 1]["trials"], key=lambda t: t.started_at)]
+        projections.append((name, durations, gap, ask, reach, target_durations, h1))
 
     print(f"\nmedian speed-up with 2 workers: time to target {statistics.median(ratios_t):.2f}x, "
           f"trials/hour {statistics.median(ratios_h):.2f}x; a trial takes {statistics.median(slow):.2f}x as long "
@@ -167,19 +167,19 @@ def main() -> int:
           "one worker; asking serialized under the run's lock):")
     print(f"{'project':<16} {'trials/h 1w':>12} {f'{agents} agents':>12} {'x':>6} {'to target 1w':>13} "
           f"{f'{agents} agents':>12} {'x':>6}")
-    for name, durations, gap, ask, reach, target_durations, h1, fixed in projections:
+    for name, durations, gap, ask, reach, target_durations, h1 in projections:
         many = durations * max(1, (4 * agents) // max(1, len(durations)))  # a long run: budget of ~4 rounds
         one_wall = simulate(many, 1, gap, ask)
         agents_wall = simulate(many, agents, gap, ask)
         projected = h1 * one_wall / agents_wall
         line = f"{name:<16} {h1:12.0f} {projected:12.0f} {one_wall / agents_wall:5.1f}x"
         if reach is not None:
-            one_t = fixed + simulate(target_durations, 1, gap, ask, until=reach)
-            many_t = fixed + simulate(target_durations, agents, gap, ask, until=reach)
+            one_t = simulate(target_durations, 1, gap, ask, until=reach)
+            many_t = simulate(target_durations, agents, gap, ask, until=reach)
             line += f" {one_t:12.1f}s {many_t:11.1f}s {one_t / many_t:5.1f}x"
         else:
             line += f" {'(target not reached)':>31}"
-        print(line + f"   (run overhead {fixed:.1f}s, gap between two trials of a worker {gap:.1f}s)")
+        print(line + f"   (gap between two trials of a worker: {gap:.1f}s)")
     print(f"\nThe projection's ceiling: after the script as pushed, time to target is at best that trial plus the "
           f"one that reaches the target (all start at once when {agents} >= the trials needed); trials/hour grows "
           "with the agents until asking (serialized, well under a second each) or the strategy's supply of "
