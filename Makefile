@@ -2,6 +2,8 @@
 VENV ?= .venv
 EXAMPLE ?= examples/wine-sklearn
 PYTEST_ARGS ?=
+# make run inside make test (tests/test_readme.py): no "Entering directory" lines after the verdict
+MAKEFLAGS += --no-print-directory
 
 .PHONY: run test lint setup clean
 

@@ -16,9 +16,13 @@ digits, then for each model, one row per request, all on 127.0.0.1:
 2. ours, ``python -m serving`` (one worker per CPU): ``wrk`` with 1 connection, then 8 connections;
 3. MLflow's ``mlflow models serve --env-manager local`` on the same model (its default: 1 worker),
    1 and 8 connections, and with as many workers as ours at 8 connections;
-4. peak RSS (VmHWM summed over the server's processes).
+4. peak RSS (VmHWM summed over the server's processes);
+5. prediction capture on vs off: two servers of the same model, one writing every prediction to a capture spool
+   (``MLOPS_CAPTURE_DIR``), one with ``MLOPS_CAPTURE=off``, measured in interleaved rounds at 1 and 8 connections;
+   the spool's row count is checked against the requests answered (``--only-capture`` runs just this part).
 
-Goals (issue "Speed"): overhead over the model's predict <= 0.5 ms p50; 8 connections >= 1.7x the
+Goals (issue "Speed"): overhead over the model's predict <= 0.5 ms p50; capture costs at most a few percent
+(p50 and requests/s); 8 connections >= 1.7x the
 one-client rate; >= 3x MLflow's throughput at 8 connections, with p99 <= 3x p50 under load. The machine
 is shared: the load average is printed at the start and the end, so a noisy run can be told apart.
 """
@@ -82,7 +86,7 @@ OWN_PREDICT = """
 import json, sys, time, statistics
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from serving.model import load_model
+from serving.loading import load_model
 model = load_model(Path(sys.argv[2]))
 x = model.to_array(json.loads(sys.argv[3]))
 for _ in range(30):
@@ -157,6 +161,23 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        todo += children(p)
+    ticks = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def tree_peak_rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) summed over ``pid`` and its descendants."""
     pids, todo = [], [pid]
@@ -214,11 +235,11 @@ class Server:
 
 def serve_venv(kind: str) -> Path:
     """The serving virtualenv of ``kind`` (built once, as local serving units use it)."""
-    from training.backends import LocalBackend
+    from mlops.environments import Virtualenvs
 
-    backend, extra = LocalBackend(), (ROOT / "requirements-serve.txt",)
-    backend.prepare(kind, lambda line: print(f"  {line}", flush=True), extra=extra)
-    return backend.venv_dir(kind, extra) / "bin" / "python"
+    venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
+    venvs.prepare(kind, lambda line: print(f"  {line}", flush=True), extra=extra)
+    return venvs.python_of(kind, extra)
 
 
 def mlflow_venv() -> Path:
@@ -312,6 +333,59 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     return figures
 
 
+#: Interleaved rounds of capture on and off (the median round is shown).
+ROUNDS = 5
+
+
+def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds: float, tmp: Path) -> None:
+    """``/predict`` with prediction capture on vs off, side by side; the captured rows are counted."""
+    import sqlite3
+
+    print(f"\n{label}: prediction capture on vs off, one row per request", flush=True)
+    spool = tmp / f"{model_dir.name}-spool"
+    base = {**workers_env(), "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir)}
+    servers = {}
+    try:
+        for name, extra in (("off", {"MLOPS_CAPTURE": "off"}), ("on", {"MLOPS_CAPTURE_DIR": str(spool)})):
+            port = free_port()
+            servers[name] = Server(f"capture {name}", [str(python), "-m", "serving", "--port", str(port)],
+                                   {**base, **extra}, port, "/health", tmp / f"{model_dir.name}-capture-{name}.log")
+        for server in servers.values():
+            wrk(server.url + "/predict", body, 8, 1, tmp)  # warm-up
+        time.sleep(1.0)
+        with sqlite3.connect(spool / "capture.sqlite") as db:
+            (before,) = db.execute("SELECT count(*) FROM predictions").fetchone()
+        rounds: dict[str, dict[int, list[dict[str, float]]]] = {n: {1: [], 8: []} for n in servers}
+        cpu_before = {n: tree_cpu_s(server.proc.pid) for n, server in servers.items()}
+        for _ in range(ROUNDS):  # interleaved, so that both see the same machine load
+            for connections in (1, 8):
+                for name, server in servers.items():
+                    rounds[name][connections].append(wrk(server.url + "/predict", body, connections, seconds / 2, tmp))
+        answered = sum(r["requests"] for r in [*rounds["on"][1], *rounds["on"][8]])
+        time.sleep(1.0)  # the last batch lands
+        cpu_per_request = {n: (tree_cpu_s(server.proc.pid) - cpu_before[n]) * 1000 /
+                           sum(r["requests"] for r in [*rounds[n][1], *rounds[n][8]]) for n, server in servers.items()}
+        with sqlite3.connect(spool / "capture.sqlite") as db:
+            (captured,) = db.execute("SELECT count(*) FROM predictions").fetchone()
+        captured -= before
+    finally:
+        for server in servers.values():
+            server.stop()
+    for connections in (1, 8):
+        mid = {n: sorted(rounds[n][connections], key=lambda r: r["p50_ms"])[ROUNDS // 2] for n in servers}
+        for name in ("off", "on"):
+            row(f"capture {name}, {connections} connection(s)", mid[name])
+        p50 = mid["on"]["p50_ms"] / mid["off"]["p50_ms"] - 1
+        rate = 1 - mid["on"]["rps"] / mid["off"]["rps"]
+        print(f"  {'capture cost at ' + str(connections) + ' connection(s)':<48} p50 {p50:+.1%}, requests/s "
+              f"{-rate:+.1%}", flush=True)
+    cost = cpu_per_request["on"] / cpu_per_request["off"] - 1
+    print(f"  {'server CPU per request, off -> on':<48} {cpu_per_request['off']:.3f} -> {cpu_per_request['on']:.3f} ms "
+          f"({cost:+.1%}; CPU time, so less sensitive to other load than latency)", flush=True)
+    print(f"  {'rows captured / requests answered':<48} {captured} / {answered} (wrk leaves out the requests "
+          "in flight when a round ends)", flush=True)
+
+
 def row(what: str, r: dict[str, float], extra: str = "") -> None:
     rate = f"{r['rps']:7.0f} req/s" if "rps" in r else ""
     p99 = f"p99 {r['p99_ms']:7.2f} ms" if "p99_ms" in r else ""
@@ -342,13 +416,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=6, help="length of each wrk run (default 6)")
     parser.add_argument("--skip-mlflow", action="store_true", help="do not build or run MLflow's server")
+    parser.add_argument("--only-capture", action="store_true", help="measure prediction capture on vs off only")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
     print("preparing virtualenvs and models", flush=True)
     ml, dl = serve_venv("ml"), serve_venv("dl")
-    mlflow = None if args.skip_mlflow else mlflow_venv()
+    mlflow = None if args.skip_mlflow or args.only_capture else mlflow_venv()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as name:
         tmp = Path(name)
         env = workers_env()
@@ -359,12 +434,15 @@ def main() -> int:
             [str(ml), "-c", "import joblib, sys, json; print(json.dumps([str(c) for c in "
              "joblib.load(sys.argv[1]).feature_names_in_]))", str(tmp / "wine" / "model.joblib")],
             env=env, check=True, capture_output=True, text=True).stdout)
-        bench_model("wine random forest (scikit-learn, 100 trees)", ml, tmp / "wine", {"rows": [WINE_ROW]},
-                    [WINE_ROW], mlflow, {"dataframe_split": {"columns": from_wine, "data": [WINE_ROW]}},
-                    args.seconds, tmp)
         image = [[[round((i * 8 + j) % 17 / 16, 4)] for j in range(8)] for i in range(8)]
-        bench_model("digits CNN (Keras 3, TensorFlow)", dl, tmp / "digits", {"rows": [image]}, [image], mlflow,
-                    {"inputs": [image]}, args.seconds, tmp)
+        if not args.only_capture:
+            bench_model("wine random forest (scikit-learn, 100 trees)", ml, tmp / "wine", {"rows": [WINE_ROW]},
+                        [WINE_ROW], mlflow, {"dataframe_split": {"columns": from_wine, "data": [WINE_ROW]}},
+                        args.seconds, tmp)
+            bench_model("digits CNN (Keras 3, TensorFlow)", dl, tmp / "digits", {"rows": [image]}, [image], mlflow,
+                        {"inputs": [image]}, args.seconds, tmp)
+        bench_capture("wine random forest", ml, tmp / "wine", {"rows": [WINE_ROW]}, args.seconds, tmp)
+        bench_capture("digits CNN", dl, tmp / "digits", {"rows": [image]}, args.seconds, tmp)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end", flush=True)
     return 0
 

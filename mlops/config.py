@@ -50,6 +50,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class Monitoring(_Strict):
+    """``monitoring:``: when live accuracy (users' labels against the production model's predictions) starts a
+    retrain."""
+
+    threshold: float = Field(0.8, gt=0, le=1, description="live accuracy under this starts a retrain")
+    min_labels: int = Field(30, ge=1, description="labelled predictions needed before any decision")
+    window: int = Field(200, ge=1, description="the live accuracy is over the last this many labelled predictions")
+    window_minutes: float | None = Field(None, gt=0, description="and only over labels given in the last minutes")
+    cooldown_minutes: float = Field(60, ge=0, description="at least this long between two retrains")
+    drift_rows: int = Field(1000, ge=20, description="served rows tested for drift against the training data")
+    retrain: bool = Field(True, description="false: alert only, never start a retrain")
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> Monitoring:
+        if self.min_labels > self.window:
+            raise ValueError(f"min_labels ({self.min_labels}) cannot exceed window ({self.window})")
+        return self
+
+
 class Budget(_Strict):
     """How much the tuning loop may spend."""
 
@@ -219,6 +238,7 @@ class ProjectConfig(_Strict):
     budget: Budget = Field(default_factory=Budget)
     trial: TrialLimits = Field(default_factory=TrialLimits)
     mail: Mail = Field(default_factory=Mail)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     packages: list[str] = Field(default_factory=list, description="packages the script needs beyond the image's")
     args: list[str] = Field(default_factory=list, description="the script's command-line arguments")
     paths: dict[str, str] = Field(default_factory=dict, description="absolute path -> project folder, '/mycode: .'")

@@ -32,6 +32,7 @@ Say = Callable[[str], None]
 REQUIREMENTS = {"ml": "requirements-ml.txt", "dl": "requirements-dl.txt"}
 SERVE_REQUIREMENTS = "requirements-serve.txt"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+_BASE_LINK = "_mlops_base_env.pth"  # a layered virtualenv's path to its environment's site-packages
 _READY = ".mlops-ready"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -140,6 +141,14 @@ def project_packages(project_dir: Path, declared: list[str], env: str) -> Packag
 
 # -- virtualenvs ---------------------------------------------------------------------------------
 
+def _complete(venv: Path) -> bool:
+    """Built to the end, and a layered one still sees the environment it was layered on."""
+    if not (venv / _READY).exists():
+        return False
+    link = next(venv.glob(f"lib/python3*/site-packages/{_BASE_LINK}"), None)
+    return link is None or Path(link.read_text().strip()).is_dir()
+
+
 class Virtualenvs:
     """One virtualenv per set of requirements files, cached by their content hash, built once (file-locked).
 
@@ -175,12 +184,12 @@ class Virtualenvs:
         if packages:
             self.prepare(env, say)
         venv = self.path(env, extra, packages)
-        if (venv / _READY).exists():
+        if _complete(venv):
             return f"virtualenv {venv} (cached)"
         venv.parent.mkdir(parents=True, exist_ok=True)
         with open(venv.parent / f"{venv.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if (venv / _READY).exists():
+            if _complete(venv):
                 return f"virtualenv {venv} (cached)"
             if packages:
                 self._build_layer(venv, env, packages, say)
@@ -193,11 +202,11 @@ class Virtualenvs:
         base = self.path(env)
         req = venv.parent / f"{venv.name}.requirements.txt"
         req.write_text(packages.text())
-        site = next((base / "lib").glob("python3*/site-packages"))
+        site = next((base / "lib").glob("python3*/site-packages")).resolve()  # not through a symlink that may go
 
         def link(_: Say) -> None:
             target = next((venv / "lib").glob("python3*/site-packages"))
-            (target / "_mlops_base_env.pth").write_text(str(site) + "\n")
+            (target / _BASE_LINK).write_text(str(site) + "\n")
 
         say(f"adding {', '.join(packages.lines)} (from {packages.source}) to the {env} environment "
             "(first run only)")
@@ -265,6 +274,18 @@ def docker_client(timeout: int = 5, base_url: str | None = None) -> tuple[Any | 
         return None, f"nothing answers at {where}: {type(e).__name__}"
     client.api.timeout = 600
     return client, ""
+
+
+def serving_client(trained_on: str = "") -> tuple[Any | None, str]:
+    """Where a run's model is served: a Docker client, or ``None`` and why it is a local process.
+
+    A run that trained in local virtualenvs (``trained_on == "local"``: no engine, or one that could not build its
+    image) is served by a local process too; the engine that could not build the trial image cannot build the
+    serving one.
+    """
+    if trained_on == "local":
+        return None, "the run trained in local virtualenvs"
+    return docker_client()
 
 
 def dockerfile(name: str) -> Path:

@@ -37,6 +37,12 @@ def source_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def capture_dir(project: str) -> Path:
+    """``$MLOPS_HOME/capture/<project>``: the spool of captured predictions and labels when there is no MongoDB
+    (the deploy mounts it into the project's serving units)."""
+    return home() / "capture" / project
+
+
 def snapshots_dir() -> Path:
     """``$MLOPS_HOME/snapshots``: the rows each run trained on, one folder per snapshot (shared by runs)."""
     return home() / "snapshots"

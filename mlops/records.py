@@ -325,3 +325,28 @@ class Event(Record):
     time: float = Field(default_factory=time.time)
     project: str | None = None
     run_id: str | None = None
+
+
+class LiveCheck(Record):
+    """One look of ``mlops monitor`` at a served project: live accuracy over the window, drift, and the decision.
+
+    ``decision`` is ``ok``, ``too_few_labels``, ``under_threshold`` (a retrain is due), ``no_production`` or
+    ``no_capture``; ``reason`` says it in one line.
+    """
+
+    project: str
+    model_version: int | None = None
+    decision: str = "ok"
+    reason: str = ""
+    accuracy: float | None = None
+    labels: int = 0
+    corrected: int = 0
+    window: int = 0
+    window_minutes: float | None = None
+    threshold: float = 0.0
+    min_labels: int = 0
+    drift_share: float | None = None
+    drifted: list[str] = Field(default_factory=list)
+    drift_note: str = ""
+    served_rows: int = 0
+    time: float = Field(default_factory=time.time)

@@ -37,6 +37,21 @@ def _serve_files() -> dict[str, Path]:
                if f.is_file() and "__pycache__" not in f.parts}}
 
 
+def capture_env(project: str, capture_at: str | None = None) -> dict[str, str]:
+    """What a serving unit needs to capture predictions and take feedback: the run store's MongoDB when
+    ``MONGODB_URI`` is set, else the project's spool (``capture_at``: where it is mounted, for a container), the
+    feedback token and the retention limit when they are set."""
+    env = {var: os.environ[var] for var in ("MLOPS_FEEDBACK_TOKEN", "MLOPS_CAPTURE_RETENTION", "MLOPS_CAPTURE")
+           if os.environ.get(var)}
+    if os.environ.get("MONGODB_URI"):
+        env["MONGODB_URI"] = os.environ["MONGODB_URI"]
+    else:
+        folder = paths.capture_dir(project)
+        folder.mkdir(parents=True, exist_ok=True)
+        env["MLOPS_CAPTURE_DIR"] = capture_at or str(folder)
+    return env
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, fixed at start so that restarts keep the unit's address."""
     with socket.socket() as s:
@@ -133,9 +148,15 @@ def start_container(client: Any, registry: Registry, project: str, version: int,
     folder = model_folder(registry, project, version)
     tag = serve_image(client, env, out)
     name = f"mlops-serve-{project}-v{version}-{int(time.time())}"
+    capture = capture_env(project, capture_at="/capture")
+    volumes = {str(folder): {"bind": "/model", "mode": "ro"}}
+    extra: dict[str, Any] = {}
+    if "MLOPS_CAPTURE_DIR" in capture:  # the spool is shared with the mlops commands: same user on both sides
+        volumes[str(paths.capture_dir(project))] = {"bind": "/capture", "mode": "rw"}
+        extra["user"] = f"{os.getuid()}:{os.getgid()}"
     try:
         container = client.containers.run(
-            tag, detach=True, name=name, volumes={str(folder): {"bind": "/model", "mode": "ro"}},
+            tag, detach=True, name=name, volumes=volumes, environment=capture, **extra,
             ports={"8000/tcp": ("127.0.0.1", free_port())}, mem_limit=memory, read_only=True,
             tmpfs={"/tmp": "rw,exec,size=256m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
             labels={"mlops.role": ROLE, "mlops.project": project, "mlops.model_version": str(version),
@@ -278,7 +299,7 @@ def _spawn(data: dict[str, Any]) -> dict[str, Any]:
     log = open(data["log"], "a")  # handed to the child process, closed here once it has it
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "PYTHONPATH": str(paths.source_root() / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **capture_env(data["project"])}
     proc = subprocess.Popen([data["python"], "-m", "serving", "--host", "127.0.0.1", "--port", str(data["port"])],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()

@@ -1,8 +1,12 @@
 // Job DSL: the monitor job. Every five minutes it restarts training and serving containers that
 // died or turned unhealthy (from the last checkpoint / the last good model) and mails one alert
-// per incident. The same check runs as a daemon with `mlops watch`.
+// per incident (`mlops watch`), then checks the live accuracy of each project in PROJECT_DIRS
+// (`mlops monitor`): under its threshold it mails one alert and starts mlops-retrain.
 pipelineJob('mlops-monitor') {
-    description('Restart failed training and serving containers (mlops watch --once).')
+    description('Restart failed serving containers (mlops watch --once); check live accuracy (mlops monitor --once).')
+    parameters {
+        stringParam('PROJECT_DIRS', '', 'Project folders on the Jenkins host whose live accuracy to check (space-separated)')
+    }
     logRotator {
         numToKeep(200)
     }
@@ -24,11 +28,24 @@ pipelineJob('mlops-monitor') {
                         NO_COLOR = '1'
                         MONGODB_URI = credentials('mlops-mongodb-uri')
                         SMTP_PASSWORD = credentials('mlops-smtp-password')
+                        JENKINS_API = credentials('mlops-jenkins-api')
                     }
                     stages {
                         stage('Watch') {
                             steps {
                                 sh 'mlops watch --once'
+                            }
+                        }
+                        stage('Live accuracy') {
+                            when { expression { params.PROJECT_DIRS?.trim() } }
+                            steps {
+                                script {
+                                    for (dir in params.PROJECT_DIRS.trim().split()) {
+                                        withEnv(["PROJECT_DIR=${dir}"]) {
+                                            sh 'mlops monitor "$PROJECT_DIR" --once'
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

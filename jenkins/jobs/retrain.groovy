@@ -1,7 +1,8 @@
-// Job DSL: retraining on demand. The live model monitor (or a person) starts it with the project
-// to retrain; it runs every stage of the pipeline with a fresh run.
+// Job DSL: retraining on demand. The live monitor (mlops monitor) or a person starts it with the project to
+// retrain: the users' labels are added to the data, the script as it is and a tuned candidate are trained,
+// and the better one goes through the gate, approval and deploy (mlops retrain).
 pipelineJob('mlops-retrain') {
-    description('Retrain a deployed project from scratch (started by the live monitor or by hand).')
+    description('Retrain a deployed project with its users\' labels (started by the live monitor or by hand).')
     parameters {
         stringParam('PROJECT_DIR', '', 'Path of the training project on the Jenkins host')
         stringParam('REASON', 'manual', 'Why the retraining was started (drift, accuracy drop, manual)')
@@ -21,11 +22,12 @@ pipelineJob('mlops-retrain') {
                         NO_COLOR = '1'
                         MONGODB_URI = credentials('mlops-mongodb-uri')
                         SMTP_PASSWORD = credentials('mlops-smtp-password')
+                        MLOPS_FEEDBACK_TOKEN = credentials('mlops-feedback-token')
                     }
                     stages {
                         stage('Retrain') {
                             steps {
-                                sh 'mlops run "$PROJECT_DIR" --fresh'
+                                sh 'mlops retrain "$PROJECT_DIR" --reason "$REASON"'
                             }
                         }
                     }

@@ -15,7 +15,7 @@ from mlops.console import Out
 def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     """Jenkins stage "Deploy": serve the version that 'production' points to in the run's project; the new container
     (a local process without Docker) must be healthy before the old one is retired."""
-    from mlops.environments import docker_client
+    from mlops.environments import serving_client
     from mlops.pipeline.run import resolve_run
     from mlops.registry import Registry
     from mlops.store import get_run_store
@@ -24,9 +24,9 @@ def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     out = Out(json_mode=as_json)
     store = get_run_store()
     run = resolve_run(store, run_ref)
-    client, reason = docker_client()
+    client, reason = serving_client(run.backend)
     if client is None:
-        out.info(f"deploy: no Docker engine answers ({reason}); serving as a local process")
+        out.info(f"deploy: serving as a local process ({reason})")
     result = run_deploy(Registry(store), run.project, None, out, client=client, run_id=run.id)
     if as_json:
         emit_json(result)

@@ -69,7 +69,8 @@ class Units:
             raise MlopsError(self.failed[version.version])
         if version.version not in self.started:
             env = env_of(version.kind or ("ml" if version.format == "joblib" else "ann"))
-            self.out.info(f"gate: serving model v{version.version} to evaluate it ({env} environment)")
+            where = "a container" if self.client is not None else "a local process"
+            self.out.info(f"gate: serving model v{version.version} in {where} to evaluate it ({env} environment)")
             begun = time.time()
             try:
                 unit = start_unit(self.client, self.registry, version.project, version.version, env, self.out)
@@ -329,9 +330,9 @@ def gate_run(store: RunStore, run: Run, out: Out, client: Any = ...) -> Decision
     production = holder if holder is not None and candidate is not None and holder.version != candidate.version \
         else None
     if client is ...:
-        from mlops.environments import docker_client
+        from mlops.environments import serving_client
 
-        client = docker_client()[0] if candidate is not None else None
+        client = serving_client(run.backend)[0] if candidate is not None else None
     with Units(registry, out, client) as units:
         if candidate is None:
             decision = decide(run_id=run.id, project=run.project, version=None, metric=cfg.metric or run.metric,

@@ -53,10 +53,12 @@ class RunOptions:
     run_id: str | None = None
     #: Hide the trials' own output.
     quiet: bool = False
+    #: More dotted config fields (``mlops retrain`` adds its ground-truth file to ``data.path``).
+    config: dict[str, Any] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, Any]:
-        """Dotted config fields set on the command line."""
-        return {"target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
+        """Dotted config fields set on the command line (and by ``mlops retrain``: ``config``)."""
+        return {**self.config, "target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
                 "budget.max_minutes": self.max_minutes, "strategy": self.strategy, "workers": self.workers}
 
 

@@ -17,6 +17,10 @@ from mlops.store._base import RunStore, new_run_id, worker_gone
 F = TypeVar("F", bound=Callable[..., Any])
 #: The store's own collections: data cannot be loaded into them.
 OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "decisions", "locks", "files")
+#: Written by the serving units' prediction capture when ``MONGODB_URI`` is set: captured predictions, users'
+#: labels (append-only), what each served model version looks like, and the monitor's latest verdict. The
+#: documents are defined once, in ``monitor/serving/capture.py`` (the serving image cannot import mlops).
+CAPTURE_COLLECTIONS = ("predictions", "labels", "served_models", "live_status")
 #: How often an insert may collide with another writer's before giving up (never reached in practice).
 MAX_ALLOCATION_TRIES = 1000
 #: Bytes of a file per stored chunk (MongoDB documents stay far under their 16 MB limit once base64-encoded).
@@ -254,9 +258,10 @@ class PymongoRunStore(RunStore):
     # -- data ----------------------------------------------------------------------------------------
     def data_collection(self, name: str) -> Any:
         base = name.split(".", 1)[0]
-        if not name or base in OWN_COLLECTIONS or name.startswith("system.") or "$" in name or "\0" in name:
+        reserved = (*OWN_COLLECTIONS, *CAPTURE_COLLECTIONS)
+        if not name or base in reserved or name.startswith("system.") or "$" in name or "\0" in name:
             raise StoreError(f"'{name}' cannot hold data: it is empty, one of the store's own collections "
-                             f"({', '.join(OWN_COLLECTIONS)}) or not a valid collection name; choose another name")
+                             f"({', '.join(reserved)}) or not a valid collection name; choose another name")
         return self._db[name]
 
     # -- events ------------------------------------------------------------------------------------

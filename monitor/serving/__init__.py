@@ -1,15 +1,28 @@
-"""The model server shipped into the serving image: ``POST /predict``, ``GET /health``, ``GET /metrics``.
+"""The model server shipped into the serving image: ``POST /predict``, ``POST /feedback``, ``GET /review``,
+``GET /health``, ``GET /metrics``.
 
-A self-contained package: it imports FastAPI, uvicorn, prometheus-client, numpy and the model's
+A self-contained package: it imports FastAPI, uvicorn, prometheus-client, numpy, pymongo and the model's
 framework, never ``mlops``, ``training`` or another ``monitor`` module (an import-linter contract
 checks it), because the serving image holds only the trial image, ``requirements-serve.txt`` and this
 package. Run it with ``python -m serving`` (see ``__main__.py``); ``create_app`` builds the ASGI app.
+
+Names are imported on first use, so the tool (which has no FastAPI) can use ``capture`` on its own: it reads
+the predictions and labels the server writes through the same module.
 """
 
 from __future__ import annotations
 
-from .app import create_app
-from .settings import Settings
-from .sink import NullSink, Prediction, PredictionSink
+import importlib
+from typing import Any
 
-__all__ = ["NullSink", "Prediction", "PredictionSink", "Settings", "create_app"]
+_MODULE_OF = {"create_app": "app", "Settings": "settings", "NullSink": "sink", "CaptureSink": "sink",
+              "Prediction": "sink", "PredictionSink": "sink"}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .settings import MULTIPROC_ENV, READY_DIR_ENV, SUPERVISOR_ENV, WORKERS_ENV, worker_count
+from .settings import MULTIPROC_ENV, READY_DIR_ENV, SUPERVISOR_ENV, WORKERS_ENV, Settings, worker_count
 from .workers import supervise
 
 
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         workers = args.workers or worker_count()
+        Settings.from_env()  # a bad MLOPS_* value ends the server here, in one line, not in every worker
     except ValueError as e:
         print(f"mlops serve: {e}", file=sys.stderr)
         return 2

@@ -33,6 +33,15 @@ class KerasModel(ServedModel):
         warm = np.zeros((1, *(int(d) for d in model.input_shape[1:])), dtype="float32")
         self.model.predict_on_batch(warm)  # compile now, not on request 1
 
+    @property
+    def classes(self) -> list[Any] | None:
+        """The class names of ``model.json`` (a data project), else class indices ``0..n-1`` for a classifier (more
+        than one output), else ``None``."""
+        if self.meta.get("classes"):
+            return list(self.meta["classes"])
+        outputs = self.model.output_shape[-1] if self.model.output_shape else 1
+        return list(range(int(outputs))) if outputs and int(outputs) > 1 else None
+
     @classmethod
     def load(cls, path: Path, meta: dict[str, Any]) -> KerasModel:
         """Load a ``.keras`` file: with Keras 3, or with tf_keras (Keras 2) when a Keras 2 script trained it

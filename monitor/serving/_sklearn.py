@@ -12,6 +12,11 @@ from .model import ServedModel
 
 #: What scikit-learn says on every call when an estimator fitted on a DataFrame gets an array.
 _NO_NAMES_WARNING = "X does not have valid feature names"
+#: Classifier families whose ``predict`` is the class of highest ``predict_proba``: one ``predict_proba`` call
+#: gives both the prediction and its probabilities at the cost of ``predict``. (Others, such as ``SVC``, whose
+#: probabilities come from a separate calibration, answer with predictions only.)
+_PROBA_DECIDES = ("sklearn.ensemble._forest", "sklearn.ensemble._gb", "sklearn.ensemble._hist_gradient_boosting",
+                  "sklearn.tree.", "sklearn.linear_model._logistic", "sklearn.neighbors.", "sklearn.naive_bayes")
 
 
 class SklearnModel(ServedModel):
@@ -23,6 +28,20 @@ class SklearnModel(ServedModel):
         super().__init__(meta, (int(n),) if n is not None else (), [str(x) for x in names] if names is not None else [])
         self.model = model
         self.needs_frame = bool(self.feature_names) and not self._takes_arrays()
+        labels = getattr(model, "classes_", None)
+        self._classes = np.asarray(labels) if labels is not None else None
+        self.with_probabilities = self._classes is not None and self._proba_decides()
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """``classes_`` of a classifier, as JSON values."""
+        return self._classes.tolist() if self._classes is not None else None
+
+    def _proba_decides(self) -> bool:
+        """Whether the (final) estimator predicts the class of highest probability (see ``_PROBA_DECIDES``)."""
+        final = self.model.steps[-1][1] if hasattr(self.model, "steps") else self.model
+        module = type(final).__module__ + "."
+        return hasattr(final, "predict_proba") and any(module.startswith(m) for m in _PROBA_DECIDES)
 
     @classmethod
     def load(cls, path: Path, meta: dict[str, Any]) -> SklearnModel:
@@ -48,14 +67,21 @@ class SklearnModel(ServedModel):
         return as_array.shape == as_frame.shape and bool((as_array == as_frame).all())
 
     def predict(self, x: np.ndarray) -> dict[str, Any]:
-        """``{"predictions": [...]}`` from the estimator's ``predict``; with ``"probabilities": true`` in
-        ``model.json`` (a data project's model) also ``probabilities``, columns in the order of ``classes``."""
+        """``{"predictions": [...]}`` from the estimator's ``predict``, with ``probabilities`` (one list per row, in
+        the order of ``classes``) for the classifiers whose prediction is their most probable class (one
+        ``predict_proba`` call gives both), or when ``model.json`` asks for them (``"probabilities": true``, a data
+        project's model)."""
         if self.needs_frame:
             import pandas as pd
 
             x = pd.DataFrame(x, columns=self.feature_names)
+        if self.with_probabilities:
+            assert self._classes is not None
+            proba = np.asarray(self.model.predict_proba(x), dtype="float64")
+            return {"predictions": self._classes.take(proba.argmax(axis=1)).tolist(),
+                    "probabilities": proba.round(6).tolist(), "classes": self.classes}
         out: dict[str, Any] = {"predictions": np.asarray(self.model.predict(x)).tolist()}
-        if self.meta.get("probabilities") and hasattr(self.model, "predict_proba") and hasattr(self.model, "classes_"):
+        if self.meta.get("probabilities") and self._classes is not None and hasattr(self.model, "predict_proba"):
             out["probabilities"] = np.asarray(self.model.predict_proba(x), dtype="float64").round(6).tolist()
-            out["classes"] = [c.item() if hasattr(c, "item") else c for c in self.model.classes_]
+            out["classes"] = self.classes
         return out

@@ -13,12 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .capture import CaptureUnavailable, open_capture
+from .gauges import LiveValues
 from .loading import load_model
-from .metrics import MetricsMiddleware, ServingMetrics
-from .routers import health, metrics, predict
+from .metrics import LiveCollector, MetricsMiddleware, ServingMetrics
+from .routers import feedback, health, metrics, predict, review
 from .schemas import one_line
 from .settings import Settings
-from .sink import NullSink, PredictionSink
+from .sink import CaptureSink, NullSink, PredictionSink
 from .state import ModelSlot
 
 #: Exit code of a server whose model cannot be loaded (the watchdog sees the unit fail).
@@ -33,7 +35,7 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
 
     Args:
         settings: Where the model is and how the process is supervised (default: from the environment).
-        sink: Called after each answered prediction (default: keeps nothing).
+        sink: Called after each answered prediction (default: the capture store the settings name, else none).
     """
     settings = settings or Settings.from_env()
     serving_metrics = ServingMetrics(settings.multiprocess_dir)
@@ -42,19 +44,34 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.supervisor_pid is not None:
             _end_with_supervisor(settings.supervisor_pid)
+        if sink is None:  # made here, in the worker: its writer thread must not be forked or pickled
+            app.state.sink = _capture_sink(settings, serving_metrics)
         threading.Thread(target=_load, args=(app, settings), name="load-model", daemon=True).start()
         yield
+        app.state.sink.close()
 
     app = FastAPI(title="mlops model server", lifespan=lifespan)
     app.state.settings = settings
     app.state.slot = ModelSlot(settings.ready_dir, settings.workers)
     app.state.metrics = serving_metrics
     app.state.sink = sink or NullSink()
+    serving_metrics.add_shared(LiveCollector(LiveValues(app.state)))
     app.add_middleware(MetricsMiddleware, metrics=serving_metrics)
     app.add_exception_handler(RequestValidationError, _one_line_422)
-    for router in (predict.router, health.router, metrics.router):
+    for router in (predict.router, feedback.router, review.router, health.router, metrics.router):
         app.include_router(router)
     return app
+
+
+def _capture_sink(settings: Settings, serving_metrics: ServingMetrics) -> PredictionSink:
+    """A ``CaptureSink`` into MongoDB or the spool the settings name, or a ``NullSink`` when capture is off."""
+    store = open_capture(settings.mongodb_uri, settings.capture_dir) if settings.capture else None
+    if store is None:
+        return NullSink()
+    print(f"mlops serve: capturing predictions into {store.description} (keeping {settings.retention} per project)",
+          file=sys.stderr, flush=True)
+    return CaptureSink(store, settings.retention, on_written=serving_metrics.captured.inc,
+                       on_dropped=serving_metrics.capture_dropped.inc)
 
 
 def _load(app: FastAPI, settings: Settings) -> None:
@@ -67,6 +84,12 @@ def _load(app: FastAPI, settings: Settings) -> None:
         print(f"mlops serve: {reason}", file=sys.stderr, flush=True)
         os._exit(EXIT_MODEL_UNLOADABLE)
     app.state.metrics.version.labels(project=model.project).set(model.version or 0)
+    store = app.state.sink.store
+    if store is not None:
+        try:
+            store.put_model(model.project, model.version, model.feature_names, model.classes, model.task)
+        except CaptureUnavailable as e:  # the monitor reads rows by position until a worker manages to say it
+            print(f"mlops serve: {e}", file=sys.stderr, flush=True)
     app.state.slot.loaded(model)
     print(f"mlops serve: model v{model.version} of {model.project} loaded from {settings.model_dir} "
           f"(pid {os.getpid()})", flush=True)

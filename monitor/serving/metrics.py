@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,7 +24,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Paths counted under their own name; any other path is counted as ``other``.
-ENDPOINTS = frozenset({"/predict", "/health", "/metrics"})
+ENDPOINTS = frozenset({"/predict", "/health", "/metrics", "/feedback", "/review"})
 
 
 class ServingMetrics:
@@ -43,15 +45,31 @@ class ServingMetrics:
         self.rows = Counter("mlops_predicted_rows_total", "Rows scored", registry=registry)
         self.version = Gauge("mlops_model_version", "Version of the loaded model", ["project"], registry=registry,
                              multiprocess_mode="mostrecent")
+        self.captured = Counter("mlops_captured_rows_total", "Predictions written to the capture store",
+                                registry=registry)
+        self.capture_dropped = Counter("mlops_capture_dropped_rows_total",
+                                       "Predictions not captured (the store was unreachable too long)",
+                                       registry=registry)
+        #: Collectors whose values are read at scrape time from a store all workers share (not summed).
+        self.shared: list[Collector] = []
+
+    def add_shared(self, collector: Collector) -> None:
+        """Add values that every worker reads from the same place, so any worker's scrape reports them once."""
+        self.shared.append(collector)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every worker's values."""
+        registry = CollectorRegistry()
         if self.multiprocess_dir is None:
             assert self.registry is not None
-            return generate_latest(self.registry)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(self.multiprocess_dir))
-        return generate_latest(registry)
+            text = generate_latest(self.registry)
+        else:
+            MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+            text = generate_latest(registry)
+            registry = CollectorRegistry()
+        for collector in self.shared:
+            registry.register(collector)
+        return text + generate_latest(registry) if self.shared else text
 
     def observe(self, endpoint: str, code: int, seconds: float) -> None:
         """Count one answered request."""
@@ -88,3 +106,28 @@ class MetricsMiddleware:
             await self.app(scope, receive, counting_send)
         finally:
             self.metrics.observe(endpoint, status, time.perf_counter() - start)
+
+
+class LiveCollector(Collector):
+    """``mlops_live_accuracy``, ``mlops_labelled_predictions`` and ``mlops_drift_share`` from a function that reads
+    them (see ``gauges.live_values``); a value that is not known yet is left out rather than exported as 0."""
+
+    def __init__(self, read: Callable[[], dict[str, Any] | None]) -> None:
+        self.read = read
+
+    def collect(self) -> Any:
+        values = self.read()
+        if not values:
+            return
+        labels = ["project", "model_version"]
+        key = [str(values.get("project") or ""), str(values.get("model_version") or "")]
+        specs = (("mlops_live_accuracy", "Share of labelled predictions the model got right, over the monitoring "
+                  "window", "accuracy"),
+                 ("mlops_labelled_predictions", "Labelled predictions the live accuracy rests on", "labelled"),
+                 ("mlops_drift_share", "Share of features whose served values drifted from the training data "
+                  "(from the last 'mlops monitor')", "drift_share"))
+        for name, doc, field in specs:
+            if values.get(field) is not None:
+                family = GaugeMetricFamily(name, doc, labels=labels)
+                family.add_metric(key, float(values[field]))
+                yield family

@@ -44,6 +44,16 @@ class ServedModel(abc.ABC):
         return self.meta.get("version")
 
     @property
+    def classes(self) -> list[Any] | None:
+        """The labels a classifier predicts (what feedback may say), or ``None`` for a regressor."""
+        return None
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``."""
+        return "regression" if self.classes is None else "classification"
+
+    @property
     def width(self) -> int:
         """Numbers per row (0: the model does not say)."""
         return math.prod(self.shape) if self.shape else 0

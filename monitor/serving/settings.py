@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .capture import DEFAULT_RETENTION
 
 #: The pid of the ``python -m serving`` supervisor, set for its workers only.
 SUPERVISOR_ENV = "MLOPS_SERVE_SUPERVISOR"
@@ -14,6 +16,11 @@ READY_DIR_ENV = "MLOPS_SERVE_READY_DIR"
 WORKERS_ENV = "MLOPS_SERVE_WORKERS"
 #: prometheus-client's own switch to multi-process mode (one value file per worker, summed on scrape).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Prediction capture and feedback (see ``capture.py``): where predictions go, how many are kept, who may label.
+CAPTURE_DIR_ENV = "MLOPS_CAPTURE_DIR"
+CAPTURE_ENV = "MLOPS_CAPTURE"
+RETENTION_ENV = "MLOPS_CAPTURE_RETENTION"
+TOKEN_ENV = "MLOPS_FEEDBACK_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,12 @@ class Settings:
         multiprocess_dir: prometheus-client's value files, shared by all workers (``None``: one process).
         ready_dir: Where workers say they have loaded the model (``None``: one process).
         workers: How many workers serve.
+        mongodb_uri: Capture into the run store's MongoDB (``MONGODB_URI``).
+        capture_dir: Else capture into a SQLite spool in this folder (``MLOPS_CAPTURE_DIR``).
+        capture: ``False`` when ``MLOPS_CAPTURE=off``: predictions are not kept even with a store.
+        retention: Predictions kept per project (``MLOPS_CAPTURE_RETENTION``).
+        feedback_token: The token that ``POST /feedback`` and ``/review`` ask for (``MLOPS_FEEDBACK_TOKEN``);
+            ``None``: feedback is refused.
     """
 
     model_dir: Path = Path("/model")
@@ -33,6 +46,11 @@ class Settings:
     multiprocess_dir: Path | None = None
     ready_dir: Path | None = None
     workers: int = 1
+    mongodb_uri: str | None = field(default=None, repr=False)
+    capture_dir: Path | None = None
+    capture: bool = True
+    retention: int = DEFAULT_RETENTION
+    feedback_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,7 +60,25 @@ class Settings:
                    supervisor_pid=int(env[SUPERVISOR_ENV]) if env.get(SUPERVISOR_ENV) else None,
                    multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None,
                    ready_dir=Path(env[READY_DIR_ENV]) if env.get(READY_DIR_ENV) else None,
-                   workers=worker_count() if env.get(READY_DIR_ENV) else 1)
+                   workers=worker_count() if env.get(READY_DIR_ENV) else 1,
+                   mongodb_uri=env.get("MONGODB_URI") or None,
+                   capture_dir=Path(env[CAPTURE_DIR_ENV]) if env.get(CAPTURE_DIR_ENV) else None,
+                   capture=env.get(CAPTURE_ENV, "on").strip().lower() not in ("off", "0", "false", "no"),
+                   retention=_positive(RETENTION_ENV, env.get(RETENTION_ENV), DEFAULT_RETENTION),
+                   feedback_token=env.get(TOKEN_ENV) or None)
+
+
+def _positive(name: str, value: str | None, default: int) -> int:
+    """A whole number of at least 1 from the environment.
+
+    Raises:
+        ValueError: It is something else.
+    """
+    if value is None or not value.strip():
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, but got {value!r}")
+    return int(value)
 
 
 def worker_count() -> int:

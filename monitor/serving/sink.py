@@ -1,9 +1,28 @@
-"""Where each prediction goes after it is answered: the seam for prediction capture (a no-op for now)."""
+"""Where each prediction goes after it is answered: nowhere (``NullSink``), or the capture store
+(``CaptureSink``: queued on the request path, written in batches by a background thread).
+"""
 
 from __future__ import annotations
 
+import collections
+import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from .capture import CaptureStore, CaptureUnavailable
+
+#: A batch is written when this many rows wait, or after ``FLUSH_S`` seconds.
+BATCH_ROWS = 500
+FLUSH_S = 0.25
+#: Rows kept in memory while the store cannot be reached; beyond this the oldest are dropped (and counted).
+MAX_PENDING_ROWS = 20_000
+#: Longest wait between two tries while the store cannot be reached.
+MAX_BACKOFF_S = 10.0
+#: Retention is applied every this many seconds.
+PRUNE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -14,8 +33,10 @@ class Prediction:
         project: The model's project.
         model_version: The model version that answered.
         rows: The validated input, one row per prediction (a numpy array of shape ``(n, *input_shape)``).
-        result: What the client got, without ``model_version`` (``predictions`` and maybe ``probabilities``).
+        result: What the client got, without ``model_version`` (``predictions``, maybe ``probabilities``).
         seconds: Time spent in the handler.
+        inference_ids: One id per row, as returned to the client.
+        time: When it was answered (seconds since the epoch).
     """
 
     project: str
@@ -23,6 +44,8 @@ class Prediction:
     rows: Any
     result: dict[str, Any]
     seconds: float
+    inference_ids: tuple[str, ...] = ()
+    time: float = 0.0
 
 
 class PredictionSink(Protocol):
@@ -34,9 +57,178 @@ class PredictionSink(Protocol):
     def record(self, prediction: Prediction) -> None:
         """Take one prediction."""
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write what is queued now; whether everything was written."""
+
+    def close(self) -> None:
+        """Write what is queued and stop."""
+
 
 class NullSink:
     """Keeps nothing."""
 
+    store: CaptureStore | None = None
+
     def record(self, prediction: Prediction) -> None:
         """Drop the prediction."""
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Nothing to write."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+def documents(prediction: Prediction) -> list[dict[str, Any]]:
+    """The ``predictions`` documents of one answered call, one per row (``row`` still a numpy row: each store
+    encodes it its own way)."""
+    rows = prediction.rows.reshape(len(prediction.rows), -1)
+    outputs = prediction.result.get("predictions", [])
+    probabilities = prediction.result.get("probabilities") or [None] * len(rows)
+    return [{"_id": inference_id, "project": prediction.project, "model_version": prediction.model_version,
+             "time": prediction.time, "row": row, "prediction": output, "probabilities": probs}
+            for inference_id, row, output, probs in zip(prediction.inference_ids, rows, outputs, probabilities,
+                                                        strict=False)]
+
+
+class CaptureSink:
+    """Captures every prediction into a ``CaptureStore`` off the request path.
+
+    ``record`` only appends to a bounded queue. A daemon thread turns queued calls into documents and writes them
+    in batches; while the store cannot be reached it keeps up to ``max_pending`` rows, drops the oldest beyond
+    that, retries with back-off and says once that capture paused and once that it resumed. Every
+    ``PRUNE_EVERY_S`` it deletes the oldest unlabelled predictions beyond ``retention``.
+
+    Args:
+        store: Where predictions go.
+        retention: Predictions kept per project.
+        max_pending: Rows kept in memory while the store is unreachable.
+        on_written: Called with the number of rows of each batch written.
+        on_dropped: Called with the number of rows dropped.
+    """
+
+    def __init__(self, store: CaptureStore, retention: int, max_pending: int = MAX_PENDING_ROWS,
+                 on_written: Callable[[int], None] | None = None,
+                 on_dropped: Callable[[int], None] | None = None) -> None:
+        self.store = store
+        self.on_written = on_written or (lambda n: None)
+        self.on_dropped = on_dropped or (lambda n: None)
+        self.retention = retention
+        self.max_pending = max_pending
+        self.written = 0
+        self.dropped = 0
+        self.failing: str | None = None
+        self._queue: collections.deque[Prediction] = collections.deque()
+        self._queued_rows = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._stop = False
+        self._writing = 0
+        self._projects: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread.start()
+
+    def record(self, prediction: Prediction) -> None:
+        """Queue one answered call (never blocks on the store)."""
+        dropped = 0
+        with self._lock:
+            self._queue.append(prediction)
+            self._queued_rows += len(prediction.inference_ids)
+            while self._queued_rows > self.max_pending and len(self._queue) > 1:
+                old = self._queue.popleft()
+                self._queued_rows -= len(old.inference_ids)
+                dropped += len(old.inference_ids)
+            self.dropped += dropped
+            full = self._queued_rows >= BATCH_ROWS
+        if dropped:
+            self.on_dropped(dropped)
+        if full:
+            self._wake.set()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Have the writer write what is queued now; whether it all got written within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._idle:
+            while self._queue or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.failing:
+                    return False
+                self._idle.wait(min(left, 0.05))
+                self._wake.set()
+        return True
+
+    def close(self) -> None:
+        """Write what is queued (a few seconds at most) and stop the writer."""
+        self.flush(timeout=5.0)
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=5.0)
+
+    def _take(self) -> list[Prediction]:
+        with self._lock:
+            batch, rows = [], 0
+            while self._queue and rows < BATCH_ROWS:
+                item = self._queue.popleft()
+                batch.append(item)
+                rows += len(item.inference_ids)
+            self._queued_rows -= rows
+            self._writing = rows
+            return batch
+
+    def _put_back(self, batch: list[Prediction]) -> None:
+        with self._lock:
+            self._queue.extendleft(reversed(batch))
+            self._queued_rows += sum(len(p.inference_ids) for p in batch)
+            self._writing = 0
+
+    def _run(self) -> None:
+        backoff, last_prune = FLUSH_S, time.monotonic()
+        while not self._stop:
+            self._wake.wait(FLUSH_S if not self.failing else backoff)
+            self._wake.clear()
+            while True:
+                batch = self._take()
+                if not batch:
+                    break
+                try:
+                    docs = [d for p in batch for d in documents(p)]
+                    self.store.add_predictions(docs)
+                except CaptureUnavailable as e:
+                    self._put_back(batch)
+                    if self.failing is None:
+                        self._say(f"capture paused: {e}; predictions still answer, up to {self.max_pending} rows "
+                                  "wait here")
+                    self.failing = str(e)
+                    backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
+                    break
+                self.on_written(len(docs))
+                with self._lock:
+                    self._writing = 0
+                    self.written += len(docs)
+                    self._projects.update(p.project for p in batch)
+                    self._idle.notify_all()
+                if self.failing is not None:
+                    self._say(f"capture resumed: {self.written} rows written so far, {self.dropped} dropped")
+                    self.failing, backoff = None, FLUSH_S
+            with self._lock:
+                self._idle.notify_all()
+            if time.monotonic() - last_prune > PRUNE_EVERY_S and not self.failing:
+                last_prune = time.monotonic()
+                self.prune()
+
+    def prune(self) -> int:
+        """Apply the retention limit to every project this sink wrote; how many predictions went."""
+        gone = 0
+        for project in list(self._projects):
+            try:
+                gone += self.store.prune(project, self.retention)
+            except CaptureUnavailable as e:
+                self._say(f"capture: retention not applied: {e}")
+        return gone
+
+    @staticmethod
+    def _say(line: str) -> None:
+        print(f"mlops serve: {line}", file=sys.stderr, flush=True)

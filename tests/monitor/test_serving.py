@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+from mlops import paths
 from mlops.console import Out
 from mlops.environments import docker_client
 from mlops.registry import Registry
 from mlops.store import get_run_store
+from monitor.serving.capture import SpoolCapture
 from monitor.units import serving_containers, start_container
 from monitor.watchdog import Policy, Watchdog
 from tests.conftest import EXAMPLES, call, mlops, register_broken_model
@@ -62,7 +65,11 @@ def test_a_deployed_model_predicts_validates_and_reports_metrics(env) -> None:
     assert len(features) == 13 and features[0] == "Alcohol"
     row = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
     code, body = call(f"{url}/predict", {"rows": [row, row]})
-    assert code == 200 and json.loads(body) == {"predictions": [1, 1], "model_version": 1}
+    answer = json.loads(body)
+    assert code == 200 and answer["predictions"] == [1, 1] and answer["model_version"] == 1
+    time.sleep(0.6)  # the capture writer's batch lands in the spool mounted from $MLOPS_HOME/capture/<project>
+    captured = SpoolCapture(paths.capture_dir("wine-sklearn")).predictions("wine-sklearn", answer["inference_ids"])
+    assert [captured[i]["row"] for i in answer["inference_ids"]] == [row, row]
     code, body = call(f"{url}/predict", {"rows": [dict(zip(features, row, strict=True))]})
     assert code == 200 and json.loads(body)["predictions"] == [1]
     for bad, message in [({"rows": [[1, 2, 3]]}, "expected 13 numbers"), ({"rows": [["a"] * 13]}, "must be a number"),

@@ -35,7 +35,8 @@ for name, model in (("wine", named), ("plain", plain)):
     (out / name / "model.json").write_text(json.dumps({"project": name, "version": 7, "format": "joblib"}))
 rows = X.iloc[::20]
 (out / "expected.json").write_text(json.dumps({"features": list(X.columns), "rows": rows.values.tolist(),
-                                               "predictions": named.predict(rows).tolist()}))
+                                               "predictions": named.predict(rows).tolist(),
+                                               "probabilities": named.predict_proba(rows).round(6).tolist()}))
 """
 
 
@@ -112,7 +113,10 @@ def test_predictions_are_the_models_own_for_lists_and_feature_objects(python, mo
         assert json.loads(body) == {"status": "ok", "project": "wine", "model_version": 7, "input_shape": [13],
                                     "features": features}
         code, body = call(f"{url}/predict", {"rows": rows})
-        assert code == 200 and json.loads(body) == {"predictions": expected["predictions"], "model_version": 7}
+        answer = json.loads(body)
+        assert code == 200 and answer["predictions"] == expected["predictions"] and answer["model_version"] == 7
+        assert answer["probabilities"] == expected["probabilities"]  # a forest: its predict is the most probable
+        assert len(set(answer["inference_ids"])) == len(rows)
         objects = [dict(zip(features, row, strict=True)) for row in rows[:3]]
         code, body = call(f"{url}/predict", {"rows": [objects[0], rows[1], objects[2]]})
         assert code == 200 and json.loads(body)["predictions"] == expected["predictions"][:3]

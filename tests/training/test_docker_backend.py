@@ -86,7 +86,7 @@ try:
 except OSError:
     checks["network"] = False
 json.dump(checks, open("checks.json", "w"))
-print(0.5)
+print("accuracy", 0.5)
 """
 
 
@@ -204,6 +204,7 @@ def test_an_engine_that_cannot_build_falls_back_to_local_in_auto_and_fails_hard_
     assert len(warnings) == 1 and "the Docker image could not be built" in warnings[0]
     assert "scripts/bootstrap-base-image" in warnings[0] and "MLOPS_BASE_IMAGE" in warnings[0]
     assert json.loads(proc.stdout)["backend"] == "local"
+    assert "gate: serving model v1 in a local process" in proc.stderr  # served where it trained: no second build
     hard = mlops("run", str(EXAMPLES / "wine-sklearn"), "--no-notify", "--backend", "docker", env=env)
     assert hard.returncode == 1 and hard.stderr.startswith("error: building mlops-ml:")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlops.environments import Virtualenvs
 from tests.conftest import EXAMPLES, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -49,9 +50,9 @@ def test_a_script_needing_a_package_runs_once_requirements_txt_names_it(project_
     assert summary["error"] == ("train.py:2 imports seaborn, which is not installed: add seaborn to requirements.txt "
                                 "(or packages: in mlops.yaml)")
     cache = {"MLOPS_CACHE_DIR": str(tmp_path / "cache")}
-    base = Path.home() / ".cache" / "mlops" / "venvs"
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "venvs").symlink_to(base)  # the ml environment is built once for the whole suite
+    ml_venv = Virtualenvs().path("ml")  # built once for the whole suite; the project's layer is built here
+    (tmp_path / "cache" / "venvs").mkdir(parents=True)
+    (tmp_path / "cache" / "venvs" / ml_venv.name).symlink_to(ml_venv)
     fixed = wine_project(project_factory, {"train.py": SEABORN, "requirements.txt": "seaborn\nscikit-learn==0.24\n"})
     start = time.time()
     code, summary, err = run(fixed, env=cache)
@@ -59,6 +60,8 @@ def test_a_script_needing_a_package_runs_once_requirements_txt_names_it(project_
     assert code == 0, err
     assert "requirements.txt: 'scikit-learn==0.24' is left out: the ml environment provides scikit-learn" in err
     assert "adding seaborn (from requirements.txt) to the ml environment" in err
+    link = next((tmp_path / "cache" / "venvs").glob("ml-pkgs-*/lib/python3*/site-packages/_mlops_base_env.pth"))
+    assert tmp_path not in Path(link.read_text().strip()).parents  # the layer outlives the symlink it was built through
     start = time.time()
     code, _, err = run(fixed, env=cache)
     print(f"first run with requirements.txt {first:.1f}s, cached {time.time() - start:.1f}s")

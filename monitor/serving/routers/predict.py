@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,8 +16,8 @@ from ..sink import Prediction
 
 router = APIRouter()
 
-_ANSWERS = {200: {"description": '`{"predictions": [...], "model_version": N}` (and `probabilities` for Keras '
-                                 "classifiers)"},
+_ANSWERS = {200: {"description": '`{"predictions": [...], "inference_ids": [...], "model_version": N}` (and '
+                                 "`probabilities` for classifiers that have them)"},
             422: {"description": "The rows do not fit the model: `detail` says why, in one line"},
             503: {"description": "The model is still loading"}}
 _BODY = {"requestBody": {"required": True,
@@ -38,15 +39,21 @@ async def predict_request(request: Request) -> PredictRequest:
 
 @router.post("/predict", response_class=Response, responses=_ANSWERS, openapi_extra=_BODY)
 def predict(request: Request, body: PredictRequest = Depends(predict_request)) -> Response:  # noqa: B008
-    """Score rows: ``{"rows": [[...], ...]}`` -> ``{"predictions": [...], "model_version": N}``.
+    """Score rows: ``{"rows": [[...], ...]}`` -> ``{"predictions": [...], "inference_ids": [...], "model_version": N}``.
 
-    A plain ``def``: scoring blocks, so it runs in the worker's thread pool, not on its event loop.
+    Every row's prediction gets an inference id (the client's own from ``inference_ids``, else a new one), the key
+    that feedback joins labels on. A plain ``def``: scoring blocks, so it runs in the worker's thread pool, not on
+    its event loop.
     """
     start = time.perf_counter()
     state = request.app.state
     model = state.slot.model
     if model is None:
         return JSONResponse({"detail": "the model is still loading"}, status_code=503)
+    ids = body.inference_ids
+    if ids is not None and (len(ids) != len(body.rows) or len(set(ids)) != len(ids)):
+        why = "the same id twice" if len(ids) == len(body.rows) else f"{len(ids)} ids for {len(body.rows)} rows"
+        return JSONResponse({"detail": f"inference_ids: send one different id per row (got {why})"}, status_code=422)
     try:
         x = model.to_array(body.rows)
         with model.lock:
@@ -57,6 +64,9 @@ def predict(request: Request, body: PredictRequest = Depends(predict_request)) -
         return JSONResponse({"detail": f"the model could not score these rows: {type(e).__name__}: {e}"},
                             status_code=422)
     state.metrics.rows.inc(len(x))
-    content = json.dumps({**result, "model_version": model.version}, separators=(",", ":")).encode()
-    state.sink.record(Prediction(model.project, model.version, x, result, time.perf_counter() - start))
+    ids = tuple(ids) if ids is not None else tuple(uuid.uuid4().hex for _ in range(len(x)))
+    content = json.dumps({**result, "inference_ids": ids, "model_version": model.version},
+                         separators=(",", ":")).encode()
+    state.sink.record(Prediction(model.project, model.version, x, result, time.perf_counter() - start, ids,
+                                 time.time()))
     return Response(content, media_type="application/json")

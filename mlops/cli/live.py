@@ -1,0 +1,103 @@
+"""Live accuracy and ground truth: ``mlops monitor``, ``mlops feedback`` and ``mlops retrain``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli._app import JsonOpt, app, emit_json, handles_errors
+from mlops.console import Out
+
+ProjectRef = Annotated[str, typer.Argument(help="The project: its folder (mlops.yaml is read there) or its name.")]
+
+
+@app.command()
+@handles_errors
+def monitor(
+    project: ProjectRef,
+    once: Annotated[bool, typer.Option("--once", help="Check once and exit (what the Jenkins monitor job runs).")
+                    ] = False,
+    interval: Annotated[float, typer.Option(min=1, help="Seconds between checks of the daemon.")] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Live accuracy of the production model from users' labels, drift of the served rows, and under the
+    threshold (monitoring: in mlops.yaml) one alert and a retrain."""
+    from mlops.registry import Registry
+    from mlops.store import get_run_store
+    from monitor.live import live_check, project_capture, publish, resolve_project
+    from monitor.triggers import act
+
+    out = Out(json_mode=as_json)
+    registry = Registry(get_run_store())
+    name, folder, cfg = resolve_project(project, registry.store)
+    capture = project_capture(name)
+    while True:
+        check = live_check(name, cfg, registry, capture)
+        publish(check, capture, registry)
+        action = act(check, cfg, registry, folder, out)
+        if as_json:
+            emit_json({**check.to_doc(), "action": action})
+        else:
+            drift = f"; drift share {check.drift_share:.0%}" if check.drift_share is not None else \
+                (f"; drift: {check.drift_note}" if check.drift_note else "")
+            print(f"{check.decision.upper():<16} {check.reason}{drift}", flush=True)
+        if once:
+            return
+        time.sleep(interval)
+
+
+@app.command()
+@handles_errors
+def feedback(
+    project: ProjectRef,
+    file: Annotated[Path, typer.Argument(help="A CSV file with the columns inference_id and label.")],
+    url: Annotated[str | None, typer.Option(help="The serving unit (default: the project's running one).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send users' labels in bulk to the project's serving unit (POST /feedback, token in MLOPS_FEEDBACK_TOKEN)."""
+    from mlops.errors import UsageError
+    from monitor.ground_truth import read_labels, send_labels
+
+    token = os.environ.get("MLOPS_FEEDBACK_TOKEN")
+    if not token:
+        raise UsageError("MLOPS_FEEDBACK_TOKEN is not set: labels need the token the serving unit was deployed with")
+    rows = read_labels(file)
+    if url is None:
+        from mlops.environments import docker_client
+        from mlops.store import get_run_store
+        from monitor.live import resolve_project
+        from monitor.units import all_units
+
+        name = resolve_project(project, get_run_store())[0]
+        running = [u for u in all_units(docker_client()[0], name) if u.state() == ("running", "healthy")]
+        if not running:
+            raise UsageError(f"{name} has no healthy serving unit; deploy it, or give --url")
+        url = running[0].url
+    result = send_labels(url, token, rows, file)
+    if as_json:
+        emit_json(result)
+    else:
+        print(f"{file}: {result['recorded']} label(s) recorded ({result['replaced']} replaced an earlier one)")
+
+
+@app.command()
+@handles_errors
+def retrain(
+    project: Annotated[Path, typer.Argument(help="The project folder.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with every record of the retrain).")] = "manual",
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain with the users' labels added: the production model's script as it is and a tuned candidate on the
+    new snapshot; the better one goes through the gate, approval and deploy (what the mlops-retrain job runs)."""
+    from mlops.pipeline.retrain import retrain as run_retrain
+
+    out = Out(json_mode=as_json)
+    result = run_retrain(project, reason, out)
+    if as_json:
+        emit_json(result)
+    if not result.get("deployed"):
+        raise typer.Exit(1)
