@@ -73,7 +73,7 @@ class Budget(_Strict):
     """How much the tuning loop may spend."""
 
     max_trials: int = Field(10, ge=1, le=1000)
-    max_minutes: float = Field(60, gt=0)
+    max_minutes: float = Field(60.0, gt=0)
 
 
 class TrialLimits(_Strict):
@@ -106,6 +106,32 @@ class Mail(_Strict):
                 raise ValueError(f"'{address}' is not an e-mail address")
         return v
 
+
+#: Docker engine URL schemes the SDK speaks: ``unix://`` (this machine) and ``tcp://``/``ssh://`` (other hosts).
+DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+class Docker(_Strict):
+    """Where trial containers run."""
+
+    hosts: list[str] = Field(default_factory=list, description="Docker engines; empty: the local one "
+                                                                 "(DOCKER_HOST or /var/run/docker.sock)")
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @field_validator("hosts")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not url.startswith(DOCKER_SCHEMES):
+                raise ValueError(f"'{url}' is not a Docker engine URL; use unix:///var/run/docker.sock, "
+                                 "tcp://HOST:2376 or ssh://USER@HOST")
+        if len(set(v)) != len(v):
+            raise ValueError("a Docker host is listed twice")
+        return v
 
 class Cost(_Strict):
     """The cost matrix of ``metric: cost`` (the APS challenge's: a missed failure costs 50 false alarms).
@@ -217,6 +243,12 @@ class ProjectConfig(_Strict):
     args: list[str] = Field(default_factory=list, description="the script's command-line arguments")
     paths: dict[str, str] = Field(default_factory=dict, description="absolute path -> project folder, '/mycode: .'")
     datasets_cache: str | None = Field(None, description="a folder of Keras datasets for agents without internet")
+    workers: int = Field(1, ge=0, le=64, description="trials of the run at a time on this machine (0: only "
+                                                     "workers that join with 'mlops worker' train)")
+    docker: Docker = Field(default_factory=Docker)
+    optuna_storage: str | None = Field(None, description="Optuna's storage when workers share a study: a "
+                                                         "database URL (postgresql://...)")
+
     data: DataConfig | None = Field(None, description="the project's data: files or a collection, and the label")
     framework: Literal["sklearn", "keras"] | None = Field(None, description="the model of a data project")
     positive: str | None = Field(None, description="the positive class (default: the rarest one)")
@@ -224,6 +256,13 @@ class ProjectConfig(_Strict):
     gate: dict[str, GateMetric] = Field(default_factory=dict, description="metric -> tolerance against production")
     approval: Literal["auto", "manual"] = Field("auto", description="auto: a blessed model goes to production")
     confirm: int = Field(0, ge=0, le=20, description="script projects: re-run the winner with this many seeds")
+
+    @field_validator("optuna_storage")
+    @classmethod
+    def _storage_url(cls, v: str | None) -> str | None:
+        if v is not None and "://" not in v:
+            raise ValueError(f"'{v}' is not a database URL; use e.g. postgresql://user:password@host/optuna")
+        return v
 
     @field_validator("positive", mode="before")
     @classmethod
@@ -312,6 +351,11 @@ class ProjectConfig(_Strict):
         resolved._metric_is_default = self.metric is None
         return resolved
 
+    def run_settings(self) -> dict[str, Any]:
+        """What decides a run's result (stored with the run, part of its fingerprint): everything but where and
+        how many workers run (``WHERE_KEYS``, which may hold a database password)."""
+        return self.model_dump(exclude=set(WHERE_KEYS))
+
     def reached(self, value: float | None) -> bool:
         """Whether ``value`` meets the target."""
         if value is None or self.target is None:
@@ -324,8 +368,13 @@ ENV_OVERRIDES = {
     "metric": "MLOPS_METRIC", "target": "MLOPS_TARGET", "strategy": "MLOPS_STRATEGY",
     "image": "MLOPS_IMAGE", "budget.max_trials": "MLOPS_MAX_TRIALS",
     "budget.max_minutes": "MLOPS_MAX_MINUTES", "trial.time_limit_s": "MLOPS_TRIAL_TIME_LIMIT",
-    "mail.to": "MLOPS_MAIL_TO", "datasets_cache": "MLOPS_DATASETS_CACHE",
+    "mail.to": "MLOPS_MAIL_TO", "datasets_cache": "MLOPS_DATASETS_CACHE", "workers": "MLOPS_WORKERS",
+    "docker.hosts": "MLOPS_DOCKER_HOSTS", "optuna_storage": "MLOPS_OPTUNA_STORAGE",
 }
+
+#: Settings of where and how many workers run, not of what a run trains: they may differ between the machines
+#: that share a run, so they are left out of the run's fingerprint and of its stored configuration.
+WHERE_KEYS = ("workers", "docker", "optuna_storage")
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -19,12 +19,14 @@ class Out:
         quiet: Hide trial output lines (the log file still has them).
     """
 
-    def __init__(self, json_mode: bool = False, quiet: bool = False) -> None:
+    def __init__(self, json_mode: bool = False, quiet: bool = False, prefix: str = "") -> None:
         stream = sys.stderr if json_mode else sys.stdout
         no_color = bool(os.environ.get("NO_COLOR")) or not stream.isatty()
         self.console = Console(file=stream, highlight=False, no_color=no_color, soft_wrap=True,
                                emoji=False)
         self.quiet = quiet
+        #: Put before every line (``[worker 1] ``), when several workers share a console.
+        self.prefix = prefix
 
     @property
     def is_tty(self) -> bool:
@@ -33,24 +35,24 @@ class Out:
 
     def step(self, message: str) -> None:
         """A pipeline step: ``==> message``."""
-        self.console.print(f"[bold]==>[/bold] {escape(message)}")
+        self.console.print(f"{escape(self.prefix)}[bold]==>[/bold] {escape(message)}")
 
     def info(self, message: str) -> None:
         """A plain line."""
-        self.console.print(escape(message))
+        self.console.print(escape(self.prefix + message))
 
     def trial_line(self, line: str) -> None:
         """One line of a trial's own output, indented."""
         if not self.quiet:
-            self.console.print(f"    | {escape(line)}")
+            self.console.print(f"{escape(self.prefix)}    | {escape(line)}")
 
     def ok(self, message: str) -> None:
         """A success line."""
-        self.console.print(f"[green]{escape(message)}[/green]")
+        self.console.print(f"[green]{escape(self.prefix + message)}[/green]")
 
     def fail(self, message: str) -> None:
         """A failure line."""
-        self.console.print(f"[red]{escape(message)}[/red]")
+        self.console.print(f"[red]{escape(self.prefix + message)}[/red]")
 
     @contextlib.contextmanager
     def progress(self, total: int, completed: int = 0) -> Iterator[Callable[[], None]]:

@@ -24,13 +24,15 @@ class RunStatus(StrEnum):
 
 
 class TrialStatus(StrEnum):
-    """A trial exists ``running`` before it starts; it ends ``ok``, ``failed``, ``pruned`` or ``reaped``
-    (its worker stopped sending heartbeats)."""
+    """A trial exists ``running`` before it starts; it ends ``ok``, ``failed``, ``pruned``, ``stopped`` (the run
+    ended while it ran: another worker's trial reached the target) or ``reaped`` (its worker stopped sending
+    heartbeats; its configuration runs again)."""
 
     RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
     PRUNED = "pruned"
+    STOPPED = "stopped"
     REAPED = "reaped"
 
     @property
@@ -117,6 +119,12 @@ class Run(Record):
     #: Who drives the run (``host:pid``) and when it last said it is alive.
     owner: str = ""
     heartbeat: float | None = None
+    #: The metric follows the task (no ``metric:`` given): a lone printed number may count for it.
+    metric_is_default: bool = False
+    #: When the time budget ends, for every worker of the run.
+    deadline: float | None = None
+    #: Workers on other machines may join (``mlops worker``): models and checkpoints also go to the store.
+    shared: bool = False
     value: float | None = None
     best_trial: int | None = None
     model_version: int | None = None

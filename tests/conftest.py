@@ -151,3 +151,62 @@ def register_broken_model(registry: Any, home: Path) -> int:
     version = registry.register(ModelVersion(project="wine-sklearn", format="joblib", kind="ml", framework="sklearn",
                                              metric="accuracy", value=0.99, passed=True), broken)
     return version.version
+
+
+def _started_by_script(start: list[str], env_var: str, what: str) -> Iterator[str]:
+    """The URL in ``env_var`` (CI started the service), else the last line a start script prints (started here,
+    and stopped again by ``stop``)."""
+    given = os.environ.get(env_var)
+    if given:
+        yield given
+        return
+    proc = subprocess.run(start, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        message = f"{what} could not be started ({' '.join(start)}): {proc.stderr.strip()[-500:]}"
+        if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database for Optuna: ``$MLOPS_TEST_POSTGRES_URL``, else a throwaway cluster started with
+    ``scripts/start-postgres`` (Debian's packages) and stopped at the end."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="mlops-postgres-"))  # in /tmp: the postgres user must reach it
+    try:
+        yield from _started_by_script([str(ROOT / "scripts" / "start-postgres"), str(folder), "55433"],
+                                      "MLOPS_TEST_POSTGRES_URL", "PostgreSQL")
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "stop-postgres"), str(folder)], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def second_docker_host() -> Iterator[str]:
+    """A second Docker engine on this machine standing for a remote host (``tcp://127.0.0.1:PORT``):
+    ``$MLOPS_TEST_SECOND_DOCKER_HOST``, else started with ``scripts/start-second-dockerd`` and stopped at the end
+    (when this session started it)."""
+    given = os.environ.get("MLOPS_TEST_SECOND_DOCKER_HOST")
+    from mlops.environments import docker_client
+
+    already = given or (docker_client(base_url="tcp://127.0.0.1:2376")[0] is not None and "tcp://127.0.0.1:2376")
+    if already:
+        yield already
+        return
+    try:
+        yield from _started_by_script([str(ROOT / "scripts" / "start-second-dockerd")],
+                                      "MLOPS_TEST_SECOND_DOCKER_HOST", "a second Docker engine")
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "stop-second-dockerd")], capture_output=True, timeout=120)
+
+
+def copy_image(tag: str, host: str) -> None:
+    """Copy an image of the local engine to another engine (``docker save | docker -H HOST load``), unless it
+    has it: the second engine has no registry to pull from and no network to build with."""
+    if subprocess.run(["docker", "-H", host, "image", "inspect", tag], capture_output=True).returncode == 0:
+        return
+    subprocess.run(f"docker save {tag} | docker -H {host} load", shell=True, check=True, capture_output=True,
+                   timeout=900)

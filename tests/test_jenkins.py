@@ -63,7 +63,13 @@ def test_the_jenkinsfile_has_the_stage_list_each_stage_exactly_its_one_mlops_cal
     stages = dict(zip(blocks[::2], blocks[1::2], strict=True))
     assert list(stages) == [s.name for s in STAGES]
     for stage in STAGES:
-        assert mlops_calls(stages[stage.name]) == [stage.command], stage.name
+        assert mlops_calls(stages[stage.name]) == stage.calls, stage.name
+        if stage.workers:  # the controller's call and, in parallel, the workers' call on each agent
+            body = stages[stage.name]
+            assert "parallel branches" in body and "node(params.AGENT_LABEL)" in body
+            assert body.index(stage.command) < body.index("node(params.AGENT_LABEL)") < body.index(stage.workers)
+    parameters = re.findall(r"string\(name: '([A-Z_]+)'", text)
+    assert {"AGENTS", "AGENT_LABEL"} <= set(parameters)
     post = text.split("\n    post {", 1)[1]
     assert [c for c in mlops_calls(post)] == list(POST_ALWAYS)
 

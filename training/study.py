@@ -33,6 +33,8 @@ class Suggestion:
     config: dict[str, Any]
     outcome: TweakOutcome
     digest: str
+    #: The reaped trial (its worker died) whose configuration this runs again.
+    rerun_of: Trial | None = None
 
     @property
     def label(self) -> str:
@@ -117,7 +119,7 @@ class Study:
         ended = {t.source_hash for t in history if t.status is not TrialStatus.REAPED}
         for t in history:
             if t.status is TrialStatus.REAPED and t.source_hash not in ended:
-                return Suggestion(t.config, apply_config(self.source, t.config), t.source_hash)
+                return Suggestion(t.config, apply_config(self.source, t.config), t.source_hash, rerun_of=t)
         by_source = {t.source_hash: t for t in history if t.source_hash and t.status is not TrialStatus.REAPED}
         baseline = self.baseline
         while True:
@@ -149,11 +151,24 @@ class Study:
         self.strategy.before_trial(trial.number, suggestion.config)
         return trial
 
-    def tell(self, trial: Trial) -> Trial:
-        """Store how a trial ended and let the strategy learn from it."""
+    def tell(self, trial: Trial) -> Trial | None:
+        """Store how a trial ended and let the strategy learn from it.
+
+        Returns:
+            The stored trial, or ``None`` when it had been reaped meanwhile (then nothing is recorded: its
+            configuration runs again elsewhere).
+        """
         if trial.status is TrialStatus.RUNNING:
             raise ValueError(f"trial {trial.number} has not ended (status running)")
         trial = trial.model_copy(update={"finished_at": time.time()})
-        self.store.finish_trial(trial)
+        if not self.store.finish_trial(trial):
+            self.strategy.forget(trial)
+            return None
         self.strategy.after_trial(trial.number, trial.config, trial)
         return trial
+
+    def reload_broken(self) -> None:
+        """Take the tweaks other workers found broken (from the run record)."""
+        run = self.store.get_run(self.run_id)
+        known = {b.tweak for b in self.broken}
+        self.broken += [b for b in (run.broken_tweaks if run else []) if b.tweak not in known]

@@ -1,7 +1,5 @@
-"""The tuning loop: while the metric is under the target and budget remains, tweak the script and retrain.
-
-All state is in the run store: a restarted loop reads the trials already recorded and continues with the
-next one.
+"""One trial of the tuning loop, from a started record to its told result (the loop is ``training.worker``):
+its folder, its rewritten script, the backend run with pruning and heartbeats, and its line.
 """
 
 from __future__ import annotations
@@ -11,17 +9,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlops.config import ProjectConfig
 from mlops.console import Out
 from mlops.environments import NO_PACKAGES, Packages
-from mlops.records import Trial, TrialModel, TrialStatus
+from mlops.records import RunStatus, Trial, TrialModel, TrialStatus
 from mlops.store import RunStore
 from training.backends import Backend, TrialResult, TrialSpec
+from training.carry import carry_checkpoint, put_checkpoint, put_model
 from training.harness.capture import canonical
-from training.strategies import build_space, make_strategy
 from training.study import Study, Suggestion
-from training.tweaks import analyze
 
 
 @dataclass
@@ -39,6 +37,12 @@ class TuneContext:
     run_dir: Path
     out: Out
     packages: Packages = NO_PACKAGES
+    #: Workers of other machines may join: models and checkpoints also go to the store.
+    shared: bool = False
+    #: Optuna's storage shared by the run's workers (``None``: in memory, one worker).
+    strategy_storage: Any = None
+    #: Whether this loop starts trials (``workers: 0``: it only waits for the workers that join).
+    trains: bool = True
     keras_api: int | None = None
 
 
@@ -65,60 +69,34 @@ def baseline_failure(study: Study, history: list[Trial]) -> str | None:
     return f"the script as pushed failed, and no tweak can fix that: {base.error}"
 
 
-def _stop_reason(cfg: ProjectConfig, history: list[Trial], deadline: float) -> str | None:
-    if any(t.status is TrialStatus.OK and cfg.reached(t.value) for t in history):
-        return "target reached"
-    if sum(t.status is not TrialStatus.REAPED for t in history) >= cfg.budget.max_trials:
-        return f"trial budget used ({cfg.budget.max_trials} trials)"
-    if deadline - time.time() < 5:
-        return f"time budget used ({cfg.budget.max_minutes:g} min)"
-    return None
-
-
-def tune(ctx: TuneContext) -> str:
-    """Run trials until the target, the budget, or the tweaks run out. Returns why it stopped."""
+def run_trial(ctx: TuneContext, study: Study, trial: Trial, suggestion: Suggestion, deadline: float) -> Trial:
+    """Run a started trial (``Study.start``) to its end on the backend, and return its record (not yet told)."""
     cfg, out, store = ctx.cfg, ctx.out, ctx.store
-    space = build_space(analyze(ctx.source))
-    strategy = make_strategy(cfg.strategy, space, cfg.goal, cfg.trial.seed)
-    study = Study(store, ctx.run_id, ctx.source, ctx.entry, space, strategy)
-    reaped = store.reap_trials(ctx.run_id, grace_s=0)  # trials left running by a killed loop of this run
-    history = study.history()
-    strategy.restore(history)
-    if history:
-        again = f"; trial {', '.join(str(t.number) for t in reaped)} was cut off and runs again" if reaped else ""
-        out.info(f"resuming after trial {history[-1].number} (state from {store.description}){again}")
-    spent = sum(t.duration_s for t in history)
-    deadline = time.time() + cfg.budget.max_minutes * 60 - spent
-    with out.progress(cfg.budget.max_trials, len(history)) as advance:
-        while (reason := _stop_reason(cfg, history, deadline) or baseline_failure(study, history)) is None:
-            suggestion = study.ask(history)
-            if isinstance(suggestion, str):
-                reason = suggestion
-                break
-            history.append(_run_one(ctx, study, suggestion, deadline))
-            advance()
-    out.info(f"tuning stopped: {reason}")
-    return reason
-
-
-def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: float) -> Trial:
-    cfg, out = ctx.cfg, ctx.out
-    trial = study.start(suggestion)
     number = trial.number
     trial_dir = ctx.run_dir / f"trial-{number:03d}"
     if trial_dir.exists():  # left by a run killed during this trial: its checkpoints belong to another script
         shutil.rmtree(trial_dir)
     trial_dir.mkdir(parents=True)
+    store.update_trial(ctx.run_id, number, run_dir=str(trial_dir))
     script = None
     if suggestion.outcome.applied:
         script = trial_dir / f"tweaked_{Path(ctx.entry).stem}.py"
         script.write_text(suggestion.outcome.source, encoding="utf-8")
-    out.step(f"trial {number}/{cfg.budget.max_trials}: {trial.label}")
+    again = f" (again: trial {suggestion.rerun_of.number}'s worker died)" if suggestion.rerun_of else ""
+    out.step(f"trial {number}/{cfg.budget.max_trials}: {trial.label}{again}")
     for key, why in suggestion.outcome.skipped:
         out.info(f"    skipped {key}: {why}")
+    if suggestion.rerun_of:
+        source = carry_checkpoint(store, ctx.run_dir, ctx.run_id, suggestion.rerun_of, trial_dir)
+        if source:
+            out.info(f"    training resumes from trial {suggestion.rerun_of.number}'s last checkpoint ({source})")
     curve: list[float] = []
+    epochs_shared = [0]
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> bool:
+        if ctx.shared and epoch >= epochs_shared[0]:  # the checkpoint so far, for a rerun on another machine
+            epochs_shared[0] = epoch + 1
+            put_checkpoint(store, ctx.run_id, number, trial_dir)
         value = validation_value(logs, cfg.metric)
         if value is None:
             return True
@@ -127,8 +105,39 @@ def _run_one(ctx: TuneContext, study: Study, suggestion: Suggestion, deadline: f
 
     spec = trial_spec(ctx, number, trial_dir, script, deadline, on_epoch)
     result = ctx.backend.run_trial(spec, out.trial_line)
-    finished = study.tell(ended_trial(trial, result, script, trial_dir, curve, cfg))
-    _trial_line(out, finished, cfg)
+    return ended_trial(trial, result, script, trial_dir, curve, cfg)
+
+
+def trial_labels(run_id: str, number: int) -> dict[str, str]:
+    """The labels of a trial's container: how another worker finds it when this one dies."""
+    return {"mlops.run_id": run_id, "mlops.trial": str(number)}
+
+
+def still_wanted(ctx: TuneContext, number: int) -> str | None:
+    """The heartbeat of a running trial; returns why it must stop when the run ended meanwhile (another
+    trial reached the target, or the run was finished)."""
+    ctx.store.heartbeat_trial(ctx.run_id, number)
+    run = ctx.store.get_run(ctx.run_id)
+    if run is None or run.status is not RunStatus.RUNNING:
+        return "the run was finished while this trial ran"
+    if run.stopped:
+        return f"the run stopped while this trial ran ({run.stopped})"
+    return None
+
+
+def report_trial(ctx: TuneContext, study: Study, ended: Trial) -> Trial | None:
+    """Tell the study how a trial ended, print its line, learn broken tweaks, share its model when workers of
+    other machines may need it. Returns the stored trial (``None``: it had been reaped meanwhile)."""
+    out = ctx.out
+    study.reload_broken()
+    finished = study.tell(ended)
+    if finished is None:
+        out.fail(f"trial {ended.number} was reaped meanwhile (its heartbeats stopped reaching {ctx.store.description})"
+                 "; its result is dropped, its configuration runs again")
+        return None
+    if ctx.shared and finished.status is TrialStatus.OK:
+        put_model(ctx.store, finished)
+    _trial_line(out, finished, ctx.cfg)
     for broken in study.learn_breakage(finished, study.history()):
         out.fail(f"    tweak '{broken.tweak}' breaks this script (trial {broken.trial}: {broken.error}); "
                  "it is not tried again")
@@ -144,15 +153,19 @@ def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | No
         metric_is_default=cfg.metric_is_default, seed=cfg.trial.seed if seed is None else seed, script=script,
         time_limit_s=max(5, min(cfg.trial.time_limit_s, int(deadline - time.time()))),
         cpus=cfg.trial.cpus, memory=cfg.trial.memory, network=cfg.trial.network, image=cfg.image,
-        restarts=cfg.trial.restarts, on_epoch=on_epoch,
-        on_alive=lambda: ctx.store.heartbeat_trial(ctx.run_id, number), packages=ctx.packages,
+        restarts=cfg.trial.restarts, on_epoch=on_epoch, packages=ctx.packages,
+        # A tuning trial stops when the run ends meanwhile; a re-run with another seed (``confirm:``) only
+        # says it is alive: it runs after the tuning has ended.
+        on_alive=(lambda: still_wanted(ctx, number)) if seed is None else
+        (lambda: ctx.store.heartbeat_trial(ctx.run_id, number)),
         args=list(cfg.args), paths=dict(cfg.paths), keras_api=ctx.keras_api,
         datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
+        labels=trial_labels(ctx.run_id, number),
     )
 
 
 def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_dir: Path, curve: list[float],
-           cfg: ProjectConfig) -> Trial:
+                cfg: ProjectConfig) -> Trial:
     """The trial record once the backend has a result."""
     return trial.model_copy(update=dict(
         status=TrialStatus(result.status), value=result.value, metrics=result.metrics, sources=result.sources,
@@ -160,13 +173,13 @@ def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_di
         error_kind=result.error_kind, exit_code=result.exit_code, log_tail=result.log_tail,
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
         history=result.history, curve=curve, warnings=result.warnings, shims=result.shims, where=result.where,
-        restarts=result.restarts, resumed_from_epoch=result.resumed_from_epoch,
+        restarts=result.restarts, resumed_from_epoch=result.resumed_from_epoch, host=result.host or trial.host,
         reached=result.status == "ok" and cfg.reached(result.value)))
 
 
 def _trial_line(out: Out, t: Trial, cfg: ProjectConfig) -> None:
-    if t.status is TrialStatus.PRUNED:
-        out.info(f"trial {t.number}  {t.label}  PRUNED  {t.duration_s:.1f}s  {t.error}")
+    if t.status in (TrialStatus.PRUNED, TrialStatus.STOPPED):
+        out.info(f"trial {t.number}  {t.label}  {str(t.status).upper()}  {t.duration_s:.1f}s  {t.error}")
         return
     if t.error:
         out.fail(f"trial {t.number}  {t.label}  FAILED  {t.duration_s:.1f}s  {t.error}")

@@ -72,13 +72,21 @@ def _run_command(stage: bool) -> Callable[..., None]:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an interrupted one can "
                                                              "continue.")] = False,
+        workers: Annotated[int | None, typer.Option(min=0, help="Trials at a time on this machine, each in a worker "
+                                                                "process; 0: only workers that join train "
+                                                                "[mlops.yaml: workers, 1].")] = None,
+        run_id: Annotated[str | None, typer.Option("--run-id", help="The run's id, so that workers of other "
+                                                                     "machines can join it with 'mlops worker ID' "
+                                                                     "(e.g. \"$BUILD_TAG\"); an unfinished run "
+                                                                     "with this id is continued.")] = None,
         as_json: JsonOpt = False,
     ) -> None:
         from mlops.pipeline.run import RunOptions, export_run, run_project
 
         out = Out(json_mode=as_json, quiet=quiet)
         opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
-                          max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh)
+                          max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh, workers=workers,
+                          run_id=run_id, quiet=quiet)
         summary = run_project(project, opts, out, until="Train and tune" if stage else None)
         if out_dir:
             export_run(summary, out_dir, out)
@@ -177,3 +185,28 @@ def push(
         emit_json(result)
     if result is None:
         raise typer.Exit(1)
+
+
+WORKER_HELP = (
+    "Join a run as one more worker (what a Jenkins agent runs): take trials of RUN until it is over.\n\n"
+    "The run's configuration is the one it was started with; this machine needs a copy of the project "
+    "(--project, default the run's own path), the same run store (MONGODB_URI) and, for Optuna, the same "
+    "optuna_storage. It waits for the run to be created (the controller may start after the agents).\n\n"
+    "Exit code 0 when the run is over for this worker; 2 for bad input."
+)
+
+
+@app.command("worker", help=WORKER_HELP)
+@handles_errors
+def worker(
+    run_ref: Annotated[str, typer.Argument(help="The run's id (as given to 'mlops train --run-id').")],
+    project: Annotated[Path | None, typer.Option(help="This machine's copy of the training project.")] = None,
+    backend: Annotated[BackendName, typer.Option(help="Where trials run; auto = the run's own backend.")
+                       ] = BackendName.auto,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the run to be created.")] = 600.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
+) -> None:
+    from mlops.pipeline.workers import join_run
+    from mlops.store import get_run_store
+
+    join_run(get_run_store(), run_ref, project, backend.value, wait, Out(quiet=quiet))

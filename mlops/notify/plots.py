@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from mlops.records import Run, RunStatus, Trial
+from mlops.records import Run, RunStatus, Trial, TrialStatus
 
 #: Plot name -> file in the run folder.
-PLOTS = {"metric": "metric.png", "curves": "curves.png", "history": "history.png"}
+PLOTS = {"metric": "metric.png", "curves": "curves.png", "history": "history.png", "timeline": "timeline.png"}
+#: Bar colour of a trial on the timeline, by how it ended.
+TIMELINE_COLOURS = {"reached the target": "tab:green", TrialStatus.OK: "tab:blue", TrialStatus.FAILED: "tab:red",
+                    TrialStatus.PRUNED: "tab:gray", TrialStatus.STOPPED: "silver", TrialStatus.REAPED: "tab:orange",
+                    TrialStatus.RUNNING: "wheat"}
 
 
 def report_plots(run: Run, trials: list[Trial], run_dir: Path) -> dict[str, Path]:
@@ -19,8 +25,9 @@ def report_plots(run: Run, trials: list[Trial], run_dir: Path) -> dict[str, Path
 
 
 def write_plots(run: Run, trials: list[Trial], run_dir: Path, runs: Sequence[Run] = ()) -> dict[str, Path]:
-    """Write ``metric.png`` (metric per trial vs the target), ``curves.png`` (best trial's history) and
-    ``history.png`` (the project's metric over its last runs, from ``runs``: newest first).
+    """Write ``metric.png`` (metric per trial vs the target), ``curves.png`` (best trial's history),
+    ``history.png`` (the project's metric over its last runs, from ``runs``: newest first) and ``timeline.png``
+    (the trials over time, one row per worker).
 
     Returns:
         Name -> path of each plot written; a plot with no data is skipped.
@@ -77,4 +84,53 @@ def write_plots(run: Run, trials: list[Trial], run_dir: Path, runs: Sequence[Run
         out["history"] = run_dir / PLOTS["history"]
         fig.savefig(out["history"])
         plt.close(fig)
+    rows = timeline_rows(trials)
+    if rows:
+        _draw_timeline(plt, rows, run_dir / PLOTS["timeline"])
+        out["timeline"] = run_dir / PLOTS["timeline"]
     return out
+
+
+def timeline_rows(trials: list[Trial], now: float | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Worker -> its trials as bars (``number``, ``start`` and ``end`` in seconds since the first trial started,
+    ``colour``), workers in the order they started their first trial. A running trial ends ``now``."""
+    timed = sorted((t for t in trials if t.started_at), key=lambda t: t.started_at or 0)
+    if not timed:
+        return {}
+    origin = timed[0].started_at or 0
+    now = now or time.time()
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for t in timed:
+        end = t.finished_at or (now if t.status is TrialStatus.RUNNING else (t.started_at or 0) + t.duration_s)
+        colour = TIMELINE_COLOURS["reached the target" if t.reached else t.status]
+        rows.setdefault(t.worker or "?", []).append({"number": t.number, "start": (t.started_at or 0) - origin,
+                                                      "end": end - origin, "colour": colour})
+    return rows
+
+
+def matplotlib_patch(colour: str, label: str) -> Any:
+    """A legend entry of one colour."""
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=colour, edgecolor="black", linewidth=0.5, label=label)
+
+
+def _draw_timeline(plt: Any, rows: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.8), dpi=100)
+    for y, bars in enumerate(rows.values()):
+        for bar in bars:
+            width = max(bar["end"] - bar["start"], 0.01)
+            ax.barh(y, width, left=bar["start"], color=bar["colour"], edgecolor="black", linewidth=0.5)
+            ax.text(bar["start"] + width / 2, y, str(bar["number"]), ha="center", va="center", fontsize="small")
+    ax.set_yticks(range(len(rows)), [f"worker {i + 1}\n{w}" for i, w in enumerate(rows)], fontsize="small")
+    ax.invert_yaxis()
+    used = {bar["colour"] for bars in rows.values() for bar in bars}
+    names = {colour: "under the target" if status == TrialStatus.OK else str(status)
+             for status, colour in TIMELINE_COLOURS.items()}
+    handles = [matplotlib_patch(colour, names[colour]) for colour in TIMELINE_COLOURS.values() if colour in used]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(handles),
+              fontsize="small", frameon=False)
+    ax.set_xlabel("seconds since the first trial started")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

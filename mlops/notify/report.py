@@ -81,6 +81,8 @@ def outcome(run: Run, t: Trial) -> tuple[str, str]:
         return ("muted", "running")
     if t.status is TrialStatus.PRUNED:
         return ("muted", f"pruned{': ' + t.error if t.error else ''}")
+    if t.status is TrialStatus.STOPPED:
+        return ("muted", f"stopped: {t.error or 'the run ended while it ran'}")
     if t.status is TrialStatus.REAPED:
         return ("bad", f"stopped: {t.error or 'its worker stopped sending heartbeats'}")
     return ("bad", f"failed: {t.error or 'no error recorded'}")
@@ -207,6 +209,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         "warnings": [(t.number, w) for t in trials for w in t.warnings],
         "broken_tweaks": _broken(broken_tweaks),
         "started": _when(run.created), "finished": _when(run.finished),
+        "workers": len({t.worker for t in trials if t.worker}),
         "decision": decision, "gate_rows": gate_rows(decision), "evaluation": run.evaluation,
         "selection": selection(run, trials) if run.status is not RunStatus.RUNNING else "",
         "data": data_summary(run),

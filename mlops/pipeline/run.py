@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from mlops.errors import ConfigError, UsageError
 from mlops.pipeline.stages import STAGES
 from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from mlops.registry import CANDIDATE, PRODUCTION, Registry
-from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker
+from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker, worker_gone
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
@@ -47,13 +47,19 @@ class RunOptions:
     push: bool = True
     #: The project's name when mlops.yaml has none (the git hook passes the repository's name).
     project_name: str | None = None
+    #: Trials at a time on this machine (each a worker process) [mlops.yaml: workers].
+    workers: int | None = None
+    #: The run's id, known in advance so that workers of other machines can join it (``mlops worker ID``).
+    run_id: str | None = None
+    #: Hide the trials' own output.
+    quiet: bool = False
     #: More dotted config fields (``mlops retrain`` adds its ground-truth file to ``data.path``).
     config: dict[str, Any] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, Any]:
         """Dotted config fields set on the command line (and by ``mlops retrain``: ``config``)."""
         return {**self.config, "target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
-                "budget.max_minutes": self.max_minutes, "strategy": self.strategy}
+                "budget.max_minutes": self.max_minutes, "strategy": self.strategy, "workers": self.workers}
 
 
 @dataclass
@@ -212,55 +218,107 @@ def build_stage(p: Pipeline) -> str:
     return built
 
 
-def train_stage(p: Pipeline) -> None:
-    """Train and tune: trials until the target or the budget, then the best model registered and reported."""
-    from training.study import source_hash
-    from training.tuner import TuneContext, tune
+def open_run(p: Pipeline, fingerprint: str) -> Run:
+    """The run to train: the one named by ``--run-id`` (created, or continued while it runs), else an
+    interrupted run of the same project and fingerprint (unless ``--fresh``), else a new one.
+
+    Raises:
+        UsageError: ``--run-id`` names a finished run, or a run of something else.
+    """
+    from mlops.pipeline.workers import clean_run_id
 
     assert p.cfg is not None
-    data_project = p.is_data_project
-    what = f"data project, snapshot {p.snapshot.summary.id}" if data_project else p.source
-    fingerprint = source_hash(what + json.dumps(p.cfg.model_dump(), sort_keys=True) + p.backend.name
-                              + p.packages.text())
-    previous = None if p.opts.fresh else find_resumable(p.store, p.project, fingerprint)
+    run_id = clean_run_id(p.opts.run_id) if p.opts.run_id else ""
+    previous = p.store.get_run(run_id) if run_id else None
+    if previous is not None:
+        if previous.status is not RunStatus.RUNNING:
+            raise UsageError(f"run {run_id} has already finished ({previous.status}); give another --run-id")
+        if previous.fingerprint != fingerprint:
+            raise UsageError(f"run {run_id} trains something else (another script, configuration or backend); "
+                             "give another --run-id")
+    elif not run_id and not p.opts.fresh:
+        previous = find_resumable(p.store, p.project, fingerprint)
     if previous:
-        p.run = previous
         p.store.heartbeat_run(previous.id)
         p.out.info(f"continuing run {previous.id}, which was stopped before it finished (--fresh starts a new one)")
-    else:
-        d = p.detection
-        p.run = p.store.create_run(Run(
-            project=project_name(p), path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
-            env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name,
-            metric=p.cfg.metric, target=p.cfg.target,
-            goal=p.cfg.goal, config=p.cfg.model_dump(), strategy=p.cfg.strategy,
-            build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker(),
-            data_project=data_project, measured_on="test" if data_project else "reported",
-            snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
-            data=p.data_check.to_doc() if p.data_check is not None else None))
+        return previous
+    d = p.detection
+    data_project = p.is_data_project
+    return p.store.create_run(Run(
+        id=run_id, project=project_name(p), path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
+        env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name,
+        metric=p.cfg.metric, target=p.cfg.target, metric_is_default=p.cfg.metric_is_default,
+        goal=p.cfg.goal, config=p.cfg.run_settings(), strategy=p.cfg.strategy,
+        build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker(),
+        shared=bool(run_id) or p.cfg.workers == 0,
+        data_project=data_project, measured_on="test" if data_project else "reported",
+        snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
+        data=p.data_check.to_doc() if p.data_check is not None else None))
+
+
+def train_stage(p: Pipeline) -> None:
+    """Train and tune: trials until the target or the budget (on this machine's workers and any that join),
+    then the best model registered and reported."""
+    from mlops.pipeline.workers import LocalWorkers, fingerprint
+    from training.tuner import TuneContext
+    from training.worker import TARGET_REACHED, ask_lock, open_strategy_storage, settle, work
+
+    assert p.cfg is not None
+    cfg = p.cfg
+    data_project = p.is_data_project
+    what = f"data project, snapshot {p.snapshot.summary.id}" if data_project and p.snapshot else p.source
+    p.run = open_run(p, fingerprint(what, cfg.run_settings(), p.backend.name, p.packages.text()))
     run_id = p.run.id
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = open_strategy_storage(cfg, run_dir, shared=p.run.shared or cfg.workers > 1)
+    except BaseException as e:
+        p.store.finish_run(run_id, RunStatus.FAILED, error=str(e))
+        raise
+    spent = sum(t.duration_s for t in p.store.trials(run_id))
+    p.store.update_run(run_id, deadline=time.time() + cfg.budget.max_minutes * 60 - spent)
     p.out.info(f"run {run_id} in {run_dir} (store: {p.store.description})")
+    if p.run.shared or cfg.workers != 1:
+        joining = f"; workers of other machines join with 'mlops worker {run_id}'" if p.run.shared else ""
+        p.out.info(f"{cfg.workers} worker(s) on this machine{joining}")
     project_dir, entry = p.project_dir, p.detection.entry
     if data_project:
         project_dir, entry = generate(p, run_dir)
+    ctx = TuneContext(store=p.store, run_id=run_id, cfg=cfg, backend=p.backend, project_dir=project_dir,
+                      entry=entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
+                      packages=p.packages, keras_api=p.detection.keras_api, shared=p.run.shared,
+                      trains=cfg.workers > 0, strategy_storage=storage)
+    local = LocalWorkers(p.out)
     try:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
-            ctx = TuneContext(store=p.store, run_id=run_id, cfg=p.cfg, backend=p.backend, project_dir=project_dir,
-                              entry=entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
-                              packages=p.packages, keras_api=p.detection.keras_api)
-            stop_reason = tune(ctx)
-            if p.cfg.confirm and not data_project:
+            if cfg.workers > 1:
+                p.out.prefix = "[worker 1] "
+                local.start(cfg.workers - 1, run_id, p.project_dir, p.backend.name, p.opts.quiet)
+            stop_reason = work(ctx)
+            local.wait()
+            p.out.prefix = ""
+            while True:  # close the run once no trial of any worker runs; none can start after that
+                settle(ctx)
+                with p.store.lock(ask_lock(run_id)):
+                    if not any(t.status is TrialStatus.RUNNING for t in p.store.trials(run_id)):
+                        run = p.store.get_run(run_id)
+                        stop_reason = run.stopped if run and run.stopped else stop_reason
+                        if stop_reason != TARGET_REACHED:
+                            p.store.update_run(run_id, stopped=stop_reason)
+                        break
+            if cfg.confirm and not data_project:
                 from training.confirm import confirm_winner
 
-                confirm_winner(ctx, best_trial(p.store.trials(run_id), p.cfg), p.cfg.confirm)
-        p.summary = finish(p.store, run_id, p.cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
+                confirm_winner(ctx, best_trial(p.store.trials(run_id), cfg), cfg.confirm)
+        p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
         p.run = p.store.get_run(run_id)
     except KeyboardInterrupt:
+        local.stop()
         p.out.fail(f"interrupted: run {run_id} and its trials are kept; the same command continues it")
         raise
     except BaseException as e:
+        local.stop()
         run = p.store.get_run(run_id)
         if run and run.status is RunStatus.RUNNING:
             p.store.finish_run(run_id, RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
@@ -343,16 +401,18 @@ def best_trial(trials: list[Trial], cfg: ProjectConfig) -> Trial | None:
 
 def register_best(store: RunStore, run: Run, best: Trial, passed: bool, value: float | None = None,
                   evaluation: Evaluation | None = None, snapshot: Any = None) -> ModelVersion | None:
-    """Register the best trial's model as the project's next version (the one copy of the model file).
+    """Register the best trial's model as the project's next version (the one copy of the model file); the
+    model of a trial that ran on another machine comes from the store.
 
     A data project's version also gets its test predictions (``test_predictions.json``, what the gate compares
     the served model with), its feature transform (Keras) and what the serving app needs in ``model.json``.
     """
+    from training.carry import model_file as trial_model_file
     from training.dataproject import PREDICTIONS, TRANSFORM
 
-    if best.model is None:
+    model_file = trial_model_file(store, best, paths.runs_dir() / run.id)
+    if model_file is None:
         return None
-    model_file = Path(best.run_dir) / best.model.path
     extras: dict[str, Path] = {}
     meta: dict[str, Any] = {}
     if run.data_project and snapshot is not None:
@@ -405,7 +465,13 @@ def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
     pushed = path / run.entry if path.is_dir() else path
     if run.data_project:
         pushed = run_dir / "project" / run.entry
-    text = Path(best.script).read_text(encoding="utf-8") if best.script else load_source(pushed)
+    text = load_source(pushed)
+    if best.script and Path(best.script).is_file():
+        text = Path(best.script).read_text(encoding="utf-8")
+    elif best.script:  # written on another machine: the same rewrite again
+        from training.tweaks import apply_config
+
+        text = apply_config(text, best.config).source
     target = run_dir / best_script_name(run)
     target.write_text(text, encoding="utf-8")
     (run_dir / "best.diff").write_text(best.diff or "", encoding="utf-8")
@@ -561,19 +627,7 @@ def say_verdict(out: Out, summary: dict[str, Any]) -> None:
 
 def _orphaned(run: Run) -> bool:
     """Whether the process that drove a running run is gone (dead on this host, or silent for long)."""
-    import time
-
-    if (run.heartbeat or run.created) < time.time() - HEARTBEAT_GRACE_S:
-        return True
-    host, _, pid = run.owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False
+    return (run.heartbeat or run.created) < time.time() - HEARTBEAT_GRACE_S or worker_gone(run.owner)
 
 
 def find_resumable(store: RunStore, project: Path, fingerprint: str) -> Run | None:
@@ -689,7 +743,7 @@ def export_run(summary: dict[str, Any], out_dir: Path, out: Out) -> None:
     """Copy what CI archives into ``out_dir``: summary.json, report.html and plots, best script, diff, model."""
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(summary["run_dir"])
-    for name in ("report.html", "report.css", "metric.png", "curves.png", "best.diff",
+    for name in ("report.html", "report.css", "metric.png", "curves.png", "timeline.png", "best.diff",
                  Path(summary.get("best_script") or "").name):
         if name and (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out_dir / name)

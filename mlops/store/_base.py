@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
+from mlops.errors import StoreError
 from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 
 #: A run or trial whose heartbeat is older than this is considered dead (its driver or worker is gone).
@@ -20,9 +23,28 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+#: How long a lock holder may keep a lock before another process may break it (it died, or hangs).
+LOCK_TTL_S = 120.0
+
+
 def this_worker() -> str:
     """``host:pid`` of this process: who drives a run or runs a trial."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """Whether the process ``host:pid`` (a run's driver, a trial's worker) is known to be dead: it ran on this
+    machine and no such process exists. On another machine only its heartbeat can tell."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class RunStore(abc.ABC):
@@ -37,6 +59,10 @@ class RunStore(abc.ABC):
       carries a heartbeat; ``reap_trials`` ends the trials whose heartbeat stopped as ``reaped``.
     - Model versions are numbered per project, atomically, from 1.
     - Alias moves are appended to a history that is never rewritten.
+    - ``lock(name)`` excludes every other process holding the same lock, on any machine; a lock whose holder
+      died (or kept it past its time to live) is broken by the next process that wants it.
+    - Files (a trial's model, its last checkpoint) are stored whole under a name; ``put_file`` replaces one
+      atomically: a reader gets the old bytes or the new ones, never a mix.
     - A run gets one gate decision, recorded once and never changed.
     - Every write is durable when the call returns, so nothing is lost if the caller dies next.
     """
@@ -95,20 +121,26 @@ class RunStore(abc.ABC):
         """Say that the worker running this trial is alive."""
         self.update_trial(run_id, number, heartbeat=time.time())
 
-    def finish_trial(self, trial: Trial) -> None:
-        """Store a trial's result (status, metrics, error...) over its running record."""
+    def finish_trial(self, trial: Trial) -> bool:
+        """Store a trial's result (status, metrics, error...) over its running record.
+
+        Returns:
+            False, storing nothing, when the trial is not running any more: it was reaped meanwhile (its worker
+            was silent for too long) and its configuration runs again elsewhere, so this result is not recorded.
+        """
         doc = trial.to_doc()
-        for key in ("_id", "run_id", "number"):
+        for key in ("_id", "run_id", "number", "status"):
             doc.pop(key, None)
         doc["finished_at"] = doc.get("finished_at") or time.time()
-        self.update_trial(trial.run_id, trial.number, **doc)
+        return self._set_trial_status_if(trial.run_id, trial.number, TrialStatus.RUNNING, trial.status, **doc)
 
     @abc.abstractmethod
     def trials(self, run_id: str) -> list[Trial]:
         """The run's trials in number order (running ones included)."""
 
     def reap_trials(self, run_id: str, grace_s: float = HEARTBEAT_GRACE_S) -> list[Trial]:
-        """End the run's ``running`` trials whose heartbeat is older than ``grace_s`` as ``reaped``.
+        """End the run's ``running`` trials whose worker is gone as ``reaped``: their heartbeat is older than
+        ``grace_s``, or their worker ran on this machine and has died.
 
         Returns:
             The reaped trials, so that their configurations can run again.
@@ -116,7 +148,8 @@ class RunStore(abc.ABC):
         now = time.time()
         reaped = []
         for t in self.trials(run_id):
-            if t.status is TrialStatus.RUNNING and (t.heartbeat or t.started_at or 0) < now - grace_s:
+            if t.status is TrialStatus.RUNNING and ((t.heartbeat or t.started_at or 0) < now - grace_s
+                                                     or worker_gone(t.worker)):
                 if self._set_trial_status_if(run_id, t.number, TrialStatus.RUNNING, TrialStatus.REAPED,
                                              error="its worker stopped sending heartbeats", error_kind="reaped",
                                              finished_at=now):
@@ -127,6 +160,49 @@ class RunStore(abc.ABC):
     def _set_trial_status_if(self, run_id: str, number: int, expected: TrialStatus, new: TrialStatus,
                              **fields: Any) -> bool:
         """Atomically move a trial from ``expected`` to ``new``; False when it was not in ``expected``."""
+
+    # -- locks -------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, ttl_s: float = LOCK_TTL_S, wait_s: float = 600.0) -> Iterator[None]:
+        """Hold the lock ``name`` (excluding every other process, on any machine) while the block runs.
+
+        Args:
+            name: What is locked, e.g. ``ask/<run id>``.
+            ttl_s: After this long another process may break the lock (its holder hangs or died).
+            wait_s: Give up waiting after this long.
+
+        Raises:
+            StoreError: The lock stayed taken for ``wait_s`` seconds.
+        """
+        token = f"{this_worker()}:{secrets.token_hex(4)}"
+        give_up = time.time() + wait_s
+        pause = 0.02
+        while not self._take_lock(name, token, time.time() + ttl_s):
+            if time.time() > give_up:
+                raise StoreError(f"the lock {name} in {self.description} stayed taken for {wait_s:g}s")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+        try:
+            yield
+        finally:
+            self._release_lock(name, token)
+
+    @abc.abstractmethod
+    def _take_lock(self, name: str, token: str, expires: float) -> bool:
+        """Take the lock unless another live holder has it (break it when expired or its holder died)."""
+
+    @abc.abstractmethod
+    def _release_lock(self, name: str, token: str) -> None:
+        """Release the lock if ``token`` still holds it."""
+
+    # -- files -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_file(self, name: str, data: bytes) -> None:
+        """Store (or replace) the file ``name``."""
+
+    @abc.abstractmethod
+    def get_file(self, name: str) -> bytes | None:
+        """The stored file ``name``, or ``None``."""
 
     # -- model versions and aliases ----------------------------------------------------------------
     @abc.abstractmethod

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mlops.errors import StoreError
 from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
-from mlops.store._base import RunStore, new_run_id
+from mlops.store._base import RunStore, new_run_id, worker_gone
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: The store's own collections: data cannot be loaded into them.
-OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "decisions")
+OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "decisions", "locks", "files")
 #: Written by the serving units' prediction capture when ``MONGODB_URI`` is set: captured predictions, users'
 #: labels (append-only), what each served model version looks like, and the monitor's latest verdict. The
 #: documents are defined once, in ``monitor/serving/capture.py`` (the serving image cannot import mlops).
 CAPTURE_COLLECTIONS = ("predictions", "labels", "served_models", "live_status")
 #: How often an insert may collide with another writer's before giving up (never reached in practice).
 MAX_ALLOCATION_TRIES = 1000
+#: Bytes of a file per stored chunk (MongoDB documents stay far under their 16 MB limit once base64-encoded).
+FILE_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 def _translated(fn: F) -> F:
@@ -152,6 +156,52 @@ class PymongoRunStore(RunStore):
         rows = sorted(self._db.trials.find({"run_id": run_id}), key=lambda t: t["number"])
         return [Trial.from_doc(r) for r in rows]
 
+    # -- locks -------------------------------------------------------------------------------------
+    @_translated
+    def _take_lock(self, name: str, token: str, expires: float) -> bool:
+        try:
+            self._db.locks.insert_one({"_id": name, "token": token, "expires": expires})
+            return True
+        except Exception as e:
+            if not _is_duplicate(e):
+                raise
+        held = self._db.locks.find_one({"_id": name})
+        if held and (held["expires"] < time.time() or worker_gone(held["token"].rsplit(":", 1)[0])):
+            self._db.locks.delete_one({"_id": name, "token": held["token"]})  # only that holder's lock
+        return False
+
+    @_translated
+    def _release_lock(self, name: str, token: str) -> None:
+        self._db.locks.delete_one({"_id": name, "token": token})
+
+    # -- files -------------------------------------------------------------------------------------
+    @_translated
+    def put_file(self, name: str, data: bytes) -> None:
+        """Chunks of a new generation first, then the head that points at them, then the old chunks go."""
+        generation = secrets.token_hex(6)
+        chunks = [data[i:i + FILE_CHUNK_BYTES] for i in range(0, len(data), FILE_CHUNK_BYTES)] or [b""]
+        for i, chunk in enumerate(chunks):
+            self._db.files.insert_one({"_id": f"{name}#{generation}#{i}", "file": name, "generation": generation,
+                                       "i": i, "data": base64.b64encode(chunk).decode("ascii")})
+        old = self._db.files.find_one({"_id": name})
+        self._db.files.replace_one({"_id": name}, {"_id": name, "file": name, "head": True, "generation": generation,
+                                                   "chunks": len(chunks), "size": len(data),
+                                                   "time": time.time()}, upsert=True)
+        if old:
+            self._db.files.delete_many({"file": name, "generation": old["generation"]})
+
+    @_translated
+    def get_file(self, name: str) -> bytes | None:
+        for _ in range(3):  # a writer replacing the file meanwhile removes the chunks read here: read the new ones
+            head = self._db.files.find_one({"_id": name})
+            if head is None:
+                return None
+            parts = [self._db.files.find_one({"_id": f"{name}#{head['generation']}#{i}"})
+                     for i in range(head["chunks"])]
+            if all(p is not None for p in parts):
+                return b"".join(base64.b64decode(p["data"]) for p in parts)  # type: ignore[index]
+        raise StoreError(f"the file {name} in {self.description} keeps changing while it is read")
+
     # -- model versions and aliases ----------------------------------------------------------------
     @_translated
     def create_model_version(self, version: ModelVersion) -> ModelVersion:
@@ -174,9 +224,9 @@ class PymongoRunStore(RunStore):
     def move_alias(self, move: AliasMove) -> None:
         doc = move.to_doc()
         self._db.alias_history.insert_one(dict(doc))
-        self._db.aliases.replace_one({"_id": f"{move.project}/{move.alias}"},
-                                     {"project": move.project, "alias": move.alias, "version": move.version},
-                                     upsert=True)
+        key = f"{move.project}/{move.alias}"  # in the replacement too: montydb's upsert ignores the filter's _id
+        self._db.aliases.replace_one({"_id": key}, {"_id": key, "project": move.project, "alias": move.alias,
+                                                    "version": move.version}, upsert=True)
 
     @_translated
     def aliases(self, project: str) -> dict[str, int]:

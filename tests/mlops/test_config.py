@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,28 @@ def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) 
 def test_a_bad_environment_variable_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^MLOPS_MAX_TRIALS: budget.max_trials: Input should be a valid integer"):
         load_config(project(tmp_path, None), environ={"MLOPS_MAX_TRIALS": "many"})
+
+
+def test_workers_docker_hosts_and_optunas_storage_are_read_and_checked(tmp_path: Path) -> None:
+    cfg = load_config(project(tmp_path, "workers: 3\ndocker:\n  hosts: [unix:///var/run/docker.sock, "
+                                        "tcp://gpu-box:2376]\noptuna_storage: postgresql://u:pw@db/optuna\n"),
+                      environ={})
+    assert (cfg.workers, cfg.docker.hosts, cfg.optuna_storage) == (
+        3, ["unix:///var/run/docker.sock", "tcp://gpu-box:2376"], "postgresql://u:pw@db/optuna")
+    assert not {"workers", "docker", "optuna_storage"} & set(cfg.run_settings())  # never stored with the run
+    env = load_config(project(tmp_path, None), environ={"MLOPS_WORKERS": "0", "MLOPS_OPTUNA_STORAGE": "sqlite:///o.db",
+                                                        "MLOPS_DOCKER_HOSTS": "tcp://a:2376, ssh://me@b"})
+    assert (env.workers, env.docker.hosts, env.optuna_storage) == (0, ["tcp://a:2376", "ssh://me@b"], "sqlite:///o.db")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("workers: -1\n", "workers: Input should be greater than or equal to 0"),
+    ("docker: {hosts: [gpu-box:2376]}\n", "docker.hosts: 'gpu-box:2376' is not a Docker engine URL; use "
+                                          "unix:///var/run/docker.sock, tcp://HOST:2376 or ssh://USER@HOST"),
+    ("docker: {hosts: [tcp://a:2376, tcp://a:2376]}\n", "docker.hosts: a Docker host is listed twice"),
+    ("docker: {host: tcp://a:2376}\n", "docker.host: unknown key; known keys here: hosts"),
+    ("optuna_storage: db.example.com\n", "optuna_storage: 'db.example.com' is not a database URL"),
+])
+def test_bad_worker_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape("/mlops.yaml: " + message)):
+        load_config(project(tmp_path, text), environ={})

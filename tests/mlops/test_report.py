@@ -373,3 +373,28 @@ def test_the_gate_the_confusion_matrix_and_the_data_are_escaped_tables(tmp_path:
     plain = render_text(run, [], decision=decision)
     assert "Gate: NOT BLESSED against production v1" in plain and "FAIL cost" in plain
     assert "drift against production v1's snapshot: 1 of 2 features drifted (50%)" in plain
+
+
+def test_trials_of_several_workers_are_drawn_on_a_timeline_one_row_per_worker(tmp_path: Path) -> None:
+    from mlops.notify.plots import timeline_rows
+
+    run = Run(id="r1", project="wine", metric="accuracy", target=0.9, status=RunStatus.PASSED, value=0.95,
+              best_trial=3)
+    t0 = 1_800_000_000.0
+    spans = [(1, "a:1", 0, 10, "ok", False), (2, "a:1", 10, 25, "ok", False), (3, "b:2", 11, 20, "ok", True),
+             (4, "b:2", 20, 22, "stopped", False)]
+    trials = [Trial(number=n, worker=w, host=w.split(":")[0], started_at=t0 + s, finished_at=t0 + e,
+                    status=TrialStatus(st), reached=r, value=0.9 if st == "ok" else None, label=f"t{n}")
+              for n, w, s, e, st, r in spans]
+    rows = timeline_rows(trials)
+    assert list(rows) == ["a:1", "b:2"]
+    assert [(b["number"], b["start"], b["end"]) for b in rows["b:2"]] == [(3, 11, 20), (4, 20, 22)]
+    assert rows["b:2"][0]["colour"] != rows["a:1"][0]["colour"]  # the trial that reached the target stands out
+    html = write_report(run, trials, tmp_path).read_text()
+    images = [attrs["src"] for tag, attrs in Page(html).tags if tag == "img"]
+    assert "timeline.png" in images and (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Trials over time, per worker" in html
+    text = render_text(run, trials)
+    assert "worker a:1 on a" in text and "worker b:2 on b" in text
+    single = render_text(run, [t.model_copy(update={"worker": "a:1"}) for t in trials])
+    assert "worker a:1" not in single  # one worker: nothing to tell apart

@@ -87,6 +87,77 @@ def test_a_trial_whose_heartbeat_stopped_is_reaped_once(store: RunStore) -> None
     assert [t.status for t in store.trials(run.id)] == ["running", "reaped"]
 
 
+def test_a_trial_whose_worker_died_on_this_machine_is_reaped_at_once(store: RunStore) -> None:
+    run = store.create_run(Run(project="p"))
+    dead_worker = subprocess.run([sys.executable, "-c", "import os, socket; print(f'{socket.gethostname()}:"
+                                  "{os.getpid()}')"], capture_output=True, text=True, check=True).stdout.strip()
+    mine = store.create_trial(run.id, Trial(worker=f"{os.uname().nodename}:{os.getpid()}"))
+    orphan = store.create_trial(run.id, Trial(worker=dead_worker))
+    elsewhere = store.create_trial(run.id, Trial(worker="another-machine:12345"))
+    reaped = store.reap_trials(run.id)  # every heartbeat is fresh: only the dead local worker's trial goes
+    assert [t.number for t in reaped] == [orphan.number]
+    assert {t.number: str(t.status) for t in store.trials(run.id)} == {
+        mine.number: "running", orphan.number: "reaped", elsewhere.number: "running"}
+
+
+LOCKED_COUNTER = """
+import sys, time
+from pathlib import Path
+from mlops.store import get_run_store
+uri, home, rounds = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+store = get_run_store(uri or "", home=home)
+for _ in range(rounds):
+    with store.lock("counter"):
+        value = store.get_file("counter")
+        n = int(value) if value else 0
+        time.sleep(0.01)  # read, think, write: without the lock another process writes in between
+        store.put_file("counter", str(n + 1).encode())
+"""
+
+
+def test_a_lock_lets_one_process_at_a_time_through(store_spec, store: RunStore) -> None:
+    uri, home = store_spec
+    procs = [subprocess.Popen([sys.executable, "-c", LOCKED_COUNTER, uri or "", str(home), "15"],
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert store.get_file("counter") == b"45"  # no increment lost
+
+
+def test_a_lock_left_by_a_dead_process_is_broken(store_spec, store: RunStore) -> None:
+    uri, home = store_spec
+    hold = ("import os, sys; from pathlib import Path; from mlops.store import get_run_store\n"
+            "s = get_run_store(sys.argv[1] or '', home=Path(sys.argv[2]))\n"
+            "with s.lock('ask', ttl_s=3600):\n    os._exit(9)\n")
+    assert subprocess.run([sys.executable, "-c", hold, uri or "", str(home)]).returncode == 9
+    started = time.time()
+    with store.lock("ask", wait_s=10):
+        assert time.time() - started < 5  # its holder is gone: no need to wait for the hour it asked for
+    with store.lock("ask", wait_s=1):
+        pass  # released at the end of the block
+
+
+def test_a_lock_kept_past_its_time_to_live_is_broken(store: RunStore) -> None:
+    with store.lock("slow", ttl_s=0.5):
+        with pytest.raises(StoreError, match="stayed taken"):
+            with store.lock("slow", wait_s=0.2):
+                pass
+        time.sleep(0.6)
+        with store.lock("slow", wait_s=5):
+            pass
+
+
+def test_files_are_stored_whole_and_replaced(store: RunStore) -> None:
+    big = os.urandom(9 * 1024 * 1024 + 7)  # three chunks
+    assert store.get_file("model/r/1") is None
+    store.put_file("model/r/1", big)
+    assert store.get_file("model/r/1") == big
+    store.put_file("model/r/1", b"small")
+    store.put_file("empty", b"")
+    assert store.get_file("model/r/1") == b"small" and store.get_file("empty") == b""
+    assert store._db.files.count_documents({"file": "model/r/1"}) == 2  # the head and one chunk: old ones gone
+
+
 def test_model_versions_count_per_project(store: RunStore) -> None:
     assert store.create_model_version(ModelVersion(project="a", path="/m1")).version == 1
     assert store.create_model_version(ModelVersion(project="a", path="/m2")).version == 2

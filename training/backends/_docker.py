@@ -1,26 +1,40 @@
-"""Run trials in containers on a Docker engine, through the Docker SDK for Python.
+"""Run trials in containers on Docker engines, through the Docker SDK for Python.
 
 Images are built from ``dockerfiles/<env>.Dockerfile`` with a context of just the Dockerfile and the
 requirements file, and tagged by their content hash, so a change to the training code never rebuilds an
-image. The harness package is mounted read-only, the project read-only, the trial folder read-write.
+image. On the local engine the harness package is mounted read-only, the project read-only, the trial folder
+read-write. On an engine of another machine (``docker.hosts``) nothing is mounted: the same files go into the
+container as an archive and the results come back as archives (see ``_archives``); the epoch events (for
+pruning) and checkpoints are fetched every few seconds while the trial runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlops import paths
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
+from training.backends import _archives
 from training.backends._base import Backend
+from training.backends._hosts import CPUS_LABEL, DockerHost, local_host, pick_host
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, thread_environment, trial_environment
 
-CONTAINER_UID = 10001
+CONTAINER_UID = _archives.CONTAINER_UID
 HARNESS_MOUNT = "/opt/mlops"
 #: Where Keras keeps its files in a trial container (the datasets cache is mounted at ``datasets/`` in it).
 KERAS_HOME = "/tmp/keras"
+#: Keras's folder in a container of another machine (``/tmp`` is a tmpfs there, hiding what the archive put in).
+SHIPPED_KERAS_HOME = "/opt/keras"
+#: Seconds between two fetches of a running shipped trial's epoch events (and, after a new epoch, checkpoint).
+SYNC_EVERY_S = 2.0
 
 
 def harness_files() -> list[Path]:
@@ -57,28 +71,61 @@ def harness_copy(folder: Path) -> Path:
     return target
 
 
-class DockerProcess(TrialProcess):
-    """A trial as a container (created on first start, started again after a kill)."""
+@contextlib.contextmanager
+def placement_lock() -> Iterator[None]:
+    """Held while a worker of this machine picks a host and creates its container there, so that two workers
+    starting trials at the same moment do not both see the same host free (workers of other machines may still:
+    Docker shares the CPUs then)."""
+    path = paths.cache_dir() / "docker-placement.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
-    def __init__(self, client: Any, tag: str, create: dict[str, Any]) -> None:
-        self.client, self.tag, self.create = client, tag, create
+
+class DockerProcess(TrialProcess):
+    """A trial as a container: created on the freest host at its first start, started again after a kill.
+
+    On a host of another machine its files go in as an archive before the first start, its epoch events (and
+    after a new epoch its checkpoint) are fetched while it runs, and its results when it ends.
+    """
+
+    def __init__(self, backend: DockerBackend, spec: TrialSpec, tag: str) -> None:
+        self.backend, self.spec, self.tag = backend, spec, tag
+        self.client: Any = None
         self.container: Any = None
+        self.ships_files = False
         self.where = f"docker {tag}"
         self._since: int | None = None
+        self._sync: threading.Thread | None = None
+        self._stop_sync = threading.Event()
+        self._events_size = 0
+        self._epochs = 0
 
     def start(self) -> None:
         from docker.errors import DockerException
 
         try:
             if self.container is None:
-                self.container = self.client.containers.run(self.tag, detach=True, **self.create)
-                self.where = f"docker {self.tag} ({self.container.short_id})"
+                self._create()
             else:
                 self._since = int(time.time())
-                self.container.start()
+            self.container.start()
         except DockerException as e:
-            raise translate_docker_error(f"cannot start a container from {self.tag}", e,
-                                         str(self.client.api.base_url)) from e
+            raise translate_docker_error(f"cannot start a container from {self.tag}", e, self.host) from e
+        if self.ships_files and self._sync is None:
+            self._sync = threading.Thread(target=self._follow, daemon=True)
+            self._sync.start()
+
+    def _create(self) -> None:
+        with placement_lock():
+            host = pick_host(self.backend.hosts)
+            self.client, self.host, self.ships_files = host.client, host.url, host.ships_files
+            self.container = host.client.containers.create(self.tag, **self.backend.container_args(self.spec, host))
+        if self.ships_files:
+            self.container.put_archive("/", self.backend.archive(self.spec))
+        self.where = f"docker {self.tag} ({self.container.short_id})" + (
+            f" on {self.host}" if len(self.backend.hosts) > 1 or self.ships_files else "")
 
     def lines(self) -> Any:
         buffer = ""
@@ -93,9 +140,49 @@ class DockerProcess(TrialProcess):
         import requests
 
         try:
-            return int(self.container.wait(timeout=max(1, timeout)).get("StatusCode", -1))
+            code = int(self.container.wait(timeout=max(1, timeout)).get("StatusCode", -1))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return None
+        if self.ships_files:
+            self._fetch_results()
+        return code
+
+    def _follow(self) -> None:
+        """While a shipped trial runs: bring its epoch events (and after a new epoch its checkpoint) here."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        while not self._stop_sync.wait(SYNC_EVERY_S):
+            try:
+                self._fetch_events()
+            except (DockerException, RequestException, OSError):
+                continue  # the container is gone or busy: the final fetch brings what exists
+
+    def _fetch_events(self) -> None:
+        data = _archives.read_file(self.container, "/run/events.jsonl")
+        if data is None or len(data) <= self._events_size:
+            return
+        run_dir = self.spec.run_dir
+        tmp = run_dir / ".events.jsonl.incoming"
+        tmp.write_bytes(data)
+        os.replace(tmp, run_dir / "events.jsonl")
+        self._events_size = len(data)
+        epochs = data.count(b"\n")
+        if epochs > self._epochs:
+            self._epochs = epochs
+            _archives.fetch_replacing(self.container, "/run/checkpoint", run_dir / "checkpoint")
+
+    def _fetch_results(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            for name in _archives.RESULTS:
+                if name in ("model", "checkpoint"):
+                    _archives.fetch_replacing(self.container, f"/run/{name}", self.spec.run_dir / name)
+                else:
+                    _archives.fetch(self.container, f"/run/{name}", self.spec.run_dir)
+        except DockerException as e:
+            raise translate_docker_error(f"cannot fetch the results of {self.where}", e, self.host) from e
 
     def kill(self) -> None:
         from docker.errors import DockerException
@@ -123,6 +210,9 @@ class DockerProcess(TrialProcess):
     def remove(self) -> None:
         from docker.errors import DockerException
 
+        self._stop_sync.set()
+        if self._sync is not None:
+            self._sync.join(timeout=SYNC_EVERY_S + 5)
         if self.container is None:
             return
         try:
@@ -132,20 +222,48 @@ class DockerProcess(TrialProcess):
 
 
 class DockerBackend(Backend):
-    """Each trial in a fresh container: project read-only, trial folder read-write, limits enforced.
+    """Each trial in a fresh container on the freest Docker host: project read-only, trial folder read-write,
+    limits enforced.
 
     Args:
-        client: A connected ``docker.DockerClient`` (injected; see ``mlops.environments.docker_client``).
+        client: A connected ``docker.DockerClient`` of the local engine (injected; see
+            ``mlops.environments.docker_client``), when ``hosts`` is not given.
+        hosts: The engines trials may run on (``docker.hosts``); each trial goes to the one with the most free
+            CPUs when it starts.
     """
 
     name = "docker"
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.images = Images(client)
+    def __init__(self, client: Any = None, hosts: list[DockerHost] | None = None) -> None:
+        if not hosts:
+            if client is None:
+                raise ValueError("DockerBackend needs a client or hosts, but got neither")
+            hosts = [local_host(client)]
+        self.hosts = hosts
+        self.client = hosts[0].client
+        self.images = Images(self.client)
 
     def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
-        return self.images.prepare_trial(env, say, packages)
+        if len(self.hosts) == 1:
+            return self.images.prepare_trial(env, say, packages)
+        done = []
+        for host in self.hosts:
+            say(f"{host.url}:")
+            done.append(f"{Images(host.client).prepare_trial(env, say, packages)} on {host.url}")
+        return "; ".join(done)
+
+    def stop_trial(self, labels: dict[str, str]) -> None:
+        """Remove the containers of a trial (its worker died) on every host."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        wanted = [f"{key}={value}" for key, value in labels.items()]
+        for host in self.hosts:
+            try:
+                for container in host.client.containers.list(all=True, filters={"label": wanted}):
+                    container.remove(force=True)
+            except (DockerException, RequestException):
+                continue
 
     def _mounts(self, spec: TrialSpec) -> tuple[dict[str, dict[str, str]], str | None]:
         volumes = {
@@ -171,23 +289,60 @@ class DockerBackend(Backend):
                 script = "/opt/trial/script.py"
         return volumes, script
 
-    def launch(self, spec: TrialSpec) -> TrialProcess:
-        tag = spec.image or self.images.trial_tag(spec.env, spec.packages)
+    @staticmethod
+    def _shipped_script(spec: TrialSpec) -> str | None:
+        """Where a rewritten script is in a shipped container (in ``/run`` when it is in the trial folder)."""
+        if not spec.script:
+            return None
+        try:
+            return "/run/" + spec.script.resolve().relative_to(spec.run_dir.resolve()).as_posix()
+        except ValueError:
+            return "/opt/trial/script.py"
+
+    def archive(self, spec: TrialSpec) -> bytes:
+        """What a container on another machine gets instead of the mounts (see ``_mounts``)."""
+        tar = _archives.TarBuilder()
+        root = harness_files()[0].parent.parent
+        for f in harness_files():
+            tar.file(f"opt/mlops/{f.relative_to(root).as_posix()}", f.read_bytes())
+        tar.tree(spec.project, "project", skip=_archives.SKIP)
+        tar.tree(spec.run_dir, "run", uid=CONTAINER_UID, writable=True, skip=("trial.log",))
+        if spec.script and self._shipped_script(spec) == "/opt/trial/script.py":
+            tar.file("opt/trial/script.py", spec.script.read_bytes())
+        for prefix, folder in spec.paths.items():  # /mycode -> the work folder the harness mirrors the project into
+            tar.link(prefix.strip("/"), "/run/work" + ("" if folder in (".", "") else "/" + folder.strip("/")))
+        tar.folder(SHIPPED_KERAS_HOME.strip("/"), uid=CONTAINER_UID)
+        if spec.datasets_cache:
+            tar.tree(spec.datasets_cache, f"{SHIPPED_KERAS_HOME.strip('/')}/datasets")
+        return tar.bytes()
+
+    def container_args(self, spec: TrialSpec, host: DockerHost) -> dict[str, Any]:
+        """The arguments of ``containers.create`` for a trial on ``host``."""
+        keras_home = SHIPPED_KERAS_HOME if host.ships_files else KERAS_HOME
+        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": keras_home,
+                                 **thread_environment(spec.cpus)})
+        if os.environ.get("MLOPS_HARNESS_STRICT"):
+            env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
+        create: dict[str, Any] = dict(
+            environment=env, working_dir="/tmp", network_mode="bridge" if spec.network else "none",
+            mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
+            pids_limit=1024, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            labels={"mlops.role": "training", "mlops.run_dir": str(spec.run_dir), "mlops.project": spec.project.name,
+                    "mlops.entry": spec.entry, CPUS_LABEL: f"{spec.cpus:g}", **spec.labels},
+        )
+        if host.ships_files:
+            # No read-only root filesystem here (Docker refuses archives into one); the project and the harness
+            # are read-only all the same: owned by root, and the trial runs as an unprivileged user.
+            create.update(command=["python", *spec.harness_args("/project", "/run", self._shipped_script(spec))],
+                          user=f"{CONTAINER_UID}:{CONTAINER_UID}")
+            return create
         user = f"{os.getuid()}:{os.getgid()}" if os.getuid() != 0 else f"{CONTAINER_UID}:{CONTAINER_UID}"
         if os.getuid() == 0:
             os.chown(spec.run_dir, CONTAINER_UID, CONTAINER_UID)
         volumes, script = self._mounts(spec)
-        env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": KERAS_HOME,
-                                 **thread_environment(spec.cpus)})
-        if os.environ.get("MLOPS_HARNESS_STRICT"):
-            env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
-        create = dict(
-            command=["python", *spec.harness_args("/project", "/run", script)], user=user, environment=env,
-            volumes=volumes, working_dir="/tmp", network_mode="bridge" if spec.network else "none",
-            mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
-            pids_limit=1024, read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            labels={"mlops.role": "training", "mlops.run_dir": str(spec.run_dir),
-                    "mlops.project": spec.project.name, "mlops.entry": spec.entry},
-        )
-        return DockerProcess(self.client, tag, create)
+        create.update(command=["python", *spec.harness_args("/project", "/run", script)], user=user,
+                      volumes=volumes, read_only=True)
+        return create
+
+    def launch(self, spec: TrialSpec) -> TrialProcess:
+        return DockerProcess(self, spec, spec.image or self.images.trial_tag(spec.env, spec.packages))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import socket
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +24,36 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in keep}
 
 
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes a child process die with the process that started it (Linux): a trial with
+    its worker, a worker with the ``mlops run`` that started it.
+
+    A trial runs in a session of its own (so that killing it kills what it started), which also shields it
+    from a kill of its worker: without this, a worker killed with ``kill -9`` would leave its trial running,
+    and the trial runs again elsewhere once reaped.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return set_death_signal
+
+
 class LocalProcess(TrialProcess):
     """A trial as a process group on this machine."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], where: str) -> None:
         self.cmd, self.env, self.where = cmd, env, where
+        self.host = socket.gethostname()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent())
 
     def lines(self) -> Any:
         assert self.proc is not None and self.proc.stdout is not None

@@ -14,8 +14,8 @@ from pathlib import Path
 from training.backends._trial import OutputSink, TrialProcess, TrialResult, TrialSpec
 
 TAIL_LINES = 40
-#: Seconds between two ``on_alive`` calls (heartbeats) while a trial runs.
-ALIVE_EVERY_S = 5.0
+#: Seconds between two ``on_alive`` calls (heartbeats, and a look at whether the run still wants the trial).
+ALIVE_EVERY_S = 1.0
 #: What ``trial.log`` keeps of a trial that prints a lot: its beginning and its end.
 LOG_HEAD_BYTES = 1_000_000
 LOG_TAIL_BYTES = 1_000_000
@@ -165,7 +165,13 @@ class EpochWatcher(threading.Thread):
 
 
 def supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialResult:
-    """Run ``proc`` to its end and turn how it ended into a ``TrialResult``."""
+    """Run ``proc`` to its end and turn how it ended into a ``TrialResult`` (which says where it ran)."""
+    result = _supervise(spec, proc, output)
+    result.host = result.host or proc.host
+    return result
+
+
+def _supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialResult:
     start = time.time()
     deadline = start + spec.time_limit_s
     log = TrialLog(spec.run_dir / "trial.log", output)
@@ -186,7 +192,12 @@ def supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialR
         while True:
             reader = threading.Thread(target=pump, daemon=True)
             reader.start()
-            exit_code = _wait_alive(proc, deadline, spec.on_alive)
+            exit_code, stop = _wait_alive(proc, deadline, spec.on_alive)
+            if stop is not None:
+                proc.kill()
+                reader.join(timeout=5)
+                return TrialResult(status="stopped", error_kind="stopped", error=stop, where=proc.where,
+                                   log_tail=log_tail(), duration_s=time.time() - start, restarts=restarts)
             if exit_code is None:
                 proc.kill()
                 reader.join(timeout=5)
@@ -223,14 +234,19 @@ def supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialR
         proc.remove()
 
 
-def _wait_alive(proc: TrialProcess, deadline: float, on_alive: Callable[[], None] | None) -> int | None:
-    """Wait for the process to end (or the deadline), calling ``on_alive`` every few seconds meanwhile."""
+def _wait_alive(proc: TrialProcess, deadline: float, on_alive: Callable[[], str | None] | None
+                ) -> tuple[int | None, str | None]:
+    """Wait for the process to end (or the deadline), calling ``on_alive`` every few seconds meanwhile.
+
+    Returns:
+        ``(exit code, None)``; ``(None, None)`` at the deadline; ``(None, why)`` when ``on_alive`` asks to stop.
+    """
     while True:
         left = deadline - time.time()
         if left <= 0:
-            return None
+            return None, None
         code = proc.wait(min(left, ALIVE_EVERY_S) if on_alive else max(1.0, left))
         if code is not None:
-            return code
-        if on_alive:
-            on_alive()
+            return code, None
+        if on_alive and (stop := on_alive()):
+            return None, stop

@@ -59,8 +59,11 @@ class TrialSpec:
     restarts: int = 2
     #: Called with (epoch, logs) as the harness streams them; returning False stops the trial (pruning).
     on_epoch: Callable[[int, dict[str, float]], bool] | None = None
-    #: Called every few seconds while the trial runs (the worker's heartbeat).
-    on_alive: Callable[[], None] | None = None
+    #: Called every few seconds while the trial runs (the worker's heartbeat); a returned sentence stops the trial
+    #: (status ``stopped``, with that sentence as its error): the run ended meanwhile.
+    on_alive: Callable[[], str | None] | None = None
+    #: Labels of the trial's container (its run and number), so that another worker can stop an orphan.
+    labels: dict[str, str] = field(default_factory=dict)
     #: The project's own packages (its environment is the image's plus these).
     packages: Packages = field(default_factory=Packages)
     #: The script's command-line arguments.
@@ -90,7 +93,7 @@ class TrialSpec:
 class TrialResult:
     """What a trial produced: its metrics, or a clear error."""
 
-    status: str  # "ok" | "failed" | "pruned"
+    status: str  # "ok" | "failed" | "pruned" | "stopped"
     value: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -104,6 +107,8 @@ class TrialResult:
     warnings: list[str] = field(default_factory=list)
     shims: list[str] = field(default_factory=list)
     where: str = ""
+    #: The machine or Docker engine it ran on (``tcp://gpu-box:2376``).
+    host: str = ""
     restarts: int = 0
     resumed_from_epoch: list[int] = field(default_factory=list)
 
@@ -145,6 +150,8 @@ class TrialProcess(abc.ABC):
 
     #: Where it runs, for messages (``local dl-...``, ``docker mlops-ml:... (abc123)``).
     where: str = ""
+    #: The machine or Docker engine it runs on.
+    host: str = ""
 
     @abc.abstractmethod
     def start(self) -> None:

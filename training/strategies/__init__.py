@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from training.strategies._base import BaseStrategy
 from training.strategies._ladder import LadderStrategy
 from training.strategies._optuna import OptunaStrategy
@@ -15,12 +17,24 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "ladder": LadderStrategy, "optuna": OptunaStrategy, "random": RandomStrategy}
 
 
-def make_strategy(name: str, space: TweakSpace, goal: str, seed: int) -> BaseStrategy:
+def make_strategy(name: str, space: TweakSpace, goal: str, seed: int, storage: Any = None,
+                  study_name: str | None = None) -> BaseStrategy:
     """The strategy called ``name``.
+
+    Args:
+        name: ``ladder``, ``optuna`` or ``random``.
+        space: The script's tweak space.
+        goal: ``maximize`` or ``minimize``.
+        seed: Makes suggestions reproducible (with one worker).
+        storage: Where a strategy with state of its own (``shares_state``) keeps it for every worker of the run.
+        study_name: The run's name in that storage.
 
     Raises:
         ValueError: Unknown name.
     """
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, but got {name=}")
-    return STRATEGIES[name](space, goal=goal, seed=seed)
+    cls = STRATEGIES[name]
+    if cls.shares_state and storage is not None:
+        return cls(space, goal=goal, seed=seed, storage=storage, study_name=study_name)  # type: ignore[call-arg]
+    return cls(space, goal=goal, seed=seed)

@@ -19,6 +19,8 @@ class BaseStrategy(abc.ABC):
     """
 
     name = ""
+    #: Whether the strategy keeps state of its own that workers of a run must share (Optuna's study).
+    shares_state = False
 
     def __init__(self, space: TweakSpace, goal: str = "maximize", seed: int = 42) -> None:
         if goal not in ("maximize", "minimize"):
@@ -39,6 +41,9 @@ class BaseStrategy(abc.ABC):
 
     def after_trial(self, number: int, config: dict[str, Any], record: Trial) -> None:
         """Called with the stored record of a finished trial (no-op by default)."""
+
+    def forget(self, record: Trial) -> None:
+        """A trial whose worker died (reaped): drop what is kept about it (no-op by default)."""
 
     def should_prune(self, number: int, epoch: int, value: float) -> bool:
         """Whether a running trial looks hopeless at this epoch (never, by default)."""

@@ -1,0 +1,96 @@
+"""Docker hosts that trials run on, and where the next trial goes: the host with the most free CPUs.
+
+Not a scheduler: each worker looks at the hosts when its trial starts (the CPUs each engine reports and the
+mlops trial containers running there, with the CPUs they were given) and picks the freest. A host on another
+machine (``tcp://``, ``ssh://``) shares no filesystem with the worker: its trials get their files as archives.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.environments import docker_client
+from mlops.errors import BackendError
+
+#: The label every trial container carries (``mlops.role=training``) and the one with the CPUs it was given.
+ROLE_LABEL = "mlops.role=training"
+CPUS_LABEL = "mlops.cpus"
+
+
+@dataclass
+class DockerHost:
+    """One Docker engine that runs trials.
+
+    Args:
+        url: The engine's URL (``unix:///var/run/docker.sock``, ``tcp://gpu-box:2376``).
+        client: A connected ``docker.DockerClient``.
+        ships_files: The engine is on another machine: the project and harness go into each container as an
+            archive and the results come back the same way (no bind mount of a local path).
+    """
+
+    url: str
+    client: Any
+    ships_files: bool = False
+    _cpus: int | None = None
+
+    @property
+    def cpus(self) -> int:
+        """The CPUs the engine's machine has."""
+        if self._cpus is None:
+            self._cpus = int(self.client.info().get("NCPU") or 1)
+        return self._cpus
+
+    def busy_cpus(self) -> float:
+        """CPUs given to the mlops trial containers there now (running, or created and about to start)."""
+        running = self.client.containers.list(filters={"label": ROLE_LABEL, "status": ["created", "running"]})
+        return sum(float(c.labels.get(CPUS_LABEL) or 1) for c in running)
+
+    def free_cpus(self) -> float:
+        """CPUs not given to a running trial container (negative when over-committed)."""
+        return self.cpus - self.busy_cpus()
+
+
+def local_host(client: Any) -> DockerHost:
+    """The engine of the environment (``DOCKER_HOST`` or the local socket): trials bind-mount their folders."""
+    return DockerHost(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock", client, ships_files=False)
+
+
+def connect_hosts(urls: list[str]) -> tuple[list[DockerHost], list[str]]:
+    """Connect to each engine of ``docker.hosts``.
+
+    Returns:
+        The hosts that answer, and a sentence for each one that does not.
+    """
+    hosts, problems = [], []
+    for url in urls:
+        client, reason = docker_client(base_url=url)
+        if client is None:
+            problems.append(f"{url}: {reason}")
+        else:
+            hosts.append(DockerHost(url, client, ships_files=not url.startswith("unix://")))
+    return hosts, problems
+
+
+def pick_host(hosts: list[DockerHost]) -> DockerHost:
+    """The host with the most free CPUs (the first listed among equals); one that cannot be asked is skipped.
+
+    Raises:
+        BackendError: No host answers.
+    """
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    best, best_free, problems = None, float("-inf"), []
+    for host in hosts:
+        try:
+            free = host.free_cpus()
+        except (DockerException, RequestException) as e:
+            problems.append(f"{host.url}: {type(e).__name__}")
+            continue
+        if free > best_free:
+            best, best_free = host, free
+    if best is None:
+        raise BackendError(f"no Docker host answers ({'; '.join(problems)})", where="docker.hosts")
+    return best
