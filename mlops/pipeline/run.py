@@ -323,6 +323,8 @@ def train_stage(p: Pipeline) -> None:
         if run and run.status is RunStatus.RUNNING:
             p.store.finish_run(run_id, RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
         raise
+    finally:
+        p.backend.close()
 
 
 def generate(p: Pipeline, run_dir: Path) -> tuple[Path, str]:

@@ -178,4 +178,7 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
                       entry=run.entry, env=run.env, source=source, run_dir=run_dir, out=out, packages=packages,
                       keras_api=detect(project_dir, run.entry, cfg.image).keras_api, shared=True,
                       strategy_storage=open_strategy_storage(cfg, run_dir, shared=True))
-    return work(ctx)
+    try:
+        return work(ctx)
+    finally:
+        backend.close()

@@ -22,7 +22,7 @@ def docker_backend() -> DockerBackend:
         if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
             pytest.fail(f"MLOPS_REQUIRE_DOCKER=1 but no Docker engine answers: {reason}")
         pytest.skip(f"no Docker engine answers ({reason}); start one with scripts/start-dockerd")
-    return DockerBackend(client)
+    return DockerBackend(client, warm=False)  # a container per trial (warm ones: test_docker_warm.py)
 
 
 @pytest.fixture(scope="module")

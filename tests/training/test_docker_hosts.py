@@ -125,3 +125,10 @@ def test_a_keras_trial_on_a_remote_host_streams_its_epochs_and_sends_back_its_ch
     assert (tmp_path / "run" / "model" / "model.keras").is_file()
     state = json.loads(next((tmp_path / "run" / "checkpoint").rglob("state.json")).read_text())
     assert state["epoch"] == 7  # the last epoch's checkpoint came back with the results
+
+
+def test_the_second_engine_leaves_the_first_ones_bridge_alone(hosts: list[str]) -> None:
+    """dockerd --bridge none deletes docker0, the first engine's bridge in the same network namespace: the
+    second engine has a bridge of its own, and the first engine's containers still get their network."""
+    client = docker_client(base_url=LOCAL)[0]
+    client.containers.run(Images(client).trial_tag("ml"), ["true"], network_mode="bridge", remove=True)

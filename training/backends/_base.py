@@ -25,6 +25,9 @@ class Backend(abc.ABC):
     def stop_trial(self, labels: dict[str, str]) -> None:  # noqa: B027 - a process dies with its worker
         """Stop what is left of a trial whose worker died (its ``TrialSpec.labels``); no-op by default."""
 
+    def close(self) -> None:  # noqa: B027 - most backends keep nothing between trials
+        """The run is over: release what the backend keeps between trials (warm containers); no-op by default."""
+
     def run_trial(self, spec: TrialSpec, output: OutputSink) -> TrialResult:
         """Run one trial to completion (or its time limit), restarting it when it is killed from outside."""
         spec.run_dir.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,15 @@ from mlops import paths
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
 from training.backends import _archives
 from training.backends._base import Backend
+from training.backends._docker_warm import (
+    RUN_MOUNT,
+    WARM_ROLE,
+    WarmContainerProcess,
+    WarmContainers,
+    in_container,
+    run_folder_of,
+    warm_key,
+)
 from training.backends._hosts import CPUS_LABEL, DockerHost, local_host, pick_host
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, thread_environment, trial_environment
 
@@ -234,7 +243,9 @@ class DockerBackend(Backend):
 
     name = "docker"
 
-    def __init__(self, client: Any = None, hosts: list[DockerHost] | None = None) -> None:
+    def __init__(self, client: Any = None, hosts: list[DockerHost] | None = None, warm: bool | None = None) -> None:
+        from training.backends._local import warm_by_default
+
         if not hosts:
             if client is None:
                 raise ValueError("DockerBackend needs a client or hosts, but got neither")
@@ -242,6 +253,11 @@ class DockerBackend(Backend):
         self.hosts = hosts
         self.client = hosts[0].client
         self.images = Images(self.client)
+        self.warm = warm_by_default() if warm is None else warm
+        self.warm_containers = WarmContainers(self.client)
+
+    def close(self) -> None:
+        self.warm_containers.close()
 
     def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
         if len(self.hosts) == 1:
@@ -345,4 +361,37 @@ class DockerBackend(Backend):
         return create
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
-        return DockerProcess(self, spec, spec.image or self.images.trial_tag(spec.env, spec.packages))
+        tag = spec.image or self.images.trial_tag(spec.env, spec.packages)
+        warm = self._warm_launch(spec, tag) if self.warm else None
+        return warm or DockerProcess(self, spec, tag)
+
+    def _warm_launch(self, spec: TrialSpec, tag: str) -> TrialProcess | None:
+        """The trial forked in the run's warm container (started on first use), or ``None``: it starts cold
+        (an engine of another machine, a trial with network, a script outside the run folder, no container)."""
+        from training.backends._local import harness_id
+        from training.backends._warm import zygote_kind
+
+        script = in_container(spec, spec.script) if spec.script else None
+        if len(self.hosts) > 1 or self.hosts[0].ships_files or spec.network or (spec.script and script is None):
+            return None
+        trial_dir = in_container(spec, spec.run_dir)
+        assert trial_dir is not None
+        kind = zygote_kind(spec.env, spec.keras_api)
+        create = self.container_args(spec, self.hosts[0])
+        volumes = {path: mount for path, mount in create["volumes"].items() if mount["bind"] != "/run"
+                   and not mount["bind"].startswith("/opt/trial") and mount["bind"] not in spec.paths}
+        volumes[str(run_folder_of(spec))] = {"bind": RUN_MOUNT, "mode": "rw"}
+        create.update(image=tag, volumes=volumes, init=True, auto_remove=True,
+                      command=["python", "-m", "training.harness.zygote", "--socket", "/warm/zygote.sock",
+                               "--preload", kind, "--idle", "300", "--container"],
+                      labels={**create["labels"], "mlops.role": WARM_ROLE, "mlops.run_dir": str(run_folder_of(spec))})
+        for key in list(create["labels"]):
+            if key.startswith("mlops.trial") or key in ("mlops.entry",):
+                create["labels"].pop(key)
+        key = warm_key(tag, kind, harness_id(), sorted((k, str(v)) for k, v in volumes.items()), spec.memory,
+                       spec.cpus, create["user"], sorted(create["environment"].items()))
+        if self.warm_containers.socket_for(key, create) is None:
+            return None
+        argv = spec.harness_args("/project", trial_dir, script)[2:]
+        argv += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
+        return WarmContainerProcess(self.warm_containers, key, create, argv, "/tmp", tag)

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,22 @@ def _answers(path: Path) -> bool:
 
 
 class WarmProcess(TrialProcess):
-    """A trial forked by a zygote; its output comes through a pipe, its exit code over the socket."""
+    """A trial forked by a zygote; its output comes through a pipe, its exit code over the socket.
 
-    def __init__(self, sock: Path, argv: list[str], env: dict[str, str], cwd: str, where: str) -> None:
+    Args:
+        sock: The zygote's socket, or a function that returns it (started again if it died) before each start.
+        argv: The harness's arguments.
+        env: The trial's environment.
+        cwd: Its working folder.
+        where: Where it runs, for messages.
+    """
+
+    def __init__(self, sock: Path | Callable[[], Path], argv: list[str], env: dict[str, str], cwd: str,
+                 where: str) -> None:
         self.sock, self.argv, self.env, self.cwd = sock, argv, env, cwd
         self.where = where
         self.pid: int | None = None
+        self.ended: dict[str, Any] = {}  # the zygote's last message about the trial
         self._conn: socket.socket | None = None
         self._out: Any = None
         self._code: int | None = None
@@ -109,7 +120,7 @@ class WarmProcess(TrialProcess):
     def start(self) -> None:
         read_fd, write_fd = os.pipe()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(str(self.sock))
+        conn.connect(str(self.sock() if callable(self.sock) else self.sock))
         request = json.dumps({"argv": self.argv, "env": self.env, "cwd": self.cwd}).encode()
         socket.send_fds(conn, [request], [write_fd])
         os.close(write_fd)
@@ -137,7 +148,8 @@ class WarmProcess(TrialProcess):
         if self._code is not None:
             return self._code
         try:
-            self._code = int(self._message(timeout=timeout)["exit"])
+            self.ended = self._message(timeout=timeout)
+            self._code = int(self.ended["exit"])
         except TimeoutError:
             return None
         except (ConnectionError, OSError):

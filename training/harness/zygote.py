@@ -9,8 +9,9 @@ never ran user code: whatever a trial does to modules or threads dies with it.
 
 A client connects to the socket and sends one JSON line (``argv`` of the harness, ``env``, ``cwd``) with the
 write end of a pipe (``SCM_RIGHTS``) that becomes the trial's stdout and stderr. The zygote answers
-``{"pid": N}``, and ``{"exit": CODE}`` when the trial ends (``-SIGNAL`` when killed). It exits after ``--idle``
-seconds without a trial.
+``{"pid": N}``, and ``{"exit": CODE}`` when the trial ends (``-SIGNAL`` when killed; in a container,
+``"oom_kill"`` counts the kernel's out-of-memory kills in it meanwhile). It exits after ``--idle`` seconds
+without a trial. Closing the connection (or shutting down its write side) kills the trial.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def _child(request: dict, out_fd: int) -> None:
     code = 5
     try:
         os.setsid()  # its own process group: the backend kills the trial and what it started
+        try:  # when memory runs out, the kernel kills the trial, not the zygote the next trials need
+            Path("/proc/self/oom_score_adj").write_text("1000")
+        except OSError:
+            pass
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         os.close(out_fd)
@@ -85,12 +90,30 @@ def _child(request: dict, out_fd: int) -> None:
             os._exit(code)
 
 
-def _serve_one(conn: socket.socket, listener: socket.socket) -> None:
+#: The container's own memory cgroup files with an ``oom_kill N`` line: cgroup v2, then v1.
+MEMORY_EVENTS = (Path("/sys/fs/cgroup/memory.events"), Path("/sys/fs/cgroup/memory/memory.oom_control"))
+
+
+def oom_kills() -> int:
+    """Out-of-memory kills in this container so far (0 where no cgroup file can be read)."""
+    for events in MEMORY_EVENTS:
+        try:
+            for line in events.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _serve_one(conn: socket.socket, listener: socket.socket, in_container: bool = False) -> None:
     data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 1)
     if not fds:
         conn.close()
         return
     request = json.loads(data.decode())
+    ooms = oom_kills() if in_container else 0
     pid = os.fork()
     if pid == 0:
         listener.close()
@@ -105,7 +128,10 @@ def _serve_one(conn: socket.socket, listener: socket.socket) -> None:
         _, status = os.waitpid(pid, 0)
         ended.set()
         try:
-            conn.sendall(json.dumps({"exit": _exit_code(status)}).encode() + b"\n")
+            ended_with = {"exit": _exit_code(status)}
+            if in_container:
+                ended_with["oom_kill"] = oom_kills() - ooms
+            conn.sendall(json.dumps(ended_with).encode() + b"\n")
         except OSError:
             pass
         finally:
@@ -127,7 +153,7 @@ def _serve_one(conn: socket.socket, listener: socket.socket) -> None:
     threading.Thread(target=follow_client, daemon=True).start()
 
 
-def serve(path: Path, kind: str, idle_s: float) -> int:
+def serve(path: Path, kind: str, idle_s: float, in_container: bool = False) -> int:
     """Preload, then fork a trial per connection until ``idle_s`` seconds pass without one."""
     missing = preload(kind)
     if missing:
@@ -137,6 +163,8 @@ def serve(path: Path, kind: str, idle_s: float) -> int:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp))
     listener.listen(16)
+    if in_container:  # the backend's user may differ from the container's
+        os.chmod(tmp, 0o777)
     os.replace(tmp, path)  # clients see the socket only once it accepts
     path.with_name(path.name + ".pid").write_text(str(os.getpid()))
     listener.settimeout(idle_s)
@@ -153,7 +181,7 @@ def serve(path: Path, kind: str, idle_s: float) -> int:
             break
         conn.settimeout(None)
         try:
-            _serve_one(conn, listener)
+            _serve_one(conn, listener, in_container)
         except (OSError, ValueError) as e:
             print(f"mlops zygote: a request failed: {e}", file=sys.stderr, flush=True)
     path.unlink(missing_ok=True)
@@ -167,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", type=Path, required=True)
     parser.add_argument("--preload", choices=sorted(PRELOAD), required=True)
     parser.add_argument("--idle", type=float, default=600.0, help="seconds without a trial before it exits")
+    parser.add_argument("--container", action="store_true", help="in a trial container: report its OOM kills")
     args = parser.parse_args(argv)
-    return serve(args.socket, args.preload, args.idle)
+    return serve(args.socket, args.preload, args.idle, args.container)
 
 
 if __name__ == "__main__":
