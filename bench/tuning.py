@@ -1,6 +1,7 @@
 """Tuning benchmark: projects that start under their target, tuned by each strategy with the same budget.
 
-Usage: ``.venv/bin/python bench/tuning.py [--max-trials 6] [--backend local] [--strategies optuna,ladder,random]``
+Usage: ``.venv/bin/python bench/tuning.py [--max-trials 6] [--backend local] [--strategies optuna,ladder,random]
+[--warm on|off|both]``
 
 Runs ``mlops run`` as a user would, project by project, every strategy in turn (so machine
 drift hits them alike), and prints one table: success rate, median trials to reach the target
@@ -8,7 +9,9 @@ drift hits them alike), and prints one table: success rate, median trials to rea
 (the script raised with it where the script as pushed ran): that must be 0 (a breaking tweak is blamed and
 never tried again, and tweaks keep the data's type).
 Target for the default strategy (optuna): success on at least 90% of the suite, median at most
-3 trials, and never a lower success rate than random search.
+3 trials, and never a lower success rate than random search. ``--warm both`` runs each strategy with cold trials
+(``MLOPS_WARM=0``) and warm ones, side by side project by project, and prints the wall time to the target
+before (cold) and after (warm).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECTS = sorted(p for p in (ROOT / "bench" / "projects").iterdir() if (p / "train.py").exists())
 
 
-def run_once(project: Path, strategy: str, max_trials: int, backend: str, home: Path) -> dict:
+def run_once(project: Path, strategy: str, max_trials: int, backend: str, home: Path, warm: str = "on") -> dict:
     """One ``mlops run``; returns status, trials and wall time."""
-    env = {**os.environ, "MLOPS_HOME": str(home / strategy)}
+    env = {**os.environ, "MLOPS_HOME": str(home / strategy), "MLOPS_WARM": "0" if warm == "off" else "1"}
     start = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "mlops", "run", str(project), "--strategy", strategy, "--max-trials", str(max_trials),
@@ -54,13 +57,18 @@ def main() -> int:
     parser.add_argument("--max-trials", type=int, default=6)
     parser.add_argument("--backend", default="local")
     parser.add_argument("--strategies", default="optuna,ladder,random")
+    parser.add_argument("--warm", choices=["on", "off", "both"], default="on",
+                        help="warm trials (the default), cold ones (MLOPS_WARM=0), or both side by side")
     args = parser.parse_args()
-    strategies = args.strategies.split(",")
+    modes = ["off", "on"] if args.warm == "both" else [args.warm]
+    names = {(s, m): s if len(modes) == 1 else f"{s}/{'warm' if m == 'on' else 'cold'}"
+             for s in args.strategies.split(",") for m in modes}
+    strategies = list(names.values())
     results: dict[str, list[dict]] = {s: [] for s in strategies}
     with tempfile.TemporaryDirectory() as tmp:
         for project in PROJECTS:
-            for strategy in strategies:
-                r = run_once(project, strategy, args.max_trials, args.backend, Path(tmp))
+            for (base, mode), strategy in names.items():
+                r = run_once(project, base, args.max_trials, args.backend, Path(tmp), mode)
                 results[strategy].append(r)
                 value = f"{r['value']:.3f}" if r.get("value") is not None else "-"
                 failed = f" tweak-failures={r['tweak_failures']} {r['errors']}" if r.get("tweak_failures") else ""
@@ -80,6 +88,13 @@ def main() -> int:
         total = sum(r["trials"] for r in rows)
         print(f"{strategy:<9} {rates[strategy]:>8.0%} {med_trials:>14.1f} {med_wall:>14.1f} "
               f"{by_tweak:>10} of {total:<5}")
+    for (base, mode), strategy in names.items():
+        if mode == "on" and (cold := names.get((base, "off"))):
+            ratios = [w["wall"] / c["wall"] for w, c in zip(results[strategy], results[cold], strict=True)]
+            walls = (statistics.median(r["wall"] for r in results[cold]),
+                     statistics.median(r["wall"] for r in results[strategy]))
+            print(f"{base}: median wall time per run cold {walls[0]:.1f}s -> warm {walls[1]:.1f}s; "
+                  f"warm/cold per project, median {statistics.median(ratios):.2f}")
     if "optuna" in rates and "random" in rates:
         print(f"\nsuccess ratio optuna/random: {rates['optuna'] / rates['random']:.2f}" if rates["random"] else "")
     return 0

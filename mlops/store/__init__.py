@@ -83,4 +83,4 @@ def _embedded(folder: Path) -> RunStore:
         for name in COLLECTIONS:
             if name not in existing:
                 db.create_collection(name)
-    return PymongoRunStore(db, f"embedded store {folder}")
+    return PymongoRunStore(db, f"embedded store {folder}", one_thread_at_a_time=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import functools
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,7 +35,8 @@ def _translated(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(self: PymongoRunStore, *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(self, *args, **kwargs)
+            with self._serial:
+                return fn(self, *args, **kwargs)
         except (StoreError, ValueError):
             raise
         except Exception as e:
@@ -61,11 +64,16 @@ class PymongoRunStore(RunStore):
     Args:
         database: A pymongo ``Database`` or anything with its API.
         description: Where the data lives, safe to print (no credentials).
+        one_thread_at_a_time: Serialize the calls of this process's threads (montydb's SQLite engine keeps one
+            connection for whichever thread connected last, so two threads at once break each other's calls;
+            pymongo is thread-safe and needs no such lock).
     """
 
-    def __init__(self, database: Any, description: str) -> None:
+    def __init__(self, database: Any, description: str, one_thread_at_a_time: bool = False) -> None:
         self._db = database
         self.description = description
+        self._serial: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if one_thread_at_a_time else contextlib.nullcontext())
 
     def _insert_numbered(self, collection: Any, doc: dict[str, Any], key: str, first: int,
                          make_id: Callable[[int], str]) -> int:

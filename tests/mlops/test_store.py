@@ -275,3 +275,30 @@ def test_data_goes_into_collections_of_its_own_never_the_stores(store: RunStore)
     for name in ("runs", "trials.files", "decisions", "", "system.x"):
         with pytest.raises(StoreError, match="cannot hold data"):
             store.data_collection(name)
+
+
+def test_threads_of_one_process_share_the_store(store: RunStore) -> None:
+    """A run's heartbeat thread and its trials' supervision write while the main thread does (the embedded
+    engine's SQLite connections must not cross threads)."""
+    import threading
+
+    run_id = store.create_run(Run(project="p", entry="train.py")).id
+    errors: list[BaseException] = []
+
+    def busy(kind: str) -> None:
+        try:
+            for i in range(40):
+                store.add_event(Event(type=kind, project="p", message=str(i)))
+                store.heartbeat_run(run_id)
+                store.events(kind)
+                store.trials(run_id)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=busy, args=(f"kind{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all(len(store.events(f"kind{n}")) == 40 for n in range(4))

@@ -390,8 +390,8 @@ class DockerBackend(Backend):
                 create["labels"].pop(key)
         key = warm_key(tag, kind, harness_id(), sorted((k, str(v)) for k, v in volumes.items()), spec.memory,
                        spec.cpus, create["user"], sorted(create["environment"].items()))
-        if self.warm_containers.socket_for(key, create) is None:
+        if self.warm_containers.socket_for(key, create, run_folder_of(spec)) is None:
             return None
         argv = spec.harness_args("/project", trial_dir, script)[2:]
         argv += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
-        return WarmContainerProcess(self.warm_containers, key, create, argv, "/tmp", tag)
+        return WarmContainerProcess(self.warm_containers, key, create, run_folder_of(spec), argv, "/tmp", tag)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -59,15 +60,28 @@ class WarmContainers:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.containers: dict[str, Any] = {}
+        self.folders: dict[str, Path] = {}
         self._lock = threading.Lock()
 
-    def socket_for(self, key: str, create: dict[str, Any]) -> tuple[Path, Any] | None:
+    def socket_for(self, key: str, create: dict[str, Any], run_folder: Path) -> tuple[Path, Any] | None:
         """The socket of the live warm container ``key`` (started from ``create`` if needed) and the container;
-        ``None`` when it cannot start (the trial starts cold)."""
+        ``None`` when it cannot start (the trial starts cold).
+
+        The socket's folder is in the run folder, which exists on the engine's host also when mlops runs in a
+        container (Jenkins with the host's Docker socket); a short link to it in ``/tmp`` keeps the path under
+        the 108 bytes a socket path may have.
+        """
         from docker.errors import DockerException
 
-        folder = Path(tempfile.gettempdir()) / f"mlops-warm-{os.getuid()}" / key  # short: a socket path has 108 bytes
+        folder = run_folder / ".warm" / key
         sock = folder / "zygote.sock"
+        if len(str(sock)) > 100:
+            link = Path(tempfile.gettempdir()) / f"mlops-warm-{os.getuid()}" / key
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink() or link.readlink() != folder:
+                link.unlink(missing_ok=True)
+                link.symlink_to(folder, target_is_directory=True)
+            sock = link / "zygote.sock"
         with self._lock:
             container = self.containers.get(key)
             if container is not None and _alive(container) and _answers(sock):
@@ -75,6 +89,7 @@ class WarmContainers:
             self._remove(key)
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o777)  # the container's user writes the socket
+            self.folders[key] = folder
             sock.unlink(missing_ok=True)
             create = {**create, "volumes": {**create["volumes"], str(folder): {"bind": SOCKET_MOUNT, "mode": "rw"}}}
             try:
@@ -109,6 +124,9 @@ class WarmContainers:
             keys = list(self.containers)
             for key in keys:
                 self._remove(key)
+            for folder in self.folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
+            self.folders.clear()
         return len(keys)
 
 
@@ -146,14 +164,14 @@ class WarmContainerProcess(WarmProcess):
     trial's (the zygote makes itself the last candidate).
     """
 
-    def __init__(self, pool: WarmContainers, key: str, create: dict[str, Any], argv: list[str], cwd: str,
-                 tag: str) -> None:
+    def __init__(self, pool: WarmContainers, key: str, create: dict[str, Any], run_folder: Path, argv: list[str],
+                 cwd: str, tag: str) -> None:
         super().__init__(self._socket, argv, {}, cwd, where=f"docker {tag} (warm)")
-        self.pool, self.key, self.create, self.tag = pool, key, create, tag
+        self.pool, self.key, self.create, self.run_folder, self.tag = pool, key, create, run_folder, tag
         self.container: Any = None
 
     def _socket(self) -> Path:
-        found = self.pool.socket_for(self.key, self.create)
+        found = self.pool.socket_for(self.key, self.create, self.run_folder)
         if found is None:
             raise BackendError(f"the warm container of {self.tag} did not start again; MLOPS_WARM=0 starts "
                                "every trial in a container of its own")
