@@ -23,7 +23,7 @@ from typing import Any
 
 from mlops.errors import BackendError
 from training.backends._trial import TrialSpec
-from training.backends._warm import WarmProcess
+from training.backends._warm import WarmProcess, socket_answers
 
 #: The label value of warm containers (``mlops.role``); the watchdog's training containers are ``training``.
 WARM_ROLE = "training-warm"
@@ -84,7 +84,7 @@ class WarmContainers:
             sock = link / "zygote.sock"
         with self._lock:
             container = self.containers.get(key)
-            if container is not None and _alive(container) and _answers(sock):
+            if container is not None and _alive(container) and socket_answers(sock):
                 return sock, container
             self._remove(key)
             folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ class WarmContainers:
             self.containers[key] = container
             deadline = time.time() + START_TIMEOUT_S
             while time.time() < deadline:
-                if _answers(sock):
+                if socket_answers(sock):
                     return sock, container
                 if not _alive(container):
                     break
@@ -138,17 +138,6 @@ def _alive(container: Any) -> bool:
     except DockerException:
         return False
     return container.status in ("created", "running")
-
-
-def _answers(path: Path) -> bool:
-    if not path.exists():
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        try:
-            s.connect(str(path))
-            return True
-        except OSError:
-            return False
 
 
 def warm_key(*parts: object) -> str:

@@ -48,12 +48,12 @@ class Zygotes:
         """A live zygote's socket, started if needed; ``None`` when none can start (trials start cold)."""
         key = hashlib.sha256(f"{python}|{kind}|{harness_id}|{sorted(env.items())}".encode()).hexdigest()[:16]
         path = self.folder / f"{key}.sock"
-        if _answers(path):
+        if socket_answers(path):
             return path
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / f"{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if _answers(path):
+            if socket_answers(path):
                 return path
             path.unlink(missing_ok=True)
             log = open(self.folder / f"{key}.log", "ab")
@@ -84,7 +84,8 @@ class Zygotes:
         return stopped
 
 
-def _answers(path: Path) -> bool:
+def socket_answers(path: Path) -> bool:
+    """Whether something accepts connections on the Unix socket ``path``."""
     if not path.exists():
         return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
