@@ -195,9 +195,9 @@ def build_stage(p: Pipeline) -> str:
     from mlops.errors import BuildError
     from training.backends import LocalBackend, get_backend
 
-    p.backend, why = get_backend(p.opts.backend)
-    p.out.step(f"prepare: {why}")
     assert p.cfg is not None
+    p.backend, why = get_backend(p.opts.backend, p.cfg.docker.hosts)
+    p.out.step(f"prepare: {why}")
     p.packages = project_packages(p.project_dir, p.cfg.packages, p.env)
     for line, reason in p.packages.ignored:
         p.out.info(f"{p.packages.source}: '{line}' is left out: {reason}")

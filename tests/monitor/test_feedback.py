@@ -123,6 +123,17 @@ def wrong_class(prediction: int) -> int:
     return 1 if prediction != 1 else 2
 
 
+def wait_captured(spool: Path, ids: list[str], project: str = "wine", within_s: float = 30) -> None:
+    """Until the server's batched writer has put these predictions into the spool (it flushes every 0.25 s; a
+    loaded machine takes longer)."""
+    deadline = time.time() + within_s
+    while time.time() < deadline:
+        if (spool / "capture.sqlite").exists() and len(SpoolCapture(spool).predictions(project, ids)) == len(ids):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the predictions {ids[:3]}... were not captured within {within_s:.0f} s")
+
+
 def test_every_prediction_is_captured_with_its_id_row_output_and_probabilities(python, model, rows, tmp_path):
     spool = tmp_path / "capture"
     with server(python, model, spool) as url:
@@ -133,7 +144,7 @@ def test_every_prediction_is_captured_with_its_id_row_output_and_probabilities(p
         assert code == 422 and body["detail"] == "inference_ids: send one different id per row (got the same id twice)"
         code, body = http(f"{url}/predict", {"rows": rows[:1], "inference_ids": ["bad id!"]})
         assert code == 422 and body["detail"].startswith("inference_ids[0]: send one id per row")
-        time.sleep(0.6)
+        wait_captured(spool, [*answer["inference_ids"], "order-17", "order-18"])
     store = SpoolCapture(spool)
     captured = store.predictions("wine", [*answer["inference_ids"], "order-17", "order-18"])
     assert len(captured) == 5
@@ -211,8 +222,7 @@ def test_metrics_export_live_accuracy_and_the_labels_it_rests_on(python, model, 
 def test_predictions_answer_while_the_store_is_locked_and_capture_resumes(python, model, rows, tmp_path):
     spool = tmp_path / "spool"
     with server(python, model, spool) as url:
-        predict(url, rows[:1])
-        time.sleep(0.6)
+        wait_captured(spool, predict(url, rows[:1])["inference_ids"])
         blocker = sqlite3.connect(spool / "capture.sqlite", isolation_level=None, timeout=10)
         blocker.execute("BEGIN EXCLUSIVE")  # a backup, or another program, holds the store
         try:
@@ -240,7 +250,7 @@ def test_a_flood_of_labels_is_all_recorded_and_predictions_keep_answering(python
         ids = []
         for start in range(0, 2000, 200):
             ids += predict(url, [rows[i % len(rows)] for i in range(start, start + 200)])["inference_ids"]
-        time.sleep(0.6)
+        wait_captured(spool, ids)
         batches = [[{"inference_id": i, "label": 1 + n % 3} for i in ids[k:k + 100]]
                    for n, k in enumerate(range(0, len(ids), 100))] * 2  # every id labelled twice
 
@@ -298,28 +308,34 @@ HOSTILE = "<script>alert(1)</script>"
 
 
 def test_a_person_corrects_a_prediction_on_the_review_page(python, model, rows, tmp_path, chromium):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    def after_submit(find):  # a form posts and the page changes under us: wait for what the next page shows
+        wait = WebDriverWait(chromium, 30, ignored_exceptions=(NoSuchElementException,
+                                                               StaleElementReferenceException))
+        return wait.until(lambda _: find())
 
     spool = tmp_path / "spool"
     with server(python, model, spool) as url:
         answer = predict(url, rows[:3], inference_ids=["ticket-1", "ticket-2", "ticket-3"])
-        time.sleep(0.6)
+        wait_captured(spool, ["ticket-1", "ticket-2", "ticket-3"])
         chromium.get(f"{url}/review")
         assert "Feedback token" in chromium.page_source and "ticket-1" not in chromium.page_source
         chromium.find_element(By.NAME, "token").send_keys("wrong")
         chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        assert "The feedback token is not valid." in chromium.find_element(By.TAG_NAME, "body").text
+        after_submit(lambda: "The feedback token is not valid." in chromium.find_element(By.TAG_NAME, "body").text)
         chromium.find_element(By.NAME, "token").send_keys(TOKEN)
         chromium.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        row = chromium.find_element(By.CSS_SELECTOR, "tr[data-id='ticket-2']")
+        row = after_submit(lambda: chromium.find_element(By.CSS_SELECTOR, "tr[data-id='ticket-2']"))
         predicted = answer["predictions"][1]
         assert row.find_elements(By.TAG_NAME, "td")[3].text == str(predicted)
         assert row.find_elements(By.TAG_NAME, "td")[4].text.endswith("%")
         correct = wrong_class(predicted)
         Select(row.find_element(By.NAME, "label")).select_by_value(str(correct))
         row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        assert "Label saved for ticket-2." in chromium.find_element(By.CLASS_NAME, "note").text
+        after_submit(lambda: "Label saved for ticket-2." in chromium.find_element(By.CLASS_NAME, "note").text)
         row = chromium.find_element(By.CSS_SELECTOR, "tr[data-id='ticket-2']")
         assert row.find_elements(By.TAG_NAME, "td")[5].text == str(correct)
         assert chromium.execute_script("return document.scripts.length") == 0

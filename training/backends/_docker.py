@@ -394,4 +394,5 @@ class DockerBackend(Backend):
             return None
         argv = spec.harness_args("/project", trial_dir, script)[2:]
         argv += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
-        return WarmContainerProcess(self.warm_containers, key, create, run_folder_of(spec), argv, "/tmp", tag)
+        return WarmContainerProcess(self.warm_containers, key, create, run_folder_of(spec), argv, "/tmp", tag,
+                                    self.hosts[0].url)

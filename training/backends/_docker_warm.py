@@ -154,9 +154,10 @@ class WarmContainerProcess(WarmProcess):
     """
 
     def __init__(self, pool: WarmContainers, key: str, create: dict[str, Any], run_folder: Path, argv: list[str],
-                 cwd: str, tag: str) -> None:
+                 cwd: str, tag: str, host: str) -> None:
         super().__init__(self._socket, argv, {}, cwd, where=f"docker {tag} (warm)")
         self.pool, self.key, self.create, self.run_folder, self.tag = pool, key, create, run_folder, tag
+        self.host = host
         self.container: Any = None
 
     def _socket(self) -> Path:

@@ -151,10 +151,13 @@ class EpochWatcher(threading.Thread):
                 return
 
     def finish(self) -> None:
-        """Stop following (the trial has ended)."""
+        """Stop following (the trial has ended), after passing on the epochs that came last (a trial on another
+        machine's engine sends its last events with its results)."""
         self._done.set()
         if self.is_alive():
             self.join(timeout=2)
+        if not self.is_alive() and self.stopped_at is None:
+            self._poll()
 
     def pruned_result(self, log_tail: str, duration_s: float, where: str) -> TrialResult:
         """The result of a trial this watcher stopped."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -24,7 +26,13 @@ _BODY = {"requestBody": {"required": True,
                          "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}}
 
 
-async def predict_request(request: Request) -> PredictRequest:
+#: Requests of at most this many rows are scored on the event loop when the model is free: for them the hop to
+#: the thread pool and back costs about as much as the scoring. Larger ones go to the thread pool, so that
+#: /health and small requests keep answering while they are scored.
+INLINE_ROWS = 16
+
+
+def _parse(raw: bytes) -> PredictRequest:
     """The body, parsed and validated by pydantic in one pass, whatever its Content-Type (``curl -d`` says
     form-encoded).
 
@@ -32,32 +40,44 @@ async def predict_request(request: Request) -> PredictRequest:
         HTTPException: 422 with a one-line reason.
     """
     try:
-        return PredictRequest.model_validate_json(await request.body())
+        return PredictRequest.model_validate_json(raw)
     except ValidationError as e:
         raise HTTPException(422, one_line(e.errors())) from e
 
 
 @router.post("/predict", response_class=Response, responses=_ANSWERS, openapi_extra=_BODY)
-def predict(request: Request, body: PredictRequest = Depends(predict_request)) -> Response:  # noqa: B008
+async def predict(request: Request) -> Response:
     """Score rows: ``{"rows": [[...], ...]}`` -> ``{"predictions": [...], "inference_ids": [...], "model_version": N}``.
 
     Every row's prediction gets an inference id (the client's own from ``inference_ids``, else a new one), the key
-    that feedback joins labels on. A plain ``def``: scoring blocks, so it runs in the worker's thread pool, not on
-    its event loop.
+    that feedback joins labels on.
     """
     start = time.perf_counter()
+    body = _parse(await request.body())
     state = request.app.state
     model = state.slot.model
     if model is None:
         return JSONResponse({"detail": "the model is still loading"}, status_code=503)
+    if len(body.rows) <= INLINE_ROWS and model.lock.acquire(blocking=False):
+        try:
+            return _score(state, model, body, start, locked=True)
+        finally:
+            model.lock.release()
+    return await run_in_threadpool(_score, state, model, body, start)
+
+
+def _score(state: Any, model: Any, body: PredictRequest, start: float, locked: bool = False) -> Response:
     ids = body.inference_ids
     if ids is not None and (len(ids) != len(body.rows) or len(set(ids)) != len(ids)):
         why = "the same id twice" if len(ids) == len(body.rows) else f"{len(ids)} ids for {len(body.rows)} rows"
         return JSONResponse({"detail": f"inference_ids: send one different id per row (got {why})"}, status_code=422)
     try:
         x = model.to_array(body.rows)
-        with model.lock:
+        if locked:
             result = model.predict(x)
+        else:
+            with model.lock:
+                result = model.predict(x)
     except BadInput as e:
         return JSONResponse({"detail": str(e)}, status_code=422)
     except Exception as e:  # the model refused these rows: the client's problem to fix, not a 500
