@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,3 +212,37 @@ def copy_image(tag: str, host: str) -> None:
         return
     subprocess.run(f"docker save {tag} | docker -H {host} load", shell=True, check=True, capture_output=True,
                    timeout=900)
+
+
+@pytest.fixture(scope="module")
+def browser() -> tuple[str, str]:
+    """Paths of Chromium and chromedriver; the test is skipped when they are absent, unless they are required."""
+    chromium_path, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    selenium_missing = importlib.util.find_spec("selenium") is None
+    if not chromium_path or not driver or selenium_missing:
+        missing = "chromium" if not chromium_path else "chromedriver" if not driver else "selenium (pip)"
+        why = f"{missing} is not installed (apt-get install chromium chromium-driver; pip install selenium)"
+        if os.environ.get("MLOPS_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"MLOPS_REQUIRE_CHROMIUM=1 but {why}")
+        pytest.skip(why)
+    return chromium_path, driver  # type: ignore[return-value]
+
+
+@pytest.fixture
+def chromium(browser: tuple[str, str], tmp_path: Path) -> Iterator:
+    """A headless Chromium driven through chromedriver (as installed by the system, nothing downloaded)."""
+    from selenium import webdriver
+
+    chromium_path, driver = browser
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium_path
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,900", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser_session = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+    try:
+        yield browser_session
+    finally:
+        browser_session.quit()

@@ -4,7 +4,6 @@ be written for a while, and a flood of labels."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -273,36 +272,6 @@ def test_a_flood_of_labels_is_all_recorded_and_predictions_keep_answering(python
 
 
 # -- the review page in a real browser -----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser() -> tuple[str, str]:
-    chromium_path, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not chromium_path or not driver or importlib.util.find_spec("selenium") is None:
-        why = "chromium, chromedriver or selenium is not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("MLOPS_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"MLOPS_REQUIRE_CHROMIUM=1 but {why}")
-        pytest.skip(why)
-    return chromium_path, driver  # type: ignore[return-value]
-
-
-@pytest.fixture
-def chromium(browser: tuple[str, str], tmp_path: Path) -> Iterator:
-    from selenium import webdriver
-
-    chromium_path, driver = browser
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium_path
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1300,900",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    session = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
-    try:
-        yield session
-    finally:
-        session.quit()
-
 
 HOSTILE = "<script>alert(1)</script>"
 
