@@ -40,15 +40,6 @@ joblib.dump(RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y), o
 
 
 @pytest.fixture(scope="module")
-def python() -> str:
-    from mlops.environments import Virtualenvs
-
-    venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
-    venvs.prepare("ml", print, extra=extra)
-    return str(venvs.python_of("ml", extra))
-
-
-@pytest.fixture(scope="module")
 def model(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("feedback") / "wine"
     subprocess.run([python, "-c", TRAIN, str(out), str(ROOT / "examples" / "wine-sklearn" / "wines.csv.gz")],

@@ -41,16 +41,6 @@ rows = X.iloc[::20]
 
 
 @pytest.fixture(scope="module")
-def python() -> str:
-    """The serving virtualenv of the scikit-learn kind (trial packages + requirements-serve.txt)."""
-    from mlops.environments import Virtualenvs
-
-    venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
-    venvs.prepare("ml", print, extra=extra)
-    return str(venvs.python_of("ml", extra))
-
-
-@pytest.fixture(scope="module")
 def models(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``wine/`` (a forest fitted on a DataFrame: it knows its features), ``plain/`` (fitted on an array of
     4 columns), and ``expected.json`` (rows and what the forest itself predicts for them)."""
