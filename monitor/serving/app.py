@@ -6,18 +6,20 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from . import predict
 from .capture import CaptureUnavailable, open_capture
 from .gauges import LiveValues
 from .loading import load_model
 from .metrics import LiveCollector, MetricsMiddleware, ServingMetrics
-from .routers import feedback, health, metrics, predict, review
+from .routers import feedback, health, metrics, review
 from .schemas import one_line
 from .settings import Settings
 from .sink import CaptureSink, NullSink, PredictionSink
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
         yield
         app.state.sink.close()
 
-    app = FastAPI(title="mlops model server", lifespan=lifespan)
+    app = ServingApp(title="mlops model server", lifespan=lifespan)
     app.state.settings = settings
     app.state.slot = ModelSlot(settings.ready_dir, settings.workers)
     app.state.metrics = serving_metrics
@@ -58,9 +60,27 @@ def create_app(settings: Settings | None = None, sink: PredictionSink | None = N
     serving_metrics.add_shared(LiveCollector(LiveValues(app.state)))
     app.add_middleware(MetricsMiddleware, metrics=serving_metrics)
     app.add_exception_handler(RequestValidationError, _one_line_422)
-    for router in (predict.router, feedback.router, review.router, health.router, metrics.router):
+    for router in (feedback.router, review.router, health.router, metrics.router):
         app.include_router(router)
     return app
+
+
+class ServingApp(FastAPI):
+    """FastAPI, with ``/predict`` answered by a plain ASGI handler before the middleware stack and routing (see
+    ``predict``), and described in the OpenAPI schema all the same."""
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in predict.PATHS:
+            await predict.answer(self.state, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """The schema of the routes, and of ``POST /predict``."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema["paths"] = {"/predict": {"post": predict.OPERATION}, **schema.get("paths", {})}
+        return self.openapi_schema  # type: ignore[return-value]
 
 
 def _capture_sink(settings: Settings, serving_metrics: ServingMetrics) -> PredictionSink:

@@ -147,6 +147,31 @@ def test_bad_bodies_never_get_a_500(python, models) -> None:
         assert code == 200 and len(json.loads(text)["predictions"]) == 2
 
 
+def test_an_answer_says_how_long_the_model_took_and_the_api_describes_predict(python, models) -> None:
+    import re
+    import urllib.error
+    import urllib.request
+
+    row = json.loads((models / "expected.json").read_text())["rows"][0]
+    with server(python, models / "wine") as (url, _):
+        req = urllib.request.Request(f"{url}/predict", data=json.dumps({"rows": [row]}).encode())
+        with urllib.request.urlopen(req, timeout=30) as r:
+            timing = r.headers["Server-Timing"]
+        match = re.fullmatch(r"predict;dur=(\d+\.\d{3}), server;dur=(\d+\.\d{3})", timing or "")
+        assert match, timing
+        model_ms, server_ms = map(float, match.groups())
+        assert 0 < model_ms <= server_ms < 30_000
+        with pytest.raises(urllib.error.HTTPError) as refused:  # a GET is refused, and says what to use
+            urllib.request.urlopen(f"{url}/predict", timeout=30)
+        assert refused.value.code == 405 and refused.value.headers["Allow"] == "POST"
+        schema = json.loads(call(f"{url}/openapi.json")[1])
+        predict = schema["paths"]["/predict"]["post"]
+        body = predict["requestBody"]["content"]["application/json"]["schema"]
+        assert "rows" in body["properties"] and {"200", "422", "503"} <= set(predict["responses"])
+        assert {"/feedback", "/health", "/metrics"} <= set(schema["paths"])
+        assert call(f"{url}/docs")[0] == 200
+
+
 def test_health_is_503_while_the_model_loads_then_200(python, models, tmp_path) -> None:
     folder = tmp_path / "slow"
     folder.mkdir()

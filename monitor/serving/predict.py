@@ -1,0 +1,145 @@
+"""``POST /predict``: score rows with the loaded model.
+
+A plain ASGI handler, called by ``ServingApp`` before FastAPI's middleware and routing: for one row those layers
+(error and telemetry middleware, route matching, the request object, dependency solving) cost about as much as
+the whole rest of an answer. The operation is still described in the OpenAPI schema (``OPERATION``), and each
+answer is counted in the Prometheus metrics as the middleware would.
+
+Every 200 answer says in a ``Server-Timing`` header how long the model's own ``predict`` took (``predict;dur=<ms>``)
+and the whole answer in the server (``server;dur=<ms>``: reading, validating, scoring, encoding), so a client (or
+``bench/serving.py``) can tell the model's time from the server's and from the network's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from .model import BadInput
+from .schemas import PredictRequest, one_line
+from .sink import Prediction
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: The paths answered here (a trailing slash as well: FastAPI would redirect it).
+PATHS = frozenset({"/predict", "/predict/"})
+
+#: Requests of at most this many rows are scored on the event loop when the model is free: for them the hop to
+#: the thread pool and back costs about as much as the scoring. Larger ones go to the thread pool, so that
+#: /health and small requests keep answering while they are scored.
+INLINE_ROWS = 16
+
+#: The OpenAPI operation of ``POST /predict`` (added to the schema by ``ServingApp.openapi``).
+OPERATION: dict[str, Any] = {
+    "summary": "Predict",
+    "description": 'Score rows: `{"rows": [[...], ...]}` (or rows as `{"feature": value}` objects) -> `{"predictions": '
+                   '[...], "inference_ids": [...], "model_version": N}`. Every row\'s prediction gets an inference id '
+                   "(the client's own from `inference_ids`, else a new one), the key that feedback joins labels on.",
+    "operationId": "predict",
+    "requestBody": {"required": True,
+                    "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}},
+    "responses": {
+        "200": {"description": '`{"predictions": [...], "inference_ids": [...], "model_version": N}` (and '
+                               "`probabilities` for classifiers that have them); `Server-Timing: predict;dur=<ms>, "
+                               "server;dur=<ms>`"},
+        "405": {"description": "Not a POST"},
+        "422": {"description": "The rows do not fit the model: `detail` says why, in one line"},
+        "503": {"description": "The model is still loading"}},
+}
+
+_JSON = (b"content-type", b"application/json")
+
+
+async def answer(state: Any, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    """Answer one HTTP request to ``/predict`` (ASGI), with the app's ``state``: its model, sink and metrics."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        if scope["method"] != "POST":
+            status, content, predict_s = 405, b'{"detail":"Method Not Allowed"}', None
+        else:
+            raw = await _body(receive)
+            if raw is None:  # the client went away before it finished sending
+                status = 499
+                return
+            status, content, predict_s = await _answer(state, raw, start)
+        headers = [_JSON, (b"content-length", b"%d" % len(content))]
+        if status == 405:
+            headers.append((b"allow", b"POST"))
+        if predict_s is not None:
+            server_ms = (time.perf_counter() - start) * 1000
+            headers.append((b"server-timing", b"predict;dur=%.3f, server;dur=%.3f" % (predict_s * 1000, server_ms)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+    finally:
+        state.metrics.observe("/predict", status, time.perf_counter() - start)
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The whole request body, or ``None`` if the client disconnected."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _answer(state: Any, raw: bytes, start: float) -> tuple[int, bytes, float | None]:
+    """Status, JSON body and the model's predict time in seconds (``None`` when it was not called)."""
+    try:  # parsed and validated by pydantic in one pass, whatever the Content-Type (``curl -d`` says form-encoded)
+        body = PredictRequest.model_validate_json(raw)
+    except ValidationError as e:
+        return 422, _detail(one_line(e.errors())), None
+    model = state.slot.model
+    if model is None:
+        return 503, _detail("the model is still loading"), None
+    if len(body.rows) <= INLINE_ROWS and model.lock.acquire(blocking=False):
+        try:
+            return _score(state, model, body, start, locked=True)
+        finally:
+            model.lock.release()
+    return await run_in_threadpool(_score, state, model, body, start)
+
+
+def _score(state: Any, model: Any, body: PredictRequest, start: float,
+           locked: bool = False) -> tuple[int, bytes, float | None]:
+    ids = body.inference_ids
+    if ids is not None and (len(ids) != len(body.rows) or len(set(ids)) != len(ids)):
+        why = "the same id twice" if len(ids) == len(body.rows) else f"{len(ids)} ids for {len(body.rows)} rows"
+        return 422, _detail(f"inference_ids: send one different id per row (got {why})"), None
+    try:
+        x = model.to_array(body.rows)
+        if locked:
+            began = time.perf_counter()
+            result = model.predict(x)
+        else:
+            with model.lock:
+                began = time.perf_counter()
+                result = model.predict(x)
+        predict_s = time.perf_counter() - began
+    except BadInput as e:
+        return 422, _detail(str(e)), None
+    except Exception as e:  # the model refused these rows: the client's problem to fix, not a 500
+        return 422, _detail(f"the model could not score these rows: {type(e).__name__}: {e}"), None
+    state.metrics.rows.inc(len(x))
+    ids = tuple(ids) if ids is not None else tuple(uuid.uuid4().hex for _ in range(len(x)))
+    content = json.dumps({**result, "inference_ids": ids, "model_version": model.version},
+                         separators=(",", ":")).encode()
+    state.sink.record(Prediction(model.project, model.version, x, result, time.perf_counter() - start, ids,
+                                 time.time()))
+    return 200, content, predict_s
+
+
+def _detail(reason: str) -> bytes:
+    return json.dumps({"detail": reason}, ensure_ascii=False, separators=(",", ":")).encode()
