@@ -1,7 +1,8 @@
 """``python -m serving [--host H] [--port P] [--workers N]``: serve the model in ``$MLOPS_MODEL_DIR``.
 
 Starts one uvicorn worker process per usable CPU (``MLOPS_SERVE_WORKERS`` overrides), each with the
-model loaded and one set of Prometheus value files for all. Each worker listens on its own
+model loaded, its numeric libraries' thread pools sized to its share of the CPUs (``OMP_NUM_THREADS`` and the
+like, unless set), and one set of Prometheus value files for all. Each worker listens on its own
 ``SO_REUSEPORT`` socket, so the kernel spreads connections over the workers (with one shared socket,
 the first worker to wake takes every pending connection, and a keep-alive client stays on it).
 A worker that dies is started again; one that cannot load the model ends the server with exit code 3,
@@ -17,7 +18,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .settings import MULTIPROC_ENV, READY_DIR_ENV, SUPERVISOR_ENV, WORKERS_ENV, Settings, worker_count
+from .settings import (
+    MULTIPROC_ENV,
+    READY_DIR_ENV,
+    SUPERVISOR_ENV,
+    WORKERS_ENV,
+    Settings,
+    thread_environment,
+    worker_count,
+)
 from .workers import supervise
 
 
@@ -34,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"mlops serve: {e}", file=sys.stderr)
         return 2
+    os.environ.update(thread_environment(workers))  # read by the libraries when they load, in every worker
     if workers == 1:  # the worker is this process: it exits with code 3 itself when the model cannot load
         import uvicorn
 

@@ -94,6 +94,28 @@ def worker_count() -> int:
         if not wanted.isdigit() or int(wanted) < 1:
             raise ValueError(f"MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got {wanted!r}")
         return int(wanted)
+    return usable_cpus()
+
+
+#: What sizes the thread pools of OpenMP, the BLAS libraries, numexpr and TensorFlow's kernels.
+THREAD_ENVS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "TF_NUM_INTRAOP_THREADS")
+
+
+def thread_environment(workers: int) -> dict[str, str]:
+    """Each worker's thread pools sized to its share of the usable CPUs (at least 1), and one TensorFlow
+    inter-op thread, for the variables that are not set already.
+
+    Without them every worker sizes its pools to all the cores: with a worker per CPU the pools of the
+    workers outnumber the CPUs and wake each other on every request.
+    """
+    share = str(max(1, usable_cpus() // workers))
+    wanted = {**dict.fromkeys(THREAD_ENVS, share), "TF_NUM_INTEROP_THREADS": "1"}
+    return {name: value for name, value in wanted.items() if not os.environ.get(name)}
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on, capped by a cgroup v2 CPU quota (``docker run --cpus``)."""
     cpus = len(os.sched_getaffinity(0))
     try:
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()

@@ -57,12 +57,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(python: str, model_dir: Path, workers: int = 1, healthy: bool = True
+def server(python: str, model_dir: Path, workers: int = 1, healthy: bool = True, **extra: str
            ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python -m serving`` as the local serving units start it; yields its URL once healthy (if asked)."""
+    """``python -m serving`` as the local serving units start it (``extra``: more environment variables); yields
+    its URL once healthy (if asked)."""
     port = free_port()
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir),
-           "MLOPS_SERVE_WORKERS": str(workers), "PYTHONUNBUFFERED": "1"}
+           "MLOPS_SERVE_WORKERS": str(workers), "PYTHONUNBUFFERED": "1", **extra}
     proc = subprocess.Popen([python, "-m", "serving", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -214,6 +215,21 @@ def test_metrics_count_the_requests_of_every_worker(python, models) -> None:
             assert "mlops_predicted_rows_total 40.0" in metrics
             assert "mlops_predict_latency_seconds_count 41.0" in metrics
             assert 'mlops_model_version{project="wine"} 7.0' in metrics
+
+
+def test_each_worker_sizes_its_thread_pools_to_its_share_of_the_cpus(python, models) -> None:
+    from monitor.serving.settings import usable_cpus
+
+    share = str(max(1, usable_cpus() // 2))
+    with server(python, models / "wine", workers=2, OPENBLAS_NUM_THREADS="3") as (_, proc):
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True)
+        pids = workers.stdout.split()
+        assert len(pids) == 2
+        for pid in pids:
+            env = dict(x.split("=", 1) for x in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in x)
+            assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == share
+            assert env["TF_NUM_INTEROP_THREADS"] == "1"
+            assert env["OPENBLAS_NUM_THREADS"] == "3"  # the user's own value is kept
 
 
 def test_a_bad_worker_count_is_refused_in_one_line(python, models) -> None:
