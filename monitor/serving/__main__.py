@@ -3,8 +3,10 @@
 Starts one uvicorn worker process per usable CPU (``MLOPS_SERVE_WORKERS`` overrides), each with the
 model loaded, its numeric libraries' thread pools sized to its share of the CPUs (``OMP_NUM_THREADS`` and the
 like, unless set), and one set of Prometheus value files for all. Each worker listens on its own
-``SO_REUSEPORT`` socket, so the kernel spreads connections over the workers (with one shared socket,
-the first worker to wake takes every pending connection, and a keep-alive client stays on it).
+``SO_REUSEPORT`` socket, so the kernel spreads connections over the workers by a hash of each connection
+(with one shared socket, the first worker to wake takes every pending connection, and a keep-alive client
+stays on it). A hash is even only over many connections: 8 keep-alive connections over 2 workers were split
+anywhere from 4/4 to 6/2 here, and the busier worker's answers wait longer.
 A worker that dies is started again; one that cannot load the model ends the server with exit code 3,
 so that the watchdog sees the unit fail.
 """
