@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -64,7 +65,7 @@ async def answer(state: Any, scope: MutableMapping[str, Any], receive: Receive, 
     status = 500
     try:
         if scope["method"] != "POST":
-            status, content, predict_s = 405, b'{"detail":"Method Not Allowed"}', None
+            status, content, predict_s = 405, _detail("Method Not Allowed"), None
         else:
             raw = await _body(receive)
             if raw is None:  # the client went away before it finished sending
@@ -106,27 +107,24 @@ async def _answer(state: Any, raw: bytes, start: float) -> tuple[int, bytes, flo
         return 503, _detail("the model is still loading"), None
     if len(body.rows) <= INLINE_ROWS and model.lock.acquire(blocking=False):
         try:
-            return _score(state, model, body, start, locked=True)
+            return _score(state, model, body, start, nullcontext())  # the lock is held already
         finally:
             model.lock.release()
-    return await run_in_threadpool(_score, state, model, body, start)
+    return await run_in_threadpool(_score, state, model, body, start, model.lock)
 
 
 def _score(state: Any, model: Any, body: PredictRequest, start: float,
-           locked: bool = False) -> tuple[int, bytes, float | None]:
+           hold: AbstractContextManager[Any]) -> tuple[int, bytes, float | None]:
+    """Score ``body``, holding ``hold`` (the model's lock) only around ``predict``."""
     ids = body.inference_ids
     if ids is not None and (len(ids) != len(body.rows) or len(set(ids)) != len(ids)):
         why = "the same id twice" if len(ids) == len(body.rows) else f"{len(ids)} ids for {len(body.rows)} rows"
         return 422, _detail(f"inference_ids: send one different id per row (got {why})"), None
     try:
         x = model.to_array(body.rows)
-        if locked:
+        with hold:
             began = time.perf_counter()
             result = model.predict(x)
-        else:
-            with model.lock:
-                began = time.perf_counter()
-                result = model.predict(x)
         predict_s = time.perf_counter() - began
     except BadInput as e:
         return 422, _detail(str(e)), None
