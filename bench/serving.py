@@ -45,6 +45,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +171,9 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_
 ROUNDS = 5
 
 
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+def median(values: list[Any], key: Callable[[Any], float] | None = None) -> Any:
+    """The middle one of ``values`` (the upper one of an even count), by ``key`` if given."""
+    return sorted(values, key=key)[len(values) // 2]
 
 
 def free_port() -> int:
@@ -344,7 +346,7 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
         own.stdin.close()
         own.wait(30)
     figures["own_p50"] = median(own_p50)
-    figures["ours_1"] = sorted(ours_1, key=lambda r: r["p50_ms"])[ROUNDS // 2]
+    figures["ours_1"] = median(ours_1, key=lambda r: r["p50_ms"])
     figures["bare_p50"] = median([r["p50_ms"] for r in bare_1])
     # each round's overhead on its own requests: the latency's p50 minus the p50 of the predict the server timed
     figures["overhead"] = median([r["p50_ms"] - r["model_p50_ms"] for r in ours_1])
@@ -394,8 +396,6 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     return figures
 
 
-
-
 def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds: float, tmp: Path) -> None:
     """``/predict`` with prediction capture on vs off, side by side; the captured rows are counted."""
     import sqlite3
@@ -431,7 +431,7 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
         for server in servers.values():
             server.stop()
     for connections in (1, 8):
-        mid = {n: sorted(rounds[n][connections], key=lambda r: r["p50_ms"])[ROUNDS // 2] for n in servers}
+        mid = {n: median(rounds[n][connections], key=lambda r: r["p50_ms"]) for n in servers}
         for name in ("off", "on"):
             row(f"capture {name}, {connections} connection(s)", mid[name])
         p50 = mid["on"]["p50_ms"] / mid["off"]["p50_ms"] - 1
