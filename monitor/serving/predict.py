@@ -13,14 +13,15 @@ and the whole answer in the server (``server;dur=<ms>``: reading, validating, sc
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from .model import BadInput
 from .schemas import PredictRequest, one_line
@@ -65,13 +66,13 @@ async def answer(state: Any, scope: MutableMapping[str, Any], receive: Receive, 
     status = 500
     try:
         if scope["method"] != "POST":
-            status, content, predict_s = 405, _detail("Method Not Allowed"), None
+            status, content, predict_s, scored = 405, _detail("Method Not Allowed"), None, None
         else:
             raw = await _body(receive)
             if raw is None:  # the client went away before it finished sending
                 status = 499
                 return
-            status, content, predict_s = await _answer(state, raw, start)
+            status, content, predict_s, scored = await _answer(state, raw, start)
         headers = [_JSON, (b"content-length", b"%d" % len(content))]
         if status == 405:
             headers.append((b"allow", b"POST"))
@@ -80,6 +81,9 @@ async def answer(state: Any, scope: MutableMapping[str, Any], receive: Receive, 
             headers.append((b"server-timing", b"predict;dur=%.3f, server;dur=%.3f" % (predict_s * 1000, server_ms)))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+        if scored is not None:  # counted and captured once the answer is on its way
+            state.metrics.rows.inc(len(scored.inference_ids))
+            state.sink.record(scored)
     finally:
         state.metrics.observe("/predict", status, time.perf_counter() - start)
 
@@ -96,15 +100,19 @@ async def _body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _answer(state: Any, raw: bytes, start: float) -> tuple[int, bytes, float | None]:
-    """Status, JSON body and the model's predict time in seconds (``None`` when it was not called)."""
+Answer = tuple[int, bytes, float | None, Prediction | None]
+
+
+async def _answer(state: Any, raw: bytes, start: float) -> Answer:
+    """Status, JSON body, the model's predict time in seconds and the prediction to capture (both ``None`` when
+    the model was not called)."""
     try:  # parsed and validated by pydantic in one pass, whatever the Content-Type (``curl -d`` says form-encoded)
         body = PredictRequest.model_validate_json(raw)
     except ValidationError as e:
-        return 422, _detail(one_line(e.errors())), None
+        return 422, _detail(one_line(e.errors())), None, None
     model = state.slot.model
     if model is None:
-        return 503, _detail("the model is still loading"), None
+        return 503, _detail("the model is still loading"), None, None
     if len(body.rows) <= INLINE_ROWS and model.lock.acquire(blocking=False):
         try:
             return _score(state, model, body, start, nullcontext())  # the lock is held already
@@ -113,13 +121,12 @@ async def _answer(state: Any, raw: bytes, start: float) -> tuple[int, bytes, flo
     return await run_in_threadpool(_score, state, model, body, start, model.lock)
 
 
-def _score(state: Any, model: Any, body: PredictRequest, start: float,
-           hold: AbstractContextManager[Any]) -> tuple[int, bytes, float | None]:
+def _score(state: Any, model: Any, body: PredictRequest, start: float, hold: AbstractContextManager[Any]) -> Answer:
     """Score ``body``, holding ``hold`` (the model's lock) only around ``predict``."""
     ids = body.inference_ids
     if ids is not None and (len(ids) != len(body.rows) or len(set(ids)) != len(ids)):
         why = "the same id twice" if len(ids) == len(body.rows) else f"{len(ids)} ids for {len(body.rows)} rows"
-        return 422, _detail(f"inference_ids: send one different id per row (got {why})"), None
+        return 422, _detail(f"inference_ids: send one different id per row (got {why})"), None, None
     try:
         x = model.to_array(body.rows)
         with hold:
@@ -127,16 +134,22 @@ def _score(state: Any, model: Any, body: PredictRequest, start: float,
             result = model.predict(x)
         predict_s = time.perf_counter() - began
     except BadInput as e:
-        return 422, _detail(str(e)), None
+        return 422, _detail(str(e)), None, None
     except Exception as e:  # the model refused these rows: the client's problem to fix, not a 500
-        return 422, _detail(f"the model could not score these rows: {type(e).__name__}: {e}"), None
-    state.metrics.rows.inc(len(x))
-    ids = tuple(ids) if ids is not None else tuple(uuid.uuid4().hex for _ in range(len(x)))
-    content = json.dumps({**result, "inference_ids": ids, "model_version": model.version},
-                         separators=(",", ":")).encode()
-    state.sink.record(Prediction(model.project, model.version, x, result, time.perf_counter() - start, ids,
-                                 time.time()))
-    return 200, content, predict_s
+        return 422, _detail(f"the model could not score these rows: {type(e).__name__}: {e}"), None, None
+    ids = tuple(ids) if ids is not None else new_ids(len(x))
+    content = to_json({**result, "inference_ids": ids, "model_version": model.version})
+    scored = Prediction(model.project, model.version, x, result, time.perf_counter() - start, ids, time.time())
+    return 200, content, predict_s, scored
+
+
+def new_ids(n: int) -> tuple[str, ...]:
+    """``n`` random version-4 UUIDs as 32 hex digits each (as ``uuid.uuid4().hex``), from one call to the OS."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    digits = raw.hex()
+    return tuple(digits[i:i + 32] for i in range(0, 32 * n, 32))
 
 
 def _detail(reason: str) -> bytes:

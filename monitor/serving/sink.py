@@ -49,7 +49,7 @@ class Prediction:
 
 
 class PredictionSink(Protocol):
-    """Receives every answered prediction, in the worker thread that answered it.
+    """Receives every answered prediction, on the event loop once the answer is sent.
 
     An implementation must be quick (queue the work) and must not raise: the client has its answer.
     """
