@@ -2,11 +2,9 @@
 
 Starts one uvicorn worker process per usable CPU (``MLOPS_SERVE_WORKERS`` overrides), each with the
 model loaded, its numeric libraries' thread pools sized to its share of the CPUs (``OMP_NUM_THREADS`` and the
-like, unless set), and one set of Prometheus value files for all. Each worker listens on its own
-``SO_REUSEPORT`` socket, so the kernel spreads connections over the workers by a hash of each connection
-(with one shared socket, the first worker to wake takes every pending connection, and a keep-alive client
-stays on it). A hash is even only over many connections: 8 keep-alive connections over 2 workers were split
-anywhere from 4/4 to 6/2 here, and the busier worker's answers wait longer.
+like, unless set), and one set of Prometheus value files for all. The supervisor accepts the connections and
+hands each to the worker with the fewest open (see ``workers``), so a few keep-alive clients keep every worker
+busy.
 A worker that dies is started again; one that cannot load the model ends the server with exit code 3,
 so that the watchdog sees the unit fail.
 """
@@ -49,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     if workers == 1:  # the worker is this process: it exits with code 3 itself when the model cannot load
         import uvicorn
 
+        from .writes import OneWriteProtocol
+
         uvicorn.run(f"{__package__}.app:create_app", factory=True, host=args.host, port=args.port,
-                    access_log=False, timeout_graceful_shutdown=5)
+                    http=OneWriteProtocol, access_log=False, timeout_graceful_shutdown=5)
         return 0
     scratch = Path(tempfile.mkdtemp(prefix="mlops-serve-"))
     try:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         # Read by the workers (spawned processes inherit the environment), and by prometheus-client at import.
         os.environ.update({MULTIPROC_ENV: str(scratch / "metrics"), READY_DIR_ENV: str(scratch / "ready"),
                            SUPERVISOR_ENV: str(os.getpid()), WORKERS_ENV: str(workers)})
-        return supervise(workers, args.host, args.port)
+        return supervise(workers, args.host, args.port, scratch / "ready")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -258,3 +260,66 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_keep_alive_connections_are_spread_evenly_over_the_workers(python, models) -> None:
+    with server(python, models / "wine", workers=2) as (url, proc):
+        found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True)
+        workers = [int(p) for p in found.stdout.split()]
+        port = int(url.rsplit(":", 1)[1])
+        clients = [open_client(port) for _ in range(8)]
+        owner = owners(workers, clients)
+        assert sorted(Counter(owner.values()).values()) == [4, 4]  # a hash would split 8 unevenly 7 times in 10
+        busy = owner[clients[0].sock.getsockname()[1]]
+        for client in clients:
+            if owner[client.sock.getsockname()[1]] == busy:
+                client.close()
+        time.sleep(0.5)  # the closes reach the supervisor
+        newcomers = [open_client(port) for _ in range(4)]
+        assert set(owners(workers, newcomers).values()) == {busy}  # the worker whose clients left gets the new ones
+        for client in clients + newcomers:
+            client.close()
+
+
+def open_client(port: int) -> http.client.HTTPConnection:
+    """A keep-alive connection that has had its first answer (so a worker has it)."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    client.request("GET", "/health")
+    assert client.getresponse().read()
+    return client
+
+
+def owners(workers: list[int], clients: list[http.client.HTTPConnection]) -> dict[int, int]:
+    """The worker pid that holds each client's connection, by the client's port (from /proc)."""
+    inodes = {}  # socket inode -> worker pid
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                inodes[target[8:-1]] = pid
+    ports = {client.sock.getsockname()[1] for client in clients}
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port, inode = int(fields[2].split(":")[1], 16), fields[9]
+        if remote_port in ports and inode in inodes:
+            found[remote_port] = inodes[inode]
+    assert set(found) == ports, "every connection is held by a worker"
+    return found
+
+
+def test_an_answer_arrives_in_one_piece(python, models) -> None:
+    """Status line, headers and body in one write: the client wakes once per answer, not twice."""
+    row = json.loads((models / "expected.json").read_text())["rows"][0]
+    body = json.dumps({"rows": [row]}).encode()
+    request = b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+        len(body), body)
+    with server(python, models / "wine") as (url, _):
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30) as conn:
+            for _ in range(20):
+                conn.sendall(request)
+                first = conn.recv(65536)  # returns as soon as anything has arrived
+                head, _, rest = first.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                assert head.startswith(b"HTTP/1.1 200") and len(rest) == length, first
