@@ -12,12 +12,14 @@ wine random forest (examples/wine-sklearn, 100 trees) and a small Keras CNN on s
 digits, then for each model, one row per request, all on 127.0.0.1:
 
 1. the model's own predict: the exact call the server makes on an already validated array, timed
-   in-process in the serving virtualenv, in rounds interleaved with (2) so that both see the same load;
+   in-process in the serving virtualenv, in rounds interleaved with (2) so that both see the same load (and for
+   scikit-learn, the estimator's own call beside it: a forest is served tree by tree, without joblib);
 2. ours, ``python -m serving`` (one worker per CPU): ``wrk`` with 1 connection, then 8 connections. Each answer's
    ``Server-Timing`` header says how long the model's predict took in the server and the whole answer there, so
    the overhead is the latency's p50 minus the predict's p50 over the same requests (a separately timed predict
    moves by more than the overhead with the load of the moment; it is shown too); beside it, a bare ASGI app on
-   the same uvicorn, the floor of loopback HTTP;
+   the same uvicorn, the floor of loopback HTTP, answering at once and after computing as long as the predict
+   (a client that waited longer wakes up more slowly, so the floor rises with the predict's time);
 3. MLflow's ``mlflow models serve --env-manager local`` on the same model (its default: 1 worker),
    1 and 8 connections, and with as many workers as ours at 8 connections;
 4. peak RSS (VmHWM summed over the server's processes);
@@ -94,17 +96,26 @@ sys.path.insert(0, sys.argv[1])
 from serving.loading import load_model
 model = load_model(Path(sys.argv[2]))
 x = model.to_array(json.loads(sys.argv[3]))
-for _ in range(30):
-    model.predict(x)
+calls = {"p50_ms": lambda: model.predict(x)}
+if hasattr(model, "with_probabilities"):  # scikit-learn: the estimator's own call too, as made without our server
+    estimator = model.model
+    own = estimator.predict_proba if model.with_probabilities else estimator.predict
+    calls["estimator_p50_ms"] = lambda: own(model._as_input(x))
+for call in calls.values():
+    for _ in range(30):
+        call()
 print("ready", flush=True)
 for line in sys.stdin:
-    seconds = float(line)
-    times, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter()
-        model.predict(x)
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"p50_ms": statistics.median(times) * 1000, "n": len(times)}), flush=True)
+    seconds = float(line) / len(calls)
+    out = {}
+    for name, call in calls.items():
+        times, end = [], time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        out[name] = statistics.median(times) * 1000
+    print(json.dumps(out), flush=True)
 """
 
 SAVE_MLFLOW = """
@@ -153,14 +164,22 @@ end
 # The floor under any Python HTTP server here: a bare ASGI app on the same uvicorn (httptools, uvloop) that
 # reads the body and answers at once.
 BARE_ASGI = """
-import sys, uvicorn
+import sys, time, uvicorn
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
+    start = time.perf_counter()
     more = True
     while more:
         more = (await receive()).get("more_body", False)
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    busy = float(scope["query_string"].partition(b"=")[2] or 0) / 1000  # ?busy_ms=: compute that long
+    began = time.perf_counter()
+    while time.perf_counter() - began < busy:
+        pass
+    end = time.perf_counter()
+    timing = b"predict;dur=%.3f, server;dur=%.3f" % ((end - began) * 1000, (end - start) * 1000)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"server-timing", timing)]})
     await send({"type": "http.response.body", "body": b'{"predictions":[0]}'})
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
 """
@@ -330,13 +349,17 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     try:
         expected = ours.post("/predict", ours_body)["predictions"]
         wrk(ours.url + "/predict", ours_body, 8, 1, tmp)  # warm up both workers
-        own_p50, ours_1, bare_1 = [], [], []
+        own_p50, estimator_p50, ours_1, bare_1, busy_1 = [], [], [], [], []
         for _ in range(ROUNDS):  # interleaved, so that all three see the same machine load
             own.stdin.write(f"{seconds / 3}\n")
             own.stdin.flush()
-            own_p50.append(json.loads(own.stdout.readline())["p50_ms"])
+            timed = json.loads(own.stdout.readline())
+            own_p50.append(timed["p50_ms"])
+            if "estimator_p50_ms" in timed:
+                estimator_p50.append(timed["estimator_p50_ms"])
             ours_1.append(wrk(ours.url + "/predict", ours_body, 1, seconds / 3, tmp))
             bare_1.append(wrk(bare.url + "/predict", ours_body, 1, seconds / 3, tmp))
+            busy_1.append(wrk(f"{bare.url}/predict?busy_ms={own_p50[-1]:.3f}", ours_body, 1, seconds / 3, tmp))
         ours_8 = wrk(ours.url + "/predict", ours_body, 8, seconds, tmp)
         figures["ours_rss"] = tree_peak_rss_mb(ours.proc.pid)
         n_workers = sum(b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children(ours.proc.pid)) or 1
@@ -351,13 +374,20 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     # each round's overhead on its own requests: the latency's p50 minus the p50 of the predict the server timed
     figures["overhead"] = median([r["p50_ms"] - r["model_p50_ms"] for r in ours_1])
     figures["in_server"] = median([r["server_p50_ms"] - r["model_p50_ms"] for r in ours_1])
+    figures["busy_floor"] = median([r["p50_ms"] - r["model_p50_ms"] for r in busy_1])
     figures["overhead_vs_own"] = median([r["p50_ms"] - own for r, own in zip(ours_1, own_p50, strict=True)])
     figures["ours_8"] = ours_8
     row("model's own predict, timed in a separate process", {"p50_ms": figures["own_p50"]})
     row("model's predict, timed in the server (same requests)", {"p50_ms": figures["ours_1"]["model_p50_ms"]})
+    if estimator_p50:
+        figures["estimator_p50"] = median(estimator_p50)
+        row("  scikit-learn's own call on the same array", {"p50_ms": figures["estimator_p50"]},
+            "(a forest's through joblib: served tree by tree, same answers)")
     row("ours, 1 connection", figures["ours_1"])
     row("bare ASGI app on the same uvicorn, 1 connection", {"p50_ms": figures["bare_p50"]},
         "(the floor: loopback HTTP, no model)")
+    row("  the same app computing as long as the predict", {"p50_ms": figures["busy_floor"]},
+        "(over its compute: the floor at this predict time)")
     row("ours, 8 connections", ours_8, f"peak RSS {figures['ours_rss']:.0f} MB")
     if mlflow is not None:
         mlflow_model = tmp / f"{model_dir.name}-mlflow-model"
@@ -457,7 +487,8 @@ def goals(f: dict[str, Any]) -> None:
 
     check("overhead over the model's predict, p50", f["overhead"], "<= 0.5", f["overhead"] <= 0.5, "ms")
     print(f"  {'  of which in the server (validate, encode)':<48} {f['in_server']:7.2f} ms; HTTP and loopback "
-          f"{f['overhead'] - f['in_server']:.2f} ms (bare ASGI app: {f['bare_p50']:.2f} ms)", flush=True)
+          f"{f['overhead'] - f['in_server']:.2f} ms (bare ASGI app: {f['bare_p50']:.2f} ms, or "
+          f"{f['busy_floor']:.2f} ms when it computes as long as the predict)", flush=True)
     print(f"  {'  against the predict timed in another process':<48} {f['overhead_vs_own']:7.2f} ms (the same "
           "call, but its p50 moves with the load of the moment)", flush=True)
     scale = f["ours_8"]["rps"] / f["ours_1"]["rps"]
