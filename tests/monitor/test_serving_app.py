@@ -344,3 +344,18 @@ def test_the_loaded_model_is_out_of_the_collectors_full_collections(python, mode
                          timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.splitlines()[-1].split() == ["True", "False", "False"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_ends_the_server_with_one_line(python, models, workers) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(models / "wine"),
+               "MLOPS_SERVE_WORKERS": str(workers), "MLOPS_CAPTURE": "off"}
+        proc = subprocess.run([python, "-m", "serving", "--port", str(port)], env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode != 0
+    assert "address already in use" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
