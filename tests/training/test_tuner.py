@@ -80,7 +80,8 @@ def test_a_killed_run_continues_with_the_next_trial(project_factory) -> None:
     deadline = time.time() + 120
     while time.time() < deadline:
         runs = store.find_runs()
-        if runs and sum(t.status == "ok" for t in store.trials(runs[0].id)) == 1:
+        trials = store.trials(runs[0].id) if runs else []
+        if sum(t.status == "ok" for t in trials) == 1 and len(trials) == 2:  # trial 2 has started: kill it
             break
         time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, trial included
