@@ -114,13 +114,22 @@ class HandedConnections(uvicorn.Server):
         self._leave()
         await super().shutdown(sockets=sockets)
 
-    def _take(self) -> None:
+    def _receive(self) -> tuple[bytes, list[int]] | None:
+        """The supervisor's next message and its descriptors (both empty: the supervisor is gone); ``None`` when
+        there is none yet."""
         try:
             message, fds, _, _ = socket.recv_fds(self.pair, 16, 4)
         except (BlockingIOError, InterruptedError):
-            return
+            return None
         except OSError:
-            message, fds = b"", []
+            return b"", []
+        return message, fds
+
+    def _take(self) -> None:
+        received = self._receive()
+        if received is None:
+            return
+        message, fds = received
         if not message and not fds:  # the supervisor is gone
             asyncio.get_running_loop().remove_reader(self.pair.fileno())
             self.should_exit = True
@@ -177,14 +186,9 @@ class HandedConnections(uvicorn.Server):
         loop.remove_reader(self.pair.fileno())
         if self._note_waits:
             loop.remove_writer(self.pair.fileno())
-        while True:  # handed over but not taken yet: closed, as a stopping server's backlog is
-            try:
-                message, fds, _, _ = socket.recv_fds(self.pair, 16, 4)
-            except OSError:
-                break
-            if not message and not fds:
-                break
-            for fd in fds:
+        # handed over but not taken yet: closed, as a stopping server's backlog is
+        while (received := self._receive()) not in (None, (b"", [])):
+            for fd in received[1]:
                 os.close(fd)
         try:
             self.pair.send(BYE)
