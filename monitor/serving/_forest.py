@@ -19,10 +19,10 @@ MAX_ROWS = 256
 Scorer = Callable[[Any], np.ndarray]
 
 
-def tree_by_tree(model: Any, probe: Any) -> Scorer | None:
+def tree_by_tree(model: Any, probe: Callable[[], Any]) -> Scorer | None:
     """``predict_proba`` of a forest classifier, or ``predict`` of a forest regressor (either alone or as the last
-    step of a pipeline), without joblib; ``None`` for any other model, or when the result on ``probe`` (rows as
-    the model takes them) is not identical to the estimator's own."""
+    step of a pipeline), without joblib; ``None`` for any other model, or when the result on the rows ``probe``
+    makes (as the model takes them; only made for a forest) is not identical to the estimator's own."""
     from sklearn.ensemble import (
         ExtraTreesClassifier,
         ExtraTreesRegressor,
@@ -48,7 +48,8 @@ def tree_by_tree(model: Any, probe: Any) -> Scorer | None:
         return trees(head.transform(x) if head is not None else x)
 
     try:
-        same = all(np.array_equal(score(rows), own(rows)) for rows in (probe, probe[:1]))
+        rows = probe()
+        same = all(np.array_equal(score(some), own(some)) for some in (rows, rows[:1]))
     except Exception:  # the estimator's own scoring decides what happens to such rows
         return None
     return score if same else None

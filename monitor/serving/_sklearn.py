@@ -34,7 +34,7 @@ class SklearnModel(ServedModel):
         self.with_probabilities = self._classes is not None and self._proba_decides()
         self._predict_proba = getattr(model, "predict_proba", None)
         self._predict = model.predict
-        fast = tree_by_tree(model, self._probe()) if self.width else None
+        fast = tree_by_tree(model, self._probe) if self.width else None
         if fast is not None:  # a forest: the same answers without joblib's per-tree dispatch
             if self.with_probabilities:
                 self._predict_proba = fast
