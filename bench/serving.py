@@ -195,6 +195,11 @@ def median(values: list[Any], key: Callable[[Any], float] | None = None) -> Any:
     return sorted(values, key=key)[len(values) // 2]
 
 
+def over_predict(result: dict[str, float]) -> float:
+    """A wrk run's latency p50 over the p50 of the predict its server said it timed (``Server-Timing``), in ms."""
+    return result["p50_ms"] - result["model_p50_ms"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -372,12 +377,11 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     figures["ours_1"] = median(ours_1, key=lambda r: r["p50_ms"])
     figures["bare_p50"] = median([r["p50_ms"] for r in bare_1])
     # each round's overhead on its own requests: the latency's p50 minus the p50 of the predict the server timed
-    figures["overhead"] = median([r["p50_ms"] - r["model_p50_ms"] for r in ours_1])
+    figures["overhead"] = median([over_predict(r) for r in ours_1])
     figures["in_server"] = median([r["server_p50_ms"] - r["model_p50_ms"] for r in ours_1])
-    figures["busy_floor"] = median([r["p50_ms"] - r["model_p50_ms"] for r in busy_1])
+    figures["busy_floor"] = median([over_predict(r) for r in busy_1])
     # ours over that floor, round by round (the floor moves with the machine's load from minute to minute)
-    figures["above_floor"] = median([(r["p50_ms"] - r["model_p50_ms"]) - (b["p50_ms"] - b["model_p50_ms"])
-                                     for r, b in zip(ours_1, busy_1, strict=True)])
+    figures["above_floor"] = median([over_predict(r) - over_predict(b) for r, b in zip(ours_1, busy_1, strict=True)])
     figures["overhead_vs_own"] = median([r["p50_ms"] - own for r, own in zip(ours_1, own_p50, strict=True)])
     figures["ours_8"] = ours_8
     row("model's own predict, timed in a separate process", {"p50_ms": figures["own_p50"]})
