@@ -13,7 +13,7 @@ digits, then for each model, one row per request, all on 127.0.0.1:
 
 1. the model's own predict: the exact call the server makes on an already validated array, timed
    in-process in the serving virtualenv, in rounds interleaved with (2) so that both see the same load (and for
-   scikit-learn, the estimator's own call beside it: a forest is served tree by tree, without joblib);
+   scikit-learn, the estimator's own call beside it: a forest is served without joblib, its trees walked together);
 2. ours, ``python -m serving`` (one worker per CPU): ``wrk`` with 1 connection, then 8 connections. Each answer's
    ``Server-Timing`` header says how long the model's predict took in the server and the whole answer there, so
    the overhead is the latency's p50 minus the predict's p50 over the same requests (a separately timed predict
@@ -389,7 +389,7 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     if estimator_p50:
         figures["estimator_p50"] = median(estimator_p50)
         row("  scikit-learn's own call on the same array", {"p50_ms": figures["estimator_p50"]},
-            "(a forest's through joblib: served tree by tree, same answers)")
+            "(a forest's through joblib: served by walking its trees together, same answers)")
     row("ours, 1 connection", figures["ours_1"])
     row("bare ASGI app on the same uvicorn, 1 connection", {"p50_ms": figures["bare_p50"]},
         "(the floor: loopback HTTP, no model)")
