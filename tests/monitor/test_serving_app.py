@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,13 @@ def test_predictions_are_the_models_own_for_lists_and_feature_objects(python, mo
         assert code == 200 and answer["predictions"] == expected["predictions"] and answer["model_version"] == 7
         assert answer["probabilities"] == expected["probabilities"]  # a forest: its predict is the most probable
         assert len(set(answer["inference_ids"])) == len(rows)
+        # version-7 UUIDs: the time first, so the ids of a later answer sort after these (and the capture
+        # stores add them at the end of their indexes)
+        assert {uuid.UUID(i).version for i in answer["inference_ids"]} == {7}
+        time.sleep(0.002)
+        later = json.loads(call(f"{url}/predict", {"rows": rows[:1]})[1])["inference_ids"][0]
+        assert later > max(answer["inference_ids"])
+        assert abs(int(later[:12], 16) / 1000 - time.time()) < 60
         objects = [dict(zip(features, row, strict=True)) for row in rows[:3]]
         code, body = call(f"{url}/predict", {"rows": [objects[0], rows[1], objects[2]]})
         assert code == 200 and json.loads(body)["predictions"] == expected["predictions"][:3]
