@@ -79,9 +79,18 @@ class CaptureStore(abc.ABC):
 
     description: str
 
-    @abc.abstractmethod
     def add_predictions(self, docs: list[dict[str, Any]]) -> None:
         """Store prediction documents; a reused ``_id`` replaces the earlier prediction."""
+        self.add_prepared(self.prepare(docs))
+
+    def prepare(self, docs: list[dict[str, Any]]) -> list[Any]:
+        """Prediction documents as ``add_prepared`` writes them. ``CaptureSink`` calls this on the event loop once an
+        answer is sent, so that its writer thread runs little Python: the loop waits for the GIL while it does."""
+        return docs
+
+    @abc.abstractmethod
+    def add_prepared(self, prepared: list[Any]) -> None:
+        """Store what ``prepare`` made of prediction documents."""
 
     @abc.abstractmethod
     def predictions(self, project: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -172,18 +181,20 @@ class MongoCapture(CaptureStore):
         self.db.predictions.create_index([("project", 1), ("labelled_at", -1)], sparse=True)
         self.db.labels.create_index([("project", 1), ("inference_id", 1)])
 
-    def add_predictions(self, docs: list[dict[str, Any]]) -> None:
-        if not docs:
+    def prepare(self, docs: list[dict[str, Any]]) -> list[Any]:
+        return [{**d, "row": clean_row(d["row"])} for d in docs]
+
+    def add_prepared(self, prepared: list[Any]) -> None:
+        if not prepared:
             return
-        docs = [{**d, "row": clean_row(d["row"])} for d in docs]
 
         def write() -> None:
             try:
-                self.db.predictions.insert_many(docs)
+                self.db.predictions.insert_many(prepared)
             except Exception as e:  # a client reused an id: the batch again, one upsert at a time (idempotent)
                 if "Duplicate" not in type(e).__name__ and "BulkWrite" not in type(e).__name__:
                     raise
-                for d in docs:
+                for d in prepared:
                     self.db.predictions.replace_one({"_id": d["_id"]}, d, upsert=True)
 
         self._call("storing predictions", write)
@@ -344,17 +355,18 @@ class SpoolCapture(CaptureStore):
                 doc.pop(key, None)
         return doc
 
-    def add_predictions(self, docs: list[dict[str, Any]]) -> None:
-        rows = [(d["_id"], d["project"], d.get("model_version"), d["time"], row_bytes(d["row"]),
+    def prepare(self, docs: list[dict[str, Any]]) -> list[Any]:
+        return [(d["_id"], d["project"], d.get("model_version"), d["time"], row_bytes(d["row"]),
                  _dumps(d.get("prediction")), _dumps(d.get("probabilities"))) for d in docs]
 
+    def add_prepared(self, prepared: list[Any]) -> None:
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany("INSERT OR REPLACE INTO predictions (id, project, model_version, time, row, prediction,"
-                               " probabilities) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                               " probabilities) VALUES (?, ?, ?, ?, ?, ?, ?)", prepared)
 
-        if rows:
+        if prepared:
             self._call("storing predictions", write)
 
     def predictions(self, project: str, ids: list[str]) -> dict[str, dict[str, Any]]:

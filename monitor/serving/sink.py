@@ -1,5 +1,6 @@
 """Where each prediction goes after it is answered: nowhere (``NullSink``), or the capture store
-(``CaptureSink``: queued on the request path, written in batches by a background thread).
+(``CaptureSink``: prepared and queued on the event loop once the answer is sent, written in batches by a
+background thread).
 """
 
 from __future__ import annotations
@@ -92,13 +93,24 @@ def documents(prediction: Prediction) -> list[dict[str, Any]]:
                                                         strict=False)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """One answered call's rows, as the store writes them."""
+
+    project: str
+    rows: int
+    prepared: list[Any]
+
+
 class CaptureSink:
     """Captures every prediction into a ``CaptureStore`` off the request path.
 
-    ``record`` only appends to a bounded queue. A daemon thread turns queued calls into documents and writes them
-    in batches; while the store cannot be reached it keeps up to ``max_pending`` rows, drops the oldest beyond
-    that, retries with back-off and says once that capture paused and once that it resumed. Every
-    ``PRUNE_EVERY_S`` it deletes the oldest unlabelled predictions beyond ``retention``.
+    ``record`` turns the call into the store's rows (``CaptureStore.prepare``) and appends them to a bounded queue:
+    that Python work is done on the event loop between requests, so that the writer thread holds the GIL as little
+    as possible (the loop waits up to the interpreter's switch interval, 5 ms, for a thread that holds it). A daemon
+    thread writes the queue in batches; while the store cannot be reached it keeps up to ``max_pending`` rows,
+    drops the oldest beyond that, retries with back-off and says once that capture paused and once that it resumed.
+    Every ``PRUNE_EVERY_S`` it deletes the oldest unlabelled predictions beyond ``retention``.
 
     Args:
         store: Where predictions go.
@@ -119,7 +131,8 @@ class CaptureSink:
         self.written = 0
         self.dropped = 0
         self.failing: str | None = None
-        self._queue: collections.deque[Prediction] = collections.deque()
+        self._queue: collections.deque[_Queued] = collections.deque()
+        self._said_unprepared = False
         self._queued_rows = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -131,15 +144,26 @@ class CaptureSink:
         self._thread.start()
 
     def record(self, prediction: Prediction) -> None:
-        """Queue one answered call (never blocks on the store)."""
+        """Queue one answered call (never blocks on the store, never raises)."""
+        try:
+            item = _Queued(prediction.project, len(prediction.inference_ids),
+                           self.store.prepare(documents(prediction)))
+        except Exception as e:  # the client has its answer: this call goes uncaptured, and is counted as dropped
+            with self._lock:
+                self.dropped += len(prediction.inference_ids)
+            self.on_dropped(len(prediction.inference_ids))
+            if not self._said_unprepared:
+                self._said_unprepared = True
+                self._say(f"capture: a prediction could not be stored and was dropped: {type(e).__name__}: {e}")
+            return
         dropped = 0
         with self._lock:
-            self._queue.append(prediction)
-            self._queued_rows += len(prediction.inference_ids)
+            self._queue.append(item)
+            self._queued_rows += item.rows
             while self._queued_rows > self.max_pending and len(self._queue) > 1:
                 old = self._queue.popleft()
-                self._queued_rows -= len(old.inference_ids)
-                dropped += len(old.inference_ids)
+                self._queued_rows -= old.rows
+                dropped += old.rows
             self.dropped += dropped
             full = self._queued_rows >= BATCH_ROWS
         if dropped:
@@ -167,21 +191,21 @@ class CaptureSink:
         self._wake.set()
         self._thread.join(timeout=5.0)
 
-    def _take(self) -> list[Prediction]:
+    def _take(self) -> list[_Queued]:
         with self._lock:
             batch, rows = [], 0
             while self._queue and rows < BATCH_ROWS:
                 item = self._queue.popleft()
                 batch.append(item)
-                rows += len(item.inference_ids)
+                rows += item.rows
             self._queued_rows -= rows
             self._writing = rows
             return batch
 
-    def _put_back(self, batch: list[Prediction]) -> None:
+    def _put_back(self, batch: list[_Queued]) -> None:
         with self._lock:
             self._queue.extendleft(reversed(batch))
-            self._queued_rows += sum(len(p.inference_ids) for p in batch)
+            self._queued_rows += sum(item.rows for item in batch)
             self._writing = 0
 
     def _run(self) -> None:
@@ -194,8 +218,8 @@ class CaptureSink:
                 if not batch:
                     break
                 try:
-                    docs = [d for p in batch for d in documents(p)]
-                    self.store.add_predictions(docs)
+                    prepared = [row for item in batch for row in item.prepared]
+                    self.store.add_prepared(prepared)
                 except CaptureUnavailable as e:
                     self._put_back(batch)
                     if self.failing is None:
@@ -204,11 +228,11 @@ class CaptureSink:
                     self.failing = str(e)
                     backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
                     break
-                self.on_written(len(docs))
+                self.on_written(len(prepared))
                 with self._lock:
                     self._writing = 0
-                    self.written += len(docs)
-                    self._projects.update(p.project for p in batch)
+                    self.written += len(prepared)
+                    self._projects.update(item.project for item in batch)
                     self._idle.notify_all()
                 if self.failing is not None:
                     self._say(f"capture resumed: {self.written} rows written so far, {self.dropped} dropped")

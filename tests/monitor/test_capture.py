@@ -99,7 +99,26 @@ def test_the_sink_writes_in_batches_off_the_callers_thread(tmp_path: Path) -> No
     queued_in = time.perf_counter() - start
     assert sink.flush(5)
     assert len(store.served("wine", limit=1000)) == 400
-    assert queued_in < 0.05, f"record() took {queued_in:.3f}s for 200 calls: it must only queue"
+    assert queued_in < 0.05, f"record() took {queued_in:.3f}s for 200 calls: it must not wait for the store"
+    sink.close()
+
+
+def test_a_prediction_the_store_cannot_take_is_dropped_and_said_once_and_capture_goes_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = SpoolCapture(tmp_path)
+    dropped: list[int] = []
+    sink = CaptureSink(store, retention=1000, on_dropped=dropped.append)
+    odd = call(2)
+    for _ in range(2):  # an output JSON cannot hold (a model returning objects)
+        sink.record(Prediction(odd.project, 1, odd.rows, {"predictions": [object(), object()]}, 0.001,
+                               odd.inference_ids, odd.time))
+    sink.record(call(3))
+    assert sink.flush(5)
+    assert len(store.served("wine", limit=100)) == 3 and sink.dropped == 4 and dropped == [2, 2]
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and "could not be stored and was dropped" in said[0] and "TypeError" in said[0]
+    sink.record(call(1))  # the writer is still there
+    assert sink.flush(5) and len(store.served("wine", limit=100)) == 4
     sink.close()
 
 
