@@ -14,7 +14,8 @@ digits, then for each model, one row per request, all on 127.0.0.1:
 1. the model's own predict: the exact call the server makes on an already validated array, timed
    in-process in the serving virtualenv, in rounds interleaved with (2) so that both see the same load (and for
    scikit-learn, the estimator's own call beside it: a forest is served without joblib, its trees walked together);
-2. ours, ``python -m serving`` (one worker per CPU): ``wrk`` with 1 connection, then 8 connections. Each answer's
+2. ours, ``python -m serving`` (one worker per CPU): ``wrk`` with 1 connection and with 8 connections, in the
+   same interleaved rounds (each figure is the median of the rounds', p99 / p50 too). Each answer's
    ``Server-Timing`` header says how long the model's predict took in the server and the whole answer there, so
    the overhead is the latency's p50 minus the predict's p50 over the same requests (a separately timed predict
    moves by more than the overhead with the load of the moment; it is shown too); beside it, a bare ASGI app on
@@ -185,8 +186,8 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_
 """
 
 
-#: Interleaved rounds (the median round is shown): own predict, ours and the bare app at 1 connection; capture
-#: on and off.
+#: Interleaved rounds (the median round is shown): own predict, ours and the bare app at 1 connection, ours at 8
+#: connections; capture on and off.
 ROUNDS = 5
 
 
@@ -354,7 +355,7 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     try:
         expected = ours.post("/predict", ours_body)["predictions"]
         wrk(ours.url + "/predict", ours_body, 8, 1, tmp)  # warm up both workers
-        own_p50, estimator_p50, ours_1, bare_1, busy_1 = [], [], [], [], []
+        own_p50, estimator_p50, ours_1, bare_1, busy_1, ours_8s = [], [], [], [], [], []
         for _ in range(ROUNDS):  # interleaved, so that all three see the same machine load
             own.stdin.write(f"{seconds / 3}\n")
             own.stdin.flush()
@@ -365,7 +366,7 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
             ours_1.append(wrk(ours.url + "/predict", ours_body, 1, seconds / 3, tmp))
             bare_1.append(wrk(bare.url + "/predict", ours_body, 1, seconds / 3, tmp))
             busy_1.append(wrk(f"{bare.url}/predict?busy_ms={own_p50[-1]:.3f}", ours_body, 1, seconds / 3, tmp))
-        ours_8 = wrk(ours.url + "/predict", ours_body, 8, seconds, tmp)
+            ours_8s.append(wrk(ours.url + "/predict", ours_body, 8, seconds / 3, tmp))
         figures["ours_rss"] = tree_peak_rss_mb(ours.proc.pid)
         n_workers = sum(b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children(ours.proc.pid)) or 1
     finally:
@@ -383,7 +384,11 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
     # ours over that floor, round by round (the floor moves with the machine's load from minute to minute)
     figures["above_floor"] = median([over_predict(r) - over_predict(b) for r, b in zip(ours_1, busy_1, strict=True)])
     figures["overhead_vs_own"] = median([r["p50_ms"] - own for r, own in zip(ours_1, own_p50, strict=True)])
+    # each figure at 8 connections is the median of the rounds', the tail ratio too (one 6 s run's p99 can be
+    # one moment of the machine's)
+    ours_8 = {key: median([r[key] for r in ours_8s]) for key in ("p50_ms", "p99_ms", "rps")}
     figures["ours_8"] = ours_8
+    figures["tails_8"] = sorted(r["p99_ms"] / r["p50_ms"] for r in ours_8s)
     row("model's own predict, timed in a separate process", {"p50_ms": figures["own_p50"]})
     row("model's predict, timed in the server (same requests)", {"p50_ms": figures["ours_1"]["model_p50_ms"]})
     if estimator_p50:
@@ -395,7 +400,7 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
         "(the floor: loopback HTTP, no model)")
     row("  the same app computing as long as the predict", {"p50_ms": figures["busy_floor"]},
         "(over its compute: the floor at this predict time)")
-    row("ours, 8 connections", ours_8, f"peak RSS {figures['ours_rss']:.0f} MB")
+    row("ours, 8 connections", ours_8, f"peak RSS {figures['ours_rss']:.0f} MB (median of {ROUNDS} rounds)")
     if mlflow is not None:
         mlflow_model = tmp / f"{model_dir.name}-mlflow-model"
         kind = "keras" if (model_dir / "model.keras").exists() else "sklearn"
@@ -475,6 +480,9 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
         rate = 1 - mid["on"]["rps"] / mid["off"]["rps"]
         print(f"  {'capture cost at ' + str(connections) + ' connection(s)':<48} p50 {p50:+.1%}, requests/s "
               f"{-rate:+.1%}", flush=True)
+    tails = {n: median([r["p99_ms"] / r["p50_ms"] for r in rounds[n][8]]) for n in servers}
+    print(f"  {'p99 / p50 at 8 connections, off / on':<48} {tails['off']:.2f} / {tails['on']:.2f} x  goal <= 3 "
+          f"{'met' if max(tails.values()) <= 3 else 'MISSED'} (median of the rounds')", flush=True)
     cost = cpu_per_request["on"] / cpu_per_request["off"] - 1
     print(f"  {'server CPU per request, off -> on':<48} {cpu_per_request['off']:.3f} -> {cpu_per_request['on']:.3f} ms "
           f"({cost:+.1%}; CPU time, so less sensitive to other load than latency)", flush=True)
@@ -502,8 +510,10 @@ def goals(f: dict[str, Any]) -> None:
           "call, but its p50 moves with the load of the moment)", flush=True)
     scale = f["ours_8"]["rps"] / f["ours_1"]["rps"]
     check(f"8 connections / 1 connection ({f['workers']} workers)", scale, ">= 1.7", scale >= 1.7)
-    tail = f["ours_8"]["p99_ms"] / f["ours_8"]["p50_ms"]
+    tail = median(f["tails_8"])
     check("p99 / p50 at 8 connections", tail, "<= 3", tail <= 3)
+    print(f"  {'  the rounds, each on its own requests':<48} {', '.join(f'{t:.2f}' for t in f['tails_8'])}",
+          flush=True)
     if "mlflow_8" in f:
         vs = f["ours_8"]["rps"] / f["mlflow_8"]["rps"]
         check("ours / MLflow, requests/s at 8 connections", vs, ">= 3", vs >= 3)
