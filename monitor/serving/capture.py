@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import array
+import functools
 import json
 import math
 import sqlite3
@@ -148,6 +149,11 @@ def _label_doc(project: str, inference_id: str, label: Any, previous: Any, now: 
             "previous": previous, "time": now, "source": source}
 
 
+#: What an insert of a known ``_id`` raises: pymongo's ``DuplicateKeyError`` or ``BulkWriteError``, the embedded
+#: engine's SQLite ``IntegrityError``.
+_DUPLICATE_ID_ERRORS = ("Duplicate", "BulkWrite", "IntegrityError")
+
+
 # -- MongoDB (or anything with the pymongo API) --------------------------------------------------
 
 class MongoCapture(CaptureStore):
@@ -192,7 +198,7 @@ class MongoCapture(CaptureStore):
             try:
                 self.db.predictions.insert_many(prepared)
             except Exception as e:  # a client reused an id: the batch again, one upsert at a time (idempotent)
-                if "Duplicate" not in type(e).__name__ and "BulkWrite" not in type(e).__name__:
+                if not any(kind in type(e).__name__ for kind in _DUPLICATE_ID_ERRORS):
                     raise
                 for d in prepared:
                     self.db.predictions.replace_one({"_id": d["_id"]}, d, upsert=True)
@@ -299,10 +305,22 @@ CREATE TABLE IF NOT EXISTS served_models (id TEXT PRIMARY KEY, doc TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS live_status (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 _JSON_COLUMNS = ("prediction", "probabilities", "label")
+#: Predictions per INSERT statement (7 values each: within SQLite's oldest limit of 999 values per statement).
+_ROWS_PER_INSERT = 100
+
+
+@functools.cache
+def _insert_predictions(rows: int) -> str:
+    return ("INSERT OR REPLACE INTO predictions (id, project, model_version, time, row, prediction, probabilities) "
+            "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows))
+
+
+#: One encoder for every value: ``json.dumps`` with options builds a new one per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _COMPACT.encode(value)
 
 
 class SpoolCapture(CaptureStore):
@@ -360,11 +378,15 @@ class SpoolCapture(CaptureStore):
                  _dumps(d.get("prediction")), _dumps(d.get("probabilities"))) for d in docs]
 
     def add_prepared(self, prepared: list[Any]) -> None:
+        """Rows go in ``_ROWS_PER_INSERT`` at a time, one statement each: ``sqlite3`` releases the GIL around each
+        statement's execution and takes it back after, and while the event loop is busy each taking back can wait
+        for the loop (``executemany`` did that once per row)."""
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                db.executemany("INSERT OR REPLACE INTO predictions (id, project, model_version, time, row, prediction,"
-                               " probabilities) VALUES (?, ?, ?, ?, ?, ?, ?)", prepared)
+                for start in range(0, len(prepared), _ROWS_PER_INSERT):
+                    chunk = prepared[start:start + _ROWS_PER_INSERT]
+                    db.execute(_insert_predictions(len(chunk)), [value for row in chunk for value in row])
 
         if prepared:
             self._call("storing predictions", write)

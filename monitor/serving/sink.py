@@ -168,7 +168,7 @@ class CaptureSink:
             full = self._queued_rows >= BATCH_ROWS
         if dropped:
             self.on_dropped(dropped)
-        if full:
+        if full and not self._wake.is_set():  # set() takes a lock and notifies: once per batch is enough
             self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -43,6 +43,16 @@ def test_predictions_come_back_as_stored_and_only_for_their_project(store: Captu
     assert [d["_id"] for d in store.recent("wine", 2)] == ["id-4", "id-3"]
 
 
+def test_a_reused_id_replaces_the_earlier_prediction_in_one_batch_and_across_batches(store: CaptureStore) -> None:
+    docs = [doc(i) for i in range(250)]  # past the spool's 100 rows per statement
+    docs[180] = {**doc(180), "_id": "id-10", "prediction": 99}
+    store.add_predictions(docs)
+    assert store.predictions("wine", ["id-10"])["id-10"]["prediction"] == 99
+    store.add_predictions([{**doc(11), "prediction": 98}])
+    assert store.predictions("wine", ["id-11"])["id-11"]["prediction"] == 98
+    assert len(store.served("wine", limit=1000)) == 249
+
+
 def test_a_second_label_replaces_the_first_and_both_stay_in_the_history(store: CaptureStore) -> None:
     store.add_predictions([doc(i) for i in range(3)])
     assert store.add_labels("wine", [("id-0", 2), ("id-1", 1)], "api").replaced == 0
