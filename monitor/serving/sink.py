@@ -98,7 +98,6 @@ class _Queued:
     """One answered call's rows, as the store writes them."""
 
     project: str
-    rows: int
     prepared: list[Any]
 
 
@@ -146,8 +145,7 @@ class CaptureSink:
     def record(self, prediction: Prediction) -> None:
         """Queue one answered call (never blocks on the store, never raises)."""
         try:
-            item = _Queued(prediction.project, len(prediction.inference_ids),
-                           self.store.prepare(documents(prediction)))
+            item = _Queued(prediction.project, self.store.prepare(documents(prediction)))
         except Exception as e:  # the client has its answer: this call goes uncaptured, and is counted as dropped
             with self._lock:
                 self.dropped += len(prediction.inference_ids)
@@ -159,11 +157,11 @@ class CaptureSink:
         dropped = 0
         with self._lock:
             self._queue.append(item)
-            self._queued_rows += item.rows
+            self._queued_rows += len(item.prepared)
             while self._queued_rows > self.max_pending and len(self._queue) > 1:
                 old = self._queue.popleft()
-                self._queued_rows -= old.rows
-                dropped += old.rows
+                self._queued_rows -= len(old.prepared)
+                dropped += len(old.prepared)
             self.dropped += dropped
             full = self._queued_rows >= BATCH_ROWS
         if dropped:
@@ -197,7 +195,7 @@ class CaptureSink:
             while self._queue and rows < BATCH_ROWS:
                 item = self._queue.popleft()
                 batch.append(item)
-                rows += item.rows
+                rows += len(item.prepared)
             self._queued_rows -= rows
             self._writing = rows
             return batch
@@ -205,7 +203,7 @@ class CaptureSink:
     def _put_back(self, batch: list[_Queued]) -> None:
         with self._lock:
             self._queue.extendleft(reversed(batch))
-            self._queued_rows += sum(item.rows for item in batch)
+            self._queued_rows += sum(len(item.prepared) for item in batch)
             self._writing = 0
 
     def _run(self) -> None:
