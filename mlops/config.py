@@ -257,6 +257,15 @@ class ProjectConfig(_Strict):
     approval: Literal["auto", "manual"] = Field("auto", description="auto: a blessed model goes to production")
     confirm: int = Field(0, ge=0, le=20, description="script projects: re-run the winner with this many seeds")
 
+    @field_validator("name")
+    @classmethod
+    def _slug_name(cls, v: str | None) -> str | None:
+        from mlops.names import name_problem
+
+        if v is not None and name_problem(v):
+            raise ValueError(name_problem(v))
+        return v
+
     @field_validator("optuna_storage")
     @classmethod
     def _storage_url(cls, v: str | None) -> str | None:

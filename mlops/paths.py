@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlops.names import check_name
+
 
 def home() -> Path:
     """``$MLOPS_HOME``, default ``~/.mlops``: runs, the embedded store and the outbox live here."""
@@ -40,7 +42,7 @@ def source_root() -> Path:
 def capture_dir(project: str) -> Path:
     """``$MLOPS_HOME/capture/<project>``: the spool of captured predictions and labels when there is no MongoDB
     (the deploy mounts it into the project's serving units)."""
-    return home() / "capture" / project
+    return home() / "capture" / check_name(project)
 
 
 def snapshots_dir() -> Path:
@@ -50,4 +52,4 @@ def snapshots_dir() -> Path:
 
 def project_state_dir(project: str) -> Path:
     """``$MLOPS_HOME/projects/<project>``: what mlops keeps for a project, such as its data schema."""
-    return home() / "projects" / project
+    return home() / "projects" / check_name(project)

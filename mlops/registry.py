@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlops import paths
 from mlops.errors import RegistryError
+from mlops.names import check_name
 from mlops.records import AliasMove, ModelVersion
 from mlops.store import RunStore
 
@@ -48,8 +49,12 @@ class Registry:
         self.root = root or paths.registry_dir()
 
     def folder(self, project: str, version: int) -> Path:
-        """The folder of a version's files."""
-        return self.root / project / f"v{version}"
+        """The folder of a version's files.
+
+        Raises:
+            UsageError: ``project`` is not a valid name (a path is never built from one).
+        """
+        return self.root / check_name(project, "project name") / f"v{int(version)}"
 
     def register(self, candidate: ModelVersion, model_file: Path, extras: dict[str, Path] | None = None,
                  meta: dict | None = None) -> ModelVersion:
@@ -118,6 +123,7 @@ class Registry:
         Raises:
             RegistryError: The version does not exist or its files are gone.
         """
+        check_name(alias, "alias")
         target = self.get(project, version)
         if not (self.folder(project, version) / "model.json").is_file():
             raise RegistryError(f"the files of {project} v{version} are missing in {self.folder(project, version)}")

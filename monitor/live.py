@@ -130,11 +130,13 @@ def resolve_project(ref: str, store: Any) -> tuple[str, Path | None, Monitoring]
     """
     from mlops.config import load_config
     from mlops.errors import UsageError
+    from mlops.names import check_name, default_name
 
     folder = Path(ref)
     if folder.is_dir():
         cfg = load_config(folder)
-        return cfg.name or folder.resolve().name, folder.resolve(), cfg.monitoring
+        return cfg.name or default_name(folder.resolve().name), folder.resolve(), cfg.monitoring
+    check_name(ref, "project")
     runs = store.find_runs(project=ref, limit=1)
     if not runs:
         raise UsageError(f"{ref}: neither a project folder nor a project with runs; give the folder that holds "

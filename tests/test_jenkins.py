@@ -232,3 +232,21 @@ def test_with_jenkins_url_the_hook_starts_the_jenkins_job_instead(tmp_path: Path
     assert any(s.startswith("POST /job/mlops-train/buildWithParameters") for s in _FakeJenkins.seen)
     assert "started Jenkins job mlops-train for main" in proc.stdout
     assert get_run_store().find_runs() == []
+
+
+def test_the_hook_installs_and_runs_in_a_repository_whose_path_has_a_space(tmp_path: Path) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FakeJenkins)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bare = tmp_path / "my repo.git"
+    _git("init", "-q", "--bare", str(bare))
+    proc = subprocess.run([sys.executable, "-m", "mlops", "hook", "install", str(bare)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"installed {bare / 'hooks' / 'post-receive'}"), \
+        proc.stderr
+    try:
+        hook = subprocess.run([str(bare / "hooks" / "post-receive")], cwd=bare, capture_output=True, text=True,
+                              input="0" * 40 + " " + "b" * 40 + " refs/heads/main\n", timeout=120,
+                              env={**os.environ, "JENKINS_URL": f"http://127.0.0.1:{server.server_port}"})
+    finally:
+        server.shutdown()
+    assert hook.returncode == 0 and "started Jenkins job mlops-train for main" in hook.stdout, hook.stderr

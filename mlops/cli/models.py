@@ -18,9 +18,11 @@ def models(
 ) -> None:
     """A project's model versions with their metrics, snapshot and gate decision, its aliases, and who moved them
     when and why."""
+    from mlops.names import check_name
     from mlops.registry import Registry
     from mlops.store import get_run_store
 
+    check_name(project, "PROJECT")
     registry = Registry(get_run_store())
     versions, aliases, history = registry.versions(project), registry.aliases(project), registry.history(project)
     if as_json:
@@ -58,10 +60,14 @@ def promote(
 ) -> None:
     """Point an alias (default production) at a model version: approve a candidate, or roll back."""
     from mlops.errors import UsageError
+    from mlops.names import check_name
     from mlops.pipeline.run import resolve_run
     from mlops.registry import Registry
     from mlops.store import get_run_store
 
+    check_name(to, "--to")
+    if not project.endswith(".json"):
+        check_name(project, "PROJECT")
     store = get_run_store()
     run_id = None
     if project.endswith(".json"):

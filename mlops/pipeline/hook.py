@@ -39,8 +39,8 @@ def git_dir_of(repo: Path) -> tuple[Path, bool]:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise UsageError(f"{repo}: not a git repository (git init it, or give the bare repository you push to)")
-    git_dir, bare = proc.stdout.split()
-    return Path(git_dir), bare == "true"
+    git_dir, bare = proc.stdout.rstrip("\n").rsplit("\n", 1)  # one value a line: the folder may hold spaces
+    return Path(git_dir), bare.strip() == "true"
 
 
 def install(repo: Path, force: bool = False) -> Path:

@@ -122,9 +122,15 @@ def check_paths(p: Pipeline) -> None:
 
 def project_name(p: Pipeline) -> str:
     """``name:`` from mlops.yaml, else the name given by the caller (the git hook: the repository's), else the
-    project folder's name."""
+    project folder's name, made a valid name (``my repo`` -> ``my-repo``).
+
+    Raises:
+        UsageError: The folder's name makes no valid name.
+    """
+    from mlops.names import check_name, default_name
+
     assert p.cfg is not None
-    return p.cfg.name or p.opts.project_name or p.project_dir.name
+    return check_name(p.cfg.name) if p.cfg.name else default_name(p.opts.project_name or p.project_dir.name)
 
 
 def resolve_project(path: Path) -> Path:
