@@ -63,6 +63,27 @@ class RegistryError(MlopsError):
     """A model version or alias does not exist, or a registry operation is not allowed."""
 
 
+class AliasMoved(RegistryError):
+    """A compare-and-swap of an alias failed: it no longer points where the caller saw it (another run moved it).
+
+    Args:
+        project: The project.
+        alias: The alias (``production``).
+        expected: The version the caller saw (``None``: no version).
+        actual: The version it points at now.
+    """
+
+    def __init__(self, project: str, alias: str, expected: int | None, actual: int | None) -> None:
+        self.project, self.alias, self.expected, self.actual = project, alias, expected, actual
+        seen = f"v{expected}" if expected is not None else "no version"
+        now = f"v{actual}" if actual is not None else "no version"
+        super().__init__(f"{alias} of {project} points at {now}, not at {seen} any more: another run moved it")
+
+
+class PushRefused(MlopsError):
+    """A blessed model was not pushed: ``production`` moved after its gate (exit code 1, nothing changed)."""
+
+
 class BackendError(MlopsError):
     """A backend (Docker engine, virtualenv) cannot run trials or serving units.
 

@@ -15,10 +15,10 @@ import shutil
 from pathlib import Path
 
 from mlops import paths
-from mlops.errors import RegistryError
+from mlops.errors import AliasMoved, RegistryError
 from mlops.names import check_name
 from mlops.records import AliasMove, ModelVersion
-from mlops.store import RunStore
+from mlops.store import ANY_VERSION, RunStore
 
 PRODUCTION = "production"
 #: The alias of a blessed version waiting for a person's approval (``approval: manual``).
@@ -117,20 +117,35 @@ class Registry:
         return self.store.model_version(project, number) if number is not None else None
 
     def promote(self, project: str, version: int, alias: str = PRODUCTION, why: str = "",
-                run_id: str | None = None, by: str | None = None) -> AliasMove:
+                run_id: str | None = None, by: str | None = None,
+                expected: int | object | None = ANY_VERSION) -> AliasMove:
         """Point ``alias`` at ``version`` (also to roll back) and record the move.
+
+        Args:
+            expected: Compare-and-swap: move only if the alias points at this version now (``None``: at none),
+                as when a gate compared the candidate with it; by default wherever it points.
 
         Raises:
             RegistryError: The version does not exist or its files are gone.
+            AliasMoved: ``expected`` is given and the alias points elsewhere (another run moved it meanwhile).
         """
         check_name(alias, "alias")
         target = self.get(project, version)
         if not (self.folder(project, version) / "model.json").is_file():
             raise RegistryError(f"the files of {project} v{version} are missing in {self.folder(project, version)}")
-        move = AliasMove(project=project, alias=alias, version=target.version,
-                         previous=self.aliases(project).get(alias), who=by or who(), why=why,
-                         run_id=run_id or target.run_id)
-        self.store.move_alias(move)
+        if expected is ANY_VERSION:
+            return self._move(project, alias, target, why, run_id, by, ANY_VERSION)
+        with self.store.lock(f"alias/{project}/{alias}"):  # one compare-and-swap at a time, on any store
+            return self._move(project, alias, target, why, run_id, by, expected)
+
+    def _move(self, project: str, alias: str, target: ModelVersion, why: str, run_id: str | None, by: str | None,
+              expected: int | object | None) -> AliasMove:
+        previous = self.aliases(project).get(alias)
+        if expected is not ANY_VERSION and previous != expected:
+            raise AliasMoved(project, alias, expected, previous)  # type: ignore[arg-type]
+        move = AliasMove(project=project, alias=alias, version=target.version, previous=previous, who=by or who(),
+                         why=why, run_id=run_id or target.run_id)
+        self.store.move_alias(move, expected)
         return move
 
     def previous_holders(self, project: str, alias: str = PRODUCTION) -> list[int]:

@@ -92,7 +92,8 @@ def _run_command(stage: bool) -> Callable[..., None]:
             export_run(summary, out_dir, out)
         if as_json:
             emit_json(summary)
-        raise typer.Exit(0 if stage or (summary["status"] == "passed" and summary.get("blessed", False)) else 1)
+        passed = summary["status"] == "passed" and summary.get("blessed", False) and not summary.get("push_refused")
+        raise typer.Exit(0 if stage or passed else 1)
 
     return command
 

@@ -22,11 +22,11 @@ from mlops import paths
 from mlops.config import ProjectConfig, load_config
 from mlops.console import Out
 from mlops.environments import NO_PACKAGES, Packages, project_packages
-from mlops.errors import ConfigError, UsageError
+from mlops.errors import AliasMoved, ConfigError, PushRefused, UsageError
 from mlops.pipeline.stages import STAGES
 from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from mlops.registry import CANDIDATE, PRODUCTION, Registry
-from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker, worker_gone
+from mlops.store import ANY_VERSION, HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker, worker_gone
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
@@ -362,7 +362,11 @@ def push_stage(p: Pipeline) -> None:
     """Push model: a blessed version moves to ``production`` (``approval: auto``) or ``candidate`` (``manual``)."""
     assert p.run is not None and p.cfg is not None
     if p.opts.push and p.decision is not None:
-        p.summary["pushed"] = push_blessed(p.store, p.run, p.decision, p.cfg.approval, p.out)
+        try:
+            p.summary["pushed"] = push_blessed(p.store, p.run, p.decision, p.cfg.approval, p.out)
+        except PushRefused as e:  # production moved since the gate: the run stays recorded, its push does not happen
+            p.out.fail(str(e))
+            p.summary["pushed"], p.summary["push_refused"] = None, str(e)
 
 
 #: The action of each stage that ``mlops run`` runs (see ``stages.STAGES``).
@@ -709,11 +713,16 @@ def verdict(run: Run) -> str:
             f"(trial {run.best_trial}) is kept at {run.model}")
 
 
-def push_model(store: RunStore, run: Run, out: Out, alias: str = PRODUCTION, why: str = "") -> dict[str, Any]:
+def push_model(store: RunStore, run: Run, out: Out, alias: str = PRODUCTION, why: str = "",
+               expected: int | object | None = ANY_VERSION) -> dict[str, Any]:
     """Point an alias of the project (``production``) at the run's model version, recorded in the alias history.
+
+    Args:
+        expected: Compare-and-swap: the version the alias must still point at (the one the gate compared with).
 
     Raises:
         UsageError: The run has no model version.
+        AliasMoved: ``expected`` is given and another run moved the alias meanwhile.
     """
     from mlops.records import Event
 
@@ -721,7 +730,7 @@ def push_model(store: RunStore, run: Run, out: Out, alias: str = PRODUCTION, why
         raise UsageError(f"run {run.id} has no model to push")
     registry = Registry(store)
     move = registry.promote(run.project, run.model_version, alias, why=why or f"pushed: {verdict(run)}",
-                            run_id=run.id)
+                            run_id=run.id, expected=expected)
     folder = registry.folder(run.project, run.model_version)
     store.add_event(Event(type="push", run_id=run.id, project=run.project, version=run.model_version,
                           path=str(folder), alias=alias))
@@ -744,7 +753,25 @@ def push_blessed(store: RunStore, run: Run, decision: Decision, approval: str, o
         out.info(f"approval: manual. To approve it: mlops promote {run.project} {pushed['version']} --to "
                  f"{PRODUCTION} --reason \"...\"")
         return {**pushed, "awaiting_approval": True}
-    return {**push_model(store, run, out, PRODUCTION, why=f"blessed: {decision.reason}"), "awaiting_approval": False}
+    registry = Registry(store)
+    if registry.aliases(run.project).get(PRODUCTION) == decision.version:  # pushed before: nothing to move
+        out.info(f"model v{decision.version} of {run.project} is already {PRODUCTION}")
+        return {"project": run.project, "version": decision.version, "alias": PRODUCTION, "awaiting_approval": False,
+                "path": str(registry.folder(run.project, decision.version))}
+    try:
+        pushed = push_model(store, run, out, PRODUCTION, why=f"blessed: {decision.reason}",
+                            expected=decision.baseline_version)
+    except AliasMoved as e:
+        raise PushRefused(production_moved(run, decision, e.actual)) from e
+    return {**pushed, "awaiting_approval": False}
+
+
+def production_moved(run: Run, decision: Decision, now: int | None) -> str:
+    """Why a blessed candidate is not pushed: production moved after its gate (a compare-and-swap failed)."""
+    against = f"v{decision.baseline_version}" if decision.baseline_version is not None else "no production version"
+    return (f"not pushed: {PRODUCTION} of {run.project} moved to v{now} (another run) after the gate compared "
+            f"model v{decision.version} with {against}; run the project again to gate it against v{now}, or "
+            f"promote it by hand: mlops promote {run.project} {decision.version} --to {PRODUCTION}")
 
 
 def export_run(summary: dict[str, Any], out_dir: Path, out: Out) -> None:

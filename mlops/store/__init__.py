@@ -7,11 +7,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops.errors import StoreError
-from mlops.store._base import HEARTBEAT_GRACE_S, RunStore, new_run_id, this_worker, worker_gone
+from mlops.store._base import ANY_VERSION, HEARTBEAT_GRACE_S, RunStore, new_run_id, this_worker, worker_gone
 from mlops.store._pymongo import OWN_COLLECTIONS, PymongoRunStore
 
-__all__ = ["HEARTBEAT_GRACE_S", "PymongoRunStore", "RunStore", "get_run_store", "new_run_id", "redact_uri",
-           "this_worker", "worker_gone"]
+__all__ = ["ANY_VERSION", "HEARTBEAT_GRACE_S", "PymongoRunStore", "RunStore", "get_run_store", "new_run_id",
+           "redact_uri", "this_worker", "worker_gone"]
 
 DB_NAME = "mlops"
 

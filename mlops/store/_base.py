@@ -14,6 +14,8 @@ from typing import Any
 from mlops.errors import StoreError
 from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 
+#: ``move_alias`` without a compare-and-swap.
+ANY_VERSION = object()
 #: A run or trial whose heartbeat is older than this is considered dead (its driver or worker is gone).
 HEARTBEAT_GRACE_S = 60.0
 
@@ -58,7 +60,8 @@ class RunStore(abc.ABC):
       allocated atomically, so several workers never get the same number and none is skipped. A running trial
       carries a heartbeat; ``reap_trials`` ends the trials whose heartbeat stopped as ``reaped``.
     - Model versions are numbered per project, atomically, from 1.
-    - Alias moves are appended to a history that is never rewritten.
+    - Alias moves are appended to a history that is never rewritten. A move may be a compare-and-swap: it happens
+      only if the alias still points at the version the caller expects (atomic across processes).
     - ``lock(name)`` excludes every other process holding the same lock, on any machine; a lock whose holder
       died (or kept it past its time to live) is broken by the next process that wants it.
     - Files (a trial's model, its last checkpoint) are stored whole under a name; ``put_file`` replaces one
@@ -222,8 +225,17 @@ class RunStore(abc.ABC):
         return next((v for v in self.model_versions(project) if v.version == version), None)
 
     @abc.abstractmethod
-    def move_alias(self, move: AliasMove) -> None:
-        """Point ``move.alias`` of ``move.project`` at ``move.version`` and append the move to the history."""
+    def move_alias(self, move: AliasMove, expected: int | object | None = ANY_VERSION) -> None:
+        """Point ``move.alias`` of ``move.project`` at ``move.version`` and append the move to the history.
+
+        Args:
+            move: The move.
+            expected: Compare-and-swap: move only if the alias points at this version now (``None``: at no
+                version); the default moves it wherever it points.
+
+        Raises:
+            AliasMoved: The alias does not point at ``expected``; nothing is changed.
+        """
 
     @abc.abstractmethod
     def aliases(self, project: str) -> dict[str, int]:

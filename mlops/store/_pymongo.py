@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mlops.errors import StoreError
+from mlops.errors import AliasMoved, StoreError
 from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
-from mlops.store._base import RunStore, new_run_id, worker_gone
+from mlops.store._base import ANY_VERSION, RunStore, new_run_id, worker_gone
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: The store's own collections: data cannot be loaded into them.
@@ -37,7 +37,7 @@ def _translated(fn: F) -> F:
         try:
             with self._serial:
                 return fn(self, *args, **kwargs)
-        except (StoreError, ValueError):
+        except (StoreError, AliasMoved, ValueError):
             raise
         except Exception as e:
             raise StoreError(f"{fn.__name__} failed in {self.description}: {type(e).__name__}: {e}") from e
@@ -229,12 +229,26 @@ class PymongoRunStore(RunStore):
         return [ModelVersion.from_doc(r) for r in rows]
 
     @_translated
-    def move_alias(self, move: AliasMove) -> None:
-        doc = move.to_doc()
-        self._db.alias_history.insert_one(dict(doc))
+    def move_alias(self, move: AliasMove, expected: int | object | None = ANY_VERSION) -> None:
         key = f"{move.project}/{move.alias}"  # in the replacement too: montydb's upsert ignores the filter's _id
-        self._db.aliases.replace_one({"_id": key}, {"_id": key, "project": move.project, "alias": move.alias,
-                                                    "version": move.version}, upsert=True)
+        doc = {"_id": key, "project": move.project, "alias": move.alias, "version": move.version}
+        if expected is ANY_VERSION:
+            self._db.aliases.replace_one({"_id": key}, doc, upsert=True)
+        elif expected is None:  # the first holder: the unique _id lets one insert win
+            try:
+                self._db.aliases.insert_one(doc)
+            except Exception as e:
+                if not _is_duplicate(e):
+                    raise
+                self._alias_moved(move, expected)
+        elif self._db.aliases.update_one({"_id": key, "version": expected},
+                                         {"$set": {"version": move.version}}).matched_count != 1:
+            self._alias_moved(move, expected)
+        self._db.alias_history.insert_one(move.to_doc())
+
+    def _alias_moved(self, move: AliasMove, expected: Any) -> None:
+        now = self._db.aliases.find_one({"_id": f"{move.project}/{move.alias}"})
+        raise AliasMoved(move.project, move.alias, expected, now["version"] if now else None)
 
     @_translated
     def aliases(self, project: str) -> dict[str, int]:

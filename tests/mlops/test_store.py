@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.errors import StoreError
+from mlops.errors import AliasMoved, StoreError
 from mlops.records import AliasMove, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 from mlops.store import COLLECTIONS, RunStore, get_run_store, redact_uri
 
@@ -171,6 +171,17 @@ def test_alias_moves_are_kept_in_an_append_only_history(store: RunStore) -> None
     assert store.aliases("a") == {"production": 2} and store.aliases("b") == {}
     history = store.alias_history("a")
     assert [(m.version, m.who, m.why) for m in history] == [(1, "ci", "first"), (2, "ann", "better")]
+
+
+def test_an_alias_move_can_be_a_compare_and_swap(store: RunStore) -> None:
+    store.move_alias(AliasMove(project="a", alias="production", version=1), expected=None)
+    with pytest.raises(AliasMoved, match="production of a points at v1, not at no version any more"):
+        store.move_alias(AliasMove(project="a", alias="production", version=2), expected=None)
+    store.move_alias(AliasMove(project="a", alias="production", version=3, previous=1), expected=1)
+    with pytest.raises(AliasMoved, match="points at v3, not at v1 any more"):
+        store.move_alias(AliasMove(project="a", alias="production", version=2, previous=1), expected=1)
+    assert store.aliases("a") == {"production": 3}
+    assert [m.version for m in store.alias_history("a")] == [1, 3]  # a refused move is not in the history
 
 
 def test_events_are_filtered_by_type_and_fields(store: RunStore) -> None:
