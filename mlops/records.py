@@ -316,6 +316,18 @@ class AliasMove(Record):
     time: float = Field(default_factory=time.time)
 
 
+class ProjectRecord(Record):
+    """A project name bound to where the project comes from, at its first run: its git remote (normalised, with
+    no credentials, ``#sub/folder`` when the project is a folder of the repository) or its folder's path. A run
+    of that name from elsewhere is refused until the operator rebinds it (``mlops projects rebind``)."""
+
+    name: str = Field(alias="_id")
+    origin: str
+    time: float = Field(default_factory=time.time)
+    who: str = ""
+    why: str = ""
+
+
 class Event(Record):
     """Something that happened (a mail, a push, a deploy, a restart...); ``type`` says what."""
 

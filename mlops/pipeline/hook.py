@@ -103,10 +103,11 @@ def repository_name(git_dir: Path) -> str:
 def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     """Check ``revision`` out into ``$MLOPS_HOME/checkouts/<repository>/`` and run every stage; return the exit
     code. The project keeps one name across pushes: ``name:`` in mlops.yaml, else the repository's name."""
+    from mlops.names import default_name
     from mlops.pipeline.run import RunOptions, run_project
 
     short = _git(git_dir, "rev-parse", "--short=12", revision)
-    repo = repository_name(git_dir)
+    repo = default_name(repository_name(git_dir))
     dest = paths.home() / "checkouts" / repo / short
     if not dest.exists():
         dest.mkdir(parents=True)
@@ -116,7 +117,9 @@ def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     prune_checkouts(dest.parent, keep=KEEP_CHECKOUTS)
     project = dest / os.environ.get("MLOPS_PROJECT_DIR", ".")
     out.info(f"mlops: training {short} of {repo} from {project}")
-    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo)
+    within = Path(os.environ.get("MLOPS_PROJECT_DIR", ".")).as_posix().strip("/")
+    origin = str(git_dir.resolve()) + ("" if within in ("", ".") else f"#{within}")
+    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo, origin=origin)
     summary = run_project(project, opts, out)
     return 0 if summary["status"] == "passed" else 1
 

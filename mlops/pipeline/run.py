@@ -47,6 +47,9 @@ class RunOptions:
     push: bool = True
     #: The project's name when mlops.yaml has none (the git hook passes the repository's name).
     project_name: str | None = None
+    #: Where the project comes from, which its name is bound to (default: its git remote or folder; the git hook
+    #: passes its repository, since each push is checked out into a new folder).
+    origin: str | None = None
     #: Trials at a time on this machine (each a worker process) [mlops.yaml: workers].
     workers: int | None = None
     #: The run's id, known in advance so that workers of other machines can join it (``mlops worker ID``).
@@ -147,10 +150,18 @@ def resolve_project(path: Path) -> Path:
 # -- the stages ----------------------------------------------------------------------------------
 
 def configure(p: Pipeline) -> None:
-    """Resolve the project and read its configuration (once)."""
+    """Resolve the project, read its configuration and claim its name (once).
+
+    Raises:
+        UsageError: The name is bound to a project from elsewhere (see ``mlops.identity``).
+    """
     if p.cfg is None:
+        from mlops.identity import claim, origin_of
+        from mlops.registry import who
+
         p.project = resolve_project(p.project)
         p.cfg = load_config(p.project, p.opts.overrides())
+        claim(p.store, project_name(p), p.opts.origin or origin_of(p.project_dir), who=who())
 
 
 def data_stage(p: Pipeline) -> None:

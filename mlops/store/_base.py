@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlops.errors import StoreError
-from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.records import AliasMove, Decision, Event, ModelVersion, ProjectRecord, Run, RunStatus, Trial, TrialStatus
 
 #: ``move_alias`` without a compare-and-swap.
 ANY_VERSION = object()
@@ -66,6 +66,7 @@ class RunStore(abc.ABC):
       died (or kept it past its time to live) is broken by the next process that wants it.
     - Files (a trial's model, its last checkpoint) are stored whole under a name; ``put_file`` replaces one
       atomically: a reader gets the old bytes or the new ones, never a mix.
+    - A project name is bound to one origin by the first run that claims it (atomically); only a rebind replaces it.
     - A run gets one gate decision, recorded once and never changed.
     - Every write is durable when the call returns, so nothing is lost if the caller dies next.
     """
@@ -244,6 +245,16 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def alias_history(self, project: str, alias: str | None = None) -> list[AliasMove]:
         """Every alias move of a project, oldest first."""
+
+    # -- project identities --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def bind_project(self, record: ProjectRecord, replace: bool = False) -> ProjectRecord:
+        """Bind a project name to its origin, once: return the binding that holds (an earlier one wins, unless
+        ``replace``: the operator's rebind)."""
+
+    @abc.abstractmethod
+    def projects(self, name: str | None = None) -> list[ProjectRecord]:
+        """The bound project names (or the one named), by name."""
 
     # -- gate decisions ----------------------------------------------------------------------------
     @abc.abstractmethod

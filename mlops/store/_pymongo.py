@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mlops.errors import AliasMoved, StoreError
-from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
+from mlops.records import AliasMove, Decision, Event, ModelVersion, ProjectRecord, Run, RunStatus, Trial, TrialStatus
 from mlops.store._base import ANY_VERSION, RunStore, new_run_id, worker_gone
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: The store's own collections: data cannot be loaded into them.
-OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "decisions", "locks", "files")
+OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_history", "decisions", "locks", "files",
+                   "projects")
 #: Written by the serving units' prediction capture when ``MONGODB_URI`` is set: captured predictions, users'
 #: labels (append-only), what each served model version looks like, and the monitor's latest verdict. The
 #: documents are defined once, in ``monitor/serving/capture.py`` (the serving image cannot import mlops).
@@ -259,6 +260,26 @@ class PymongoRunStore(RunStore):
         query = {"project": project, **({"alias": alias} if alias else {})}
         rows = sorted(self._db.alias_history.find(query), key=lambda m: m["time"])
         return [AliasMove.from_doc(r) for r in rows]
+
+    # -- project identities --------------------------------------------------------------------------
+    @_translated
+    def bind_project(self, record: ProjectRecord, replace: bool = False) -> ProjectRecord:
+        doc = record.to_doc()
+        if replace:
+            self._db.projects.replace_one({"_id": record.name}, doc, upsert=True)
+            return record
+        try:
+            self._db.projects.insert_one(doc)
+        except Exception as e:
+            if not _is_duplicate(e):
+                raise
+            return ProjectRecord.from_doc(self._db.projects.find_one({"_id": record.name}))
+        return record
+
+    @_translated
+    def projects(self, name: str | None = None) -> list[ProjectRecord]:
+        rows = self._db.projects.find({"_id": name} if name is not None else {})
+        return sorted((ProjectRecord.from_doc(r) for r in rows), key=lambda r: r.name)
 
     # -- gate decisions ----------------------------------------------------------------------------
     @_translated

@@ -1,0 +1,63 @@
+"""``mlops projects``: which origin each project name is bound to, and the operator's rebind."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli._app import JsonOpt, app, emit_json, handles_errors
+
+projects_app = typer.Typer(help="Project names and the origin (git remote or folder) each is bound to.",
+                           invoke_without_command=True)
+app.add_typer(projects_app, name="projects")
+
+
+@projects_app.callback()
+@handles_errors
+def projects(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the project names and where each comes from."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mlops.identity import shown
+    from mlops.store import get_run_store
+
+    bound = get_run_store().projects()
+    if as_json:
+        emit_json([r.to_doc() for r in bound])
+        return
+    if not bound:
+        print("no project names are bound yet; a project's first run binds its name")
+    for r in bound:
+        print(f"{r.name:<24} {shown(r.origin)}  (since {time.strftime('%Y-%m-%d %H:%M', time.gmtime(r.time))} "
+              f"by {shown(r.who)})")
+
+
+@projects_app.command("rebind")
+@handles_errors
+def rebind(
+    name: Annotated[str, typer.Argument(help="The project name.")],
+    origin: Annotated[str, typer.Argument(help="Its new origin: a project folder (its git remote or path is "
+                                               "taken), or an origin as 'mlops projects' shows it.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the binding).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """The operator's move of a project name to another origin: the next run from there may use the name (and
+    its production model, gate and history)."""
+    from mlops.identity import origin_of, shown
+    from mlops.identity import rebind as do_rebind
+    from mlops.registry import who
+    from mlops.store import get_run_store
+
+    folder = Path(origin)
+    target = origin_of(folder) if folder.is_dir() else origin
+    store = get_run_store()
+    before = store.projects(name)
+    record = do_rebind(store, name, target, who=who(), why=reason)
+    if as_json:
+        emit_json(record.to_doc())
+        return
+    was = f" (was {shown(before[0].origin)})" if before else ""
+    print(f"{name} -> {shown(record.origin)}{was}")

@@ -1,0 +1,67 @@
+"""A project name is bound at its first run to where the project comes from; a run from elsewhere is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from mlops.identity import normalise_remote, origin_of
+from mlops.store import get_run_store
+from tests.conftest import EXAMPLES, mlops
+
+WINES = EXAMPLES / "wine-sklearn" / "wines.csv.gz"
+DATA_YAML = "data: {path: wines.csv.gz, label: Class}\n"
+
+
+def data_project(folder: Path) -> Path:
+    """A project with data and no mlops.yaml name: its name is its folder's."""
+    folder.mkdir(parents=True)
+    (folder / "mlops.yaml").write_text(DATA_YAML)
+    (folder / "wines.csv.gz").write_bytes(WINES.read_bytes())
+    return folder
+
+
+def test_two_folders_with_the_same_name_are_not_one_project(tmp_path: Path) -> None:
+    team_a, team_b = data_project(tmp_path / "a" / "model"), data_project(tmp_path / "b" / "model")
+    first = mlops("data", "validate", str(team_a))
+    assert first.returncode == 0, first.stderr
+    for command in (("data", "validate", str(team_b)), ("run", str(team_b), "--backend", "local")):
+        refused = mlops(*command)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert refused.stderr.startswith(f"error: project 'model' belongs to {team_a} (bound ")
+        assert f"not to {team_b}; rename this one with 'name:' in mlops.yaml, or the operator can rebind it: " \
+               f"mlops projects rebind model {team_b}" in refused.stderr
+    assert get_run_store().find_runs() == []  # nothing of team B's was recorded
+    listed = json.loads(mlops("projects", "--json").stdout)
+    assert [(p["_id"], p["origin"]) for p in listed] == [("model", str(team_a))]
+    (team_b / "mlops.yaml").write_text("name: model-b\n" + DATA_YAML)  # renamed: its own project
+    assert mlops("data", "validate", str(team_b)).returncode == 0
+
+
+def test_the_operator_rebinds_a_name(tmp_path: Path) -> None:
+    team_a, team_b = data_project(tmp_path / "a" / "model"), data_project(tmp_path / "b" / "model")
+    assert mlops("data", "validate", str(team_a)).returncode == 0
+    moved = mlops("projects", "rebind", "model", str(team_b), "--reason", "team B took over")
+    assert moved.returncode == 0 and moved.stdout.strip() == f"model -> {team_b} (was {team_a})"
+    assert mlops("data", "validate", str(team_b)).returncode == 0
+    assert mlops("data", "validate", str(team_a)).returncode == 2
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_the_origin_is_the_git_remote_without_credentials_whatever_the_protocol(tmp_path: Path) -> None:
+    assert normalise_remote("https://ci:s3cret@GitHub.com/team/models.git") == "github.com/team/models"
+    assert normalise_remote("git@github.com:team/models.git") == "github.com/team/models"
+    assert normalise_remote("ssh://git@github.com:22/team/models/") == "github.com/team/models"
+    https, ssh, plain = tmp_path / "ci" / "models", tmp_path / "laptop" / "models", tmp_path / "plain"
+    for clone, url in ((https, "https://ci:s3cret@github.com/team/models.git"), (ssh, "git@github.com:team/models")):
+        (clone / "wine").mkdir(parents=True)
+        git("init", "-q", cwd=clone)
+        git("remote", "add", "origin", url, cwd=clone)
+    assert origin_of(https / "wine") == origin_of(ssh / "wine") == "github.com/team/models#wine"
+    assert origin_of(https) == "github.com/team/models"
+    plain.mkdir()
+    assert origin_of(plain) == str(plain.resolve())
