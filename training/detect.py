@@ -72,7 +72,8 @@ def _python_files(project: Path) -> list[Path]:
         rel = p.relative_to(project)
         if any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
             continue
-        if p.is_file() and p.suffix in (".py", ".ipynb") and not p.name.startswith("best_"):
+        if p.is_file() and p.suffix in (".py", ".ipynb") and not p.name.startswith("best_") \
+                and p.resolve().is_relative_to(project.resolve()):  # a symlink out of the project is not read
             files.append(p)
     return files
 
@@ -90,6 +91,18 @@ def _analyze(path: Path, project: Path) -> ScriptAnalysis:
         raise DetectionError(f"{rel}:{e.lineno}: syntax error: {e.msg}; fix the script and push again") from e
 
 
+def _inside(path: Path, project: Path) -> Path:
+    """``path`` when it stays in the project once its symlinks are followed.
+
+    Raises:
+        DetectionError: It leads out of the project (a symlink to a file of the host).
+    """
+    if not path.resolve().is_relative_to(project.resolve()):
+        raise DetectionError(f"{path.relative_to(project)} leads to {path.resolve()}, outside the project "
+                             f"{project}; a push may only name files inside its project")
+    return path
+
+
 def find_entry(project: Path, configured: str | None = None) -> Path:
     """Return the script that trains: ``entry`` from ``mlops.yaml``, else ``train.py``, else the single trainer.
 
@@ -102,10 +115,10 @@ def find_entry(project: Path, configured: str | None = None) -> Path:
         p = project / configured
         if not p.is_file():
             raise DetectionError(f"mlops.yaml: entry: {configured} does not exist in {project}")
-        return p
+        return _inside(p, project)
     for name in ("train.py", "train.ipynb"):
         if (project / name).is_file():
-            return project / name
+            return _inside(project / name, project)
     files = _python_files(project)
     if not files:
         raise DetectionError(f"{project}: no Python script or notebook found; add a train.py")
@@ -132,7 +145,7 @@ def _module_closure(entry: Path, project: Path) -> list[Path]:
         seen.append(f)
         for mod in _analyze(f, project).local_imports:
             for cand in (root / f"{mod}.py", root / mod / "__init__.py", f.parent / f"{mod}.py"):
-                if cand.is_file() and cand not in seen:
+                if cand.is_file() and cand not in seen and cand.resolve().is_relative_to(root.resolve()):
                     todo.append(cand)
     return seen
 

@@ -156,11 +156,13 @@ def configure(p: Pipeline) -> None:
         UsageError: The name is bound to a project from elsewhere (see ``mlops.identity``).
     """
     if p.cfg is None:
+        from mlops.confine import check_pushed_paths
         from mlops.identity import claim, origin_of
         from mlops.registry import who
 
         p.project = resolve_project(p.project)
         p.cfg = load_config(p.project, p.opts.overrides())
+        check_pushed_paths(p.project_dir, load_config(p.project, environ={}))  # what the push says, confined
         claim(p.store, project_name(p), p.opts.origin or origin_of(p.project_dir), who=who())
 
 
