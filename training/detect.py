@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlops.errors import DetectionError
 from training.analysis import ScriptAnalysis, TaskSignal, analyze, decide_task, layer_kind
-from training.harness.source import notebook_to_python
+from training.harness.source import SourceError, notebook_to_python, read_source
 
 __all__ = ["IMAGES", "Detection", "Evidence", "detect", "find_entry", "load_source"]
 
@@ -55,9 +55,12 @@ def load_source(path: Path) -> str:
     Raises:
         DetectionError: The notebook is not valid JSON.
     """
-    text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix != ".ipynb":
-        return text
+        try:
+            return read_source(path)
+        except SourceError as e:
+            raise DetectionError(str(e)) from e
+    text = path.read_text(encoding="utf-8", errors="replace")
     try:
         return notebook_to_python(text)
     except ValueError as e:

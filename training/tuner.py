@@ -19,6 +19,7 @@ from mlops.store import RunStore
 from training.backends import Backend, TrialResult, TrialSpec
 from training.carry import carry_checkpoint, put_checkpoint, put_model
 from training.harness.capture import canonical
+from training.harness.source import write_source
 from training.study import Study, Suggestion
 
 
@@ -81,7 +82,7 @@ def run_trial(ctx: TuneContext, study: Study, trial: Trial, suggestion: Suggesti
     script = None
     if suggestion.outcome.applied:
         script = trial_dir / f"tweaked_{Path(ctx.entry).stem}.py"
-        script.write_text(suggestion.outcome.source, encoding="utf-8")
+        write_source(script, suggestion.outcome.source)
     again = f" (again: trial {suggestion.rerun_of.number}'s worker died)" if suggestion.rerun_of else ""
     out.step(f"trial {number}/{cfg.budget.max_trials}: {trial.label}{again}")
     for key, why in suggestion.outcome.skipped:

@@ -485,6 +485,7 @@ def best_script_name(run: Run) -> str:
 def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
     """``best_<name>.py`` (the winning script) and ``best.diff`` (its diff against the pushed one)."""
     from training.detect import load_source
+    from training.harness.source import read_source, write_source
 
     path = Path(run.path)
     pushed = path / run.entry if path.is_dir() else path
@@ -492,13 +493,13 @@ def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
         pushed = run_dir / "project" / run.entry
     text = load_source(pushed)
     if best.script and Path(best.script).is_file():
-        text = Path(best.script).read_text(encoding="utf-8")
+        text = read_source(Path(best.script))
     elif best.script:  # written on another machine: the same rewrite again
         from training.tweaks import apply_config
 
         text = apply_config(text, best.config).source
     target = run_dir / best_script_name(run)
-    target.write_text(text, encoding="utf-8")
+    write_source(target, text)
     (run_dir / "best.diff").write_text(best.diff or "", encoding="utf-8")
     return target
 

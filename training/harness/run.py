@@ -32,7 +32,7 @@ def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | Non
     Returns:
         The path of the script to execute inside ``workdir``.
     """
-    from training.harness.source import notebook_to_python
+    from training.harness.source import notebook_to_python, read_source, write_source
     from training.harness.workdir import empty, mirror
 
     if workdir.exists():
@@ -40,14 +40,14 @@ def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | Non
     workdir.mkdir(parents=True, exist_ok=True)
     mirror(project, workdir)
     source_path = script or project / entry
-    text = source_path.read_text(encoding="utf-8")
+    text = read_source(source_path)
     if source_path.suffix == ".ipynb":
         text = notebook_to_python(text)
     target = workdir / (Path(entry).stem + ".py" if entry.endswith(".ipynb") else entry)
     if target.is_symlink():
         target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    write_source(target, text)
     return target
 
 
@@ -182,7 +182,9 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         PathMap({prefix: workdir / rel for prefix, rel in path_map.items()}).install(file_patches)
     copy_on_write(project, file_patches)
     if keras_api is None:
-        keras_api = keras_compat.keras_api_of(target.read_text(encoding="utf-8"))
+        from training.harness.source import read_source
+
+        keras_api = keras_compat.keras_api_of(read_source(target))
     keras_compat.install(keras_api, cap.warn)  # before the hooks: its import hook comes after theirs
     _hooks.install(printed)
     _size_thread_pools()
@@ -284,7 +286,7 @@ def run_script(target: Path, namespace: dict[str, Any]) -> None:
     module = types.ModuleType("__main__")
     module.__dict__.update({"__file__": str(target), "__builtins__": __builtins__, "__spec__": None,
                             "__loader__": None, "__package__": None, "__cached__": None})
-    code = compile(target.read_text(encoding="utf-8"), str(target), "exec")
+    code = compile(target.read_bytes(), str(target), "exec")  # bytes: Python decodes them as PEP 263 says
     saved = sys.modules.get("__main__")
     sys.modules["__main__"] = module  # so that classes defined in the script pickle as __main__.X
     try:
