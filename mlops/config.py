@@ -256,6 +256,8 @@ class ProjectConfig(_Strict):
     gate: dict[str, GateMetric] = Field(default_factory=dict, description="metric -> tolerance against production")
     approval: Literal["auto", "manual"] = Field("auto", description="auto: a blessed model goes to production")
     confirm: int = Field(0, ge=0, le=20, description="script projects: re-run the winner with this many seeds")
+    breaking: bool = Field(False, description="this version takes other inputs than production's, on purpose: the "
+                                              "gate lets it through to 'candidate' for a person's approval")
 
     @field_validator("name")
     @classmethod

@@ -56,15 +56,13 @@ def tolerance_check(metric: str, rule: GateMetric, rows: str, candidate: Evaluat
     elif base is None:
         check.passed = True  # nothing to compare with: production never measured it
     else:
-        allowed = [b for b in (rule.absolute, None if rule.relative is None else rule.relative * abs(base))
-                   if b is not None]
-        slack = min(allowed) if allowed else 0.0
-        check.limit = base - slack if up else base + slack
+        allowed = slack(rule, base)
+        check.limit = base - allowed if up else base + allowed
         check.change = value - base
         worse = (base - value) if up else (value - base)
-        check.passed = worse <= slack + EPSILON
+        check.passed = worse <= allowed + EPSILON
         if not check.passed:
-            tolerance = f"its tolerance {slack:.4g}" if slack else "no tolerance"
+            tolerance = f"its tolerance {allowed:.4g}" if allowed else "no tolerance"
             check.failed = (f"{metric} {_fmt(value)} is worse than production's {_fmt(base)} on the {rows}'s "
                             f"test rows (by {worse:.4g}; {tolerance})")
     if rule.threshold is not None and rows == "candidate":
@@ -75,6 +73,73 @@ def tolerance_check(metric: str, rule: GateMetric, rows: str, candidate: Evaluat
             bound.failed = f"{metric} {_fmt(value)} does not reach its threshold {rule.threshold:g}"
         checks.append(bound)
     return checks
+
+
+def slack(rule: GateMetric, base: float) -> float:
+    """How much worse than ``base`` a rule lets a candidate be (0 when it gives no bound: "not worse at all")."""
+    relative = None if rule.relative is None else rule.relative * abs(base)
+    allowed = [b for b in (rule.absolute, relative) if b is not None]
+    return min(allowed) if allowed else 0.0
+
+
+def describe(rule: GateMetric) -> str:
+    """A rule in a few words: ``absolute 0.02, threshold 0.8``, or ``not worse at all``."""
+    parts = [f"{k} {v:g}" for k, v in (("absolute", rule.absolute), ("relative", rule.relative),
+                                         ("threshold", rule.threshold)) if v is not None]
+    if rule.greater_is_better is not None:
+        parts.append(f"greater_is_better {str(rule.greater_is_better).lower()}")
+    return ", ".join(parts) or "not worse at all"
+
+
+def looser(rule: GateMetric, held: GateMetric, metric: str, base: float) -> bool:
+    """Whether ``rule`` lets through a candidate that ``held`` would stop (at production's value ``base``)."""
+    if rule.greater_is_better is not None and rule.greater_is_better != greater_is_better(metric, held):
+        return True
+    if slack(rule, base) > slack(held, base) + EPSILON:
+        return True
+    if held.threshold is None:
+        return False
+    up = greater_is_better(metric, held)
+    return rule.threshold is None or (rule.threshold < held.threshold if up else rule.threshold > held.threshold)
+
+
+def hold_to_production(gate: dict[str, GateMetric], metric: str, target: float, goal: str,
+                       production_gate: dict[str, GateMetric], production_metric: str,
+                       production_target: float | None, production_values: dict[str, float]
+                       ) -> tuple[dict[str, GateMetric], float, list[str]]:
+    """The gate a candidate is held to when a version holds production: production's own gate (what it was gated
+    with), tightened but never loosened by the candidate's ``mlops.yaml``.
+
+    Args:
+        gate: The candidate's ``gate:`` (empty: its metric, not worse at all); ``metric``, ``target`` and
+            ``goal`` its run's.
+        production_gate: The gate production was held to (empty: its metric, not worse at all).
+        production_metric: Production's run's metric; ``production_target`` its target.
+        production_values: Production's recorded figures (to weigh a relative tolerance).
+
+    Returns:
+        The gate and the target to hold the candidate to, and one line per rule the push loosened (ignored).
+    """
+    mine = gate or {metric: GateMetric()}
+    theirs = production_gate or {production_metric: GateMetric()}
+    held: dict[str, GateMetric] = {}
+    loosened: list[str] = []
+    for name, rule in theirs.items():
+        given = mine.get(name)
+        if given is None:
+            loosened.append(f"{name}: not gated by the push (production's: {describe(rule)}; held to production's)")
+            held[name] = rule
+        elif looser(given, rule, name, production_values.get(name, 0.0)):
+            loosened.append(f"{name}: {describe(given)} (production's: {describe(rule)}; held to production's)")
+            held[name] = rule
+        else:
+            held[name] = given
+    held.update({name: rule for name, rule in mine.items() if name not in held})
+    if metric == production_metric and production_target is not None and (
+            target < production_target if goal == "maximize" else target > production_target):
+        loosened.append(f"target {target:g} (production's: {production_target:g}; held to production's)")
+        target = production_target
+    return held, target, loosened
 
 
 def decide(*, run_id: str, project: str, version: int | None, metric: str, goal: str, target: float,

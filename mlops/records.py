@@ -235,6 +235,8 @@ class ModelVersion(Record):
     metrics: dict[str, float] = Field(default_factory=dict)
     #: The gate's decision on it: ``{blessed, reason, run_id, time}`` (the full record is in ``decisions``).
     decision: dict[str, Any] | None = None
+    #: What it takes as input, as its serving app says once loaded: ``{shape, features}``.
+    inputs: dict[str, Any] | None = None
 
 
 class GateCheck(Record):
@@ -296,6 +298,12 @@ class Decision(Record):
     #: How the candidate and production were compared: on the same test rows, or on what their scripts reported.
     compared_on: str = ""
     evaluations: dict[str, Evaluation] = Field(default_factory=dict)
+    #: The gate the candidate was held to (metric -> rule): what the next candidate is held to once it holds
+    #: production; and the rules its push loosened, ignored (``accuracy: relative 1 (production's: ...)``).
+    gate: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    loosened: list[str] = Field(default_factory=list)
+    #: A change of inputs against production declared with ``breaking: true``: it needs a person's approval.
+    breaking: str = ""
     time: float = Field(default_factory=time.time)
 
     def line(self) -> str:

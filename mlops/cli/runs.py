@@ -18,8 +18,11 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded runs, newest first."""
+    from mlops.names import check_name
     from mlops.store import get_run_store
 
+    if project is not None:
+        check_name(project, "--project")
     store = get_run_store()
     rows = store.find_runs(project=project, limit=limit)
     if as_json:

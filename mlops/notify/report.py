@@ -131,7 +131,8 @@ def gate_rows(decision: Decision | None) -> list[dict[str, Any]]:
         return []
     rows = []
     for c in decision.checks:
-        what = {"target": "target", "threshold": "threshold"}.get(c.check, "not worse than production")
+        what = {"target": "target", "threshold": "threshold", "inputs": "takes production's inputs"}.get(
+            c.check, "not worse than production")
         rows.append({"metric": c.metric, "check": what, "rows": c.rows, "production": _number(c.baseline),
                      "candidate": _number(c.candidate), "change": _change(c.change), "limit": _number(c.limit),
                      "passed": c.passed, "failed": c.failed})

@@ -762,7 +762,7 @@ def push_blessed(store: RunStore, run: Run, decision: Decision, approval: str, o
     if not decision.blessed:
         out.fail(f"not pushed: the gate did not bless model v{decision.version} ({decision.reason})")
         return None
-    if approval == "manual":
+    if approval == "manual" or decision.breaking:  # a declared change of inputs always waits for a person
         pushed = push_model(store, run, out, CANDIDATE, why=f"blessed, waiting for approval: {decision.reason}")
         out.info(f"approval: manual. To approve it: mlops promote {run.project} {pushed['version']} --to "
                  f"{PRODUCTION} --reason \"...\"")

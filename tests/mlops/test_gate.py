@@ -60,3 +60,40 @@ def test_a_run_without_a_model_gets_a_decision_too() -> None:
     decision = decide(run_id="r", project="aps", version=None, metric="cost", goal="minimize", target=1, gate={},
                       candidate={}, baseline=None, baseline_version=None, infra=InfraCheck())
     assert not decision.blessed and decision.line() == "NOT BLESSED: the run registered no model to evaluate"
+
+
+def test_a_candidate_that_loosens_the_gate_is_held_to_productions() -> None:
+    from mlops.gate import hold_to_production
+
+    rules, target, loosened = hold_to_production(
+        {"accuracy": GateMetric(relative=1.0)}, "accuracy", 0.5, "maximize",
+        {}, "accuracy", 0.9, {"accuracy": 0.97})  # production: accuracy not worse at all, target 0.9
+    assert rules == {"accuracy": GateMetric()} and target == 0.9
+    assert loosened == ["accuracy: relative 1 (production's: not worse at all; held to production's)",
+                        "target 0.5 (production's: 0.9; held to production's)"]
+    held = decide(run_id="r", project="wine", version=2, metric="accuracy", goal="maximize", target=target,
+                  gate=rules, candidate={"candidate": ev(accuracy=0.81)}, baseline={"candidate": ev(accuracy=0.97)},
+                  baseline_version=1, infra=SERVED)
+    assert not held.blessed and held.reason.startswith("accuracy 0.81 is under the target 0.9")
+    assert [c.passed for c in held.checks] == [False, False]  # the target and "not worse than production"
+    tighter, target, loosened = hold_to_production(
+        {"accuracy": GateMetric(absolute=0.01, threshold=0.95), "f1": GateMetric()}, "accuracy", 0.95, "maximize",
+        {"accuracy": GateMetric(absolute=0.02)}, "accuracy", 0.9, {"accuracy": 0.97})
+    assert tighter == {"accuracy": GateMetric(absolute=0.01, threshold=0.95), "f1": GateMetric()}
+    assert (target, loosened) == (0.95, [])
+    _, _, dropped = hold_to_production({}, "f1", 0.5, "maximize", {"accuracy": GateMetric(threshold=0.9)},
+                                       "accuracy", 0.9, {})
+    assert dropped == ["accuracy: not gated by the push (production's: threshold 0.9; held to production's)"]
+
+
+def test_a_candidate_must_take_productions_inputs() -> None:
+    from mlops.pipeline.gate import inputs_change
+
+    wine = {"shape": [13], "features": []}
+    assert inputs_change({"shape": [4], "features": []}, wine) == "candidate takes 4 inputs, production takes 13"
+    assert inputs_change({"shape": [13], "features": []}, wine) == ""
+    named = {"features": ["alcohol", "ash", "hue"]}
+    assert inputs_change({"features": ["alcohol", "ash", "hue"]}, named) == ""
+    assert "(hue gone)" in inputs_change({"features": ["alcohol", "ash", "color"]}, named)
+    assert inputs_change({"shape": [28, 28, 1], "features": []}, {"shape": [784], "features": []}) == \
+        "candidate takes inputs of shape [28, 28, 1], production [784]"
