@@ -105,8 +105,8 @@ def looser(rule: GateMetric, held: GateMetric, metric: str, base: float) -> bool
 
 def hold_to_production(gate: dict[str, GateMetric], metric: str, target: float, goal: str,
                        production_gate: dict[str, GateMetric], production_metric: str,
-                       production_target: float | None, production_values: dict[str, float]
-                       ) -> tuple[dict[str, GateMetric], float, list[str]]:
+                       production_target: float | None, production_values: dict[str, float],
+                       whose: str = "production's") -> tuple[dict[str, GateMetric], float, list[str]]:
     """The gate a candidate is held to when a version holds production: production's own gate (what it was gated
     with), tightened but never loosened by the candidate's ``mlops.yaml``.
 
@@ -116,6 +116,7 @@ def hold_to_production(gate: dict[str, GateMetric], metric: str, target: float, 
         production_gate: The gate production was held to (empty: its metric, not worse at all).
         production_metric: Production's run's metric; ``production_target`` its target.
         production_values: Production's recorded figures (to weigh a relative tolerance).
+        whose: Whose gate it is, for the lines (``production's``, or ``the operator's``).
 
     Returns:
         The gate and the target to hold the candidate to, and one line per rule the push loosened (ignored).
@@ -127,17 +128,17 @@ def hold_to_production(gate: dict[str, GateMetric], metric: str, target: float, 
     for name, rule in theirs.items():
         given = mine.get(name)
         if given is None:
-            loosened.append(f"{name}: not gated by the push (production's: {describe(rule)}; held to production's)")
+            loosened.append(f"{name}: not gated by the push ({whose}: {describe(rule)}; held to {whose})")
             held[name] = rule
         elif looser(given, rule, name, production_values.get(name, 0.0)):
-            loosened.append(f"{name}: {describe(given)} (production's: {describe(rule)}; held to production's)")
+            loosened.append(f"{name}: {describe(given)} ({whose}: {describe(rule)}; held to {whose})")
             held[name] = rule
         else:
             held[name] = given
     held.update({name: rule for name, rule in mine.items() if name not in held})
     if metric == production_metric and production_target is not None and (
             target < production_target if goal == "maximize" else target > production_target):
-        loosened.append(f"target {target:g} (production's: {production_target:g}; held to production's)")
+        loosened.append(f"target {target:g} ({whose}: {production_target:g}; held to {whose})")
         target = production_target
     return held, target, loosened
 

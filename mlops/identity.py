@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from mlops.errors import UsageError
@@ -84,10 +85,41 @@ def claim(store: RunStore, name: str, origin: str, who: str = "", run: str = "")
 
 
 def rebind(store: RunStore, name: str, origin: str, who: str, why: str = "") -> ProjectRecord:
-    """The operator's move of a name to another origin (the next run from there may use it)."""
+    """The operator's move of a name to another origin (the next run from there may use it; the operator's gate,
+    if any, stays)."""
     check_name(name)
-    return store.bind_project(ProjectRecord(name=name, origin=origin, who=who, why=why or "rebound by the operator"),
-                              replace=True)
+    before = store.projects(name)
+    kept = {"gate": before[0].gate, "target": before[0].target} if before else {}
+    return store.bind_project(ProjectRecord(name=name, origin=origin, who=who, why=why or "rebound by the operator",
+                                            **kept), replace=True)
+
+
+def set_gate(store: RunStore, name: str, gate: dict[str, Any] | None, target: float | None, who: str
+             ) -> ProjectRecord:
+    """The operator's gate and target for a project's candidates (``None`` for both: production's again).
+
+    Raises:
+        UsageError: The project has no bound name yet (run it first), or a rule is invalid.
+    """
+    from pydantic import ValidationError
+
+    from mlops.config import METRICS, GateMetric
+
+    check_name(name)
+    before = store.projects(name)
+    if not before:
+        raise UsageError(f"project '{name}' has not run yet; 'mlops projects' lists the projects")
+    for metric, rule in (gate or {}).items():
+        if metric not in METRICS:
+            raise UsageError(f"--gate: unknown metric '{metric}'; use one of {', '.join(METRICS)}")
+        try:
+            GateMetric.model_validate(rule or {})
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise UsageError(f"--gate: {metric}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    record = before[0].model_copy(update={"gate": {m: dict(r or {}) for m, r in gate.items()} if gate else None,
+                                          "target": target, "who": who})
+    return store.bind_project(record, replace=True)
 
 
 def _when(t: float) -> str:

@@ -334,6 +334,10 @@ class ProjectRecord(Record):
     time: float = Field(default_factory=time.time)
     who: str = ""
     why: str = ""
+    #: The operator's gate (metric -> rule) and target for the project's candidates, instead of production's
+    #: (``mlops projects gate``); a candidate's ``mlops.yaml`` may tighten them, never loosen them.
+    gate: dict[str, dict[str, Any]] | None = None
+    target: float | None = None
 
 
 class Event(Record):

@@ -61,3 +61,51 @@ def rebind(
         return
     was = f" (was {shown(before[0].origin)})" if before else ""
     print(f"{name} -> {shown(record.origin)}{was}")
+
+
+@projects_app.command("gate")
+@handles_errors
+def gate(
+    name: Annotated[str, typer.Argument(help="The project name.")],
+    rules: Annotated[str | None, typer.Option("--gate", help="The gate as in mlops.yaml, e.g. "
+                                                             "'{accuracy: {absolute: 0.02}}'.")] = None,
+    target: Annotated[float | None, typer.Option(help="The target candidates must reach.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Hold candidates to production's gate again.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The operator's gate for a project's candidates, instead of the one production was gated with (a pushed
+    mlops.yaml may tighten it, never loosen it). Without options: show it."""
+    import json
+
+    import yaml
+
+    from mlops.errors import UsageError
+    from mlops.identity import set_gate
+    from mlops.registry import who
+    from mlops.store import get_run_store
+
+    store = get_run_store()
+    if clear or rules is not None or target is not None:
+        parsed = None
+        if rules is not None:
+            try:
+                parsed = yaml.safe_load(rules)
+            except yaml.YAMLError as e:
+                raise UsageError(f"--gate: not valid YAML ({getattr(e, 'problem', e)})") from e
+            if not isinstance(parsed, dict):
+                raise UsageError("--gate: give metric -> rule, e.g. '{accuracy: {absolute: 0.02}}'")
+        record = set_gate(store, name, None if clear else parsed, None if clear else target, who())
+    else:
+        found = store.projects(name)
+        if not found:
+            raise UsageError(f"project '{name}' has not run yet; 'mlops projects' lists the projects")
+        record = found[0]
+    if as_json:
+        emit_json({"project": record.name, "gate": record.gate, "target": record.target})
+        return
+    if record.gate is None and record.target is None:
+        print(f"{record.name}: candidates are held to the gate production was gated with")
+    else:
+        rules_shown = json.dumps(record.gate) if record.gate else "production's gate"
+        target_shown = "" if record.target is None else f", target {record.target:g}"
+        print(f"{record.name}: candidates are held to the operator's setting: {rules_shown}{target_shown}")

@@ -373,10 +373,19 @@ def gate_run(store: RunStore, run: Run, out: Out, client: Any = ...) -> Decision
 
 
 def held_config(store: RunStore, cfg: ProjectConfig, production: ModelVersion) -> tuple[ProjectConfig, list[str]]:
-    """The candidate's configuration with the gate and target production was gated with: what the candidate's
-    ``mlops.yaml`` tightens counts, what it loosens is ignored (and listed)."""
+    """The candidate's configuration with the gate and target production was gated with (or the operator's,
+    ``mlops projects gate``): what the candidate's ``mlops.yaml`` tightens counts, what it loosens is ignored (and
+    listed)."""
+    whose = "production's"
+    operator = store.projects(production.project)
     gated = store.decision(production.run_id) if production.run_id else None
-    if gated is not None and gated.gate:
+    if operator and (operator[0].gate is not None or operator[0].target is not None):
+        whose = "the operator's"
+        rules = {name: GateMetric(**rule) for name, rule in (operator[0].gate or {}).items()}
+        metric, target = cfg.metric, operator[0].target if operator[0].target is not None else cfg.target
+        if not rules and gated is not None and gated.gate:  # the operator set only the target
+            rules = {name: GateMetric(**rule) for name, rule in gated.gate.items()}
+    elif gated is not None and gated.gate:
         rules = {name: GateMetric(**rule) for name, rule in gated.gate.items()}
         metric, target = gated.metric, gated.target
     else:  # gated before the gate was recorded, or promoted by hand: its run's configuration
@@ -390,7 +399,7 @@ def held_config(store: RunStore, cfg: ProjectConfig, production: ModelVersion) -
         values.setdefault(production.metric, production.value)
     assert cfg.metric is not None and cfg.target is not None
     gate, target, loosened = hold_to_production(cfg.gate, cfg.metric, cfg.target, cfg.goal, rules,
-                                                metric or cfg.metric, target, values)
+                                                metric or cfg.metric, target, values, whose)
     return cfg.model_copy(update={"gate": gate, "target": target}), loosened
 
 

@@ -103,6 +103,7 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
         UsageError: Not a project folder, or nothing holds ``production``.
     """
     from mlops.environments import docker_client
+    from mlops.names import default_name
     from mlops.pipeline.run import RunOptions, push_blessed, run_project
     from monitor.deploy import deploy
 
@@ -112,7 +113,9 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     store = store or get_run_store()
     registry = Registry(store)
     cfg = load_config(project_dir)
-    project = cfg.name or project_dir.resolve().name
+    project = cfg.name or default_name(project_dir.resolve().name)
+    bound = store.projects(project)  # the retrain is the tool's own: it trains under the name's bound origin
+    origin = bound[0].origin if bound else None
     holder = registry.holder(project, PRODUCTION)
     if holder is None:
         raise UsageError(f"{project} has no '{PRODUCTION}' model to retrain; run and push it first")
@@ -123,8 +126,9 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     out.info(f"retrain: {where['labels']} labelled prediction(s) ({where['corrected']} corrected): {where['added']}")
 
     as_is = run_project(project_dir, RunOptions(max_trials=1, fresh=True, notify=False, push=False,
-                                                config=overrides), out, store)
-    tuned = run_project(project_dir, RunOptions(fresh=True, notify=False, push=False, config=overrides), out, store)
+                                                config=overrides, origin=origin), out, store)
+    tuned = run_project(project_dir, RunOptions(fresh=True, notify=False, push=False, config=overrides,
+                                                origin=origin), out, store)
     runs = {"as_is": as_is["run_id"], "tuned": tuned["run_id"]}
     blessed = [summary for summary in (as_is, tuned) if summary.get("blessed")]
     chosen = blessed[0] if len(blessed) == 1 else better(as_is, tuned)  # a blessed one first, then the better

@@ -65,3 +65,32 @@ def test_the_origin_is_the_git_remote_without_credentials_whatever_the_protocol(
     assert origin_of(https) == "github.com/team/models"
     plain.mkdir()
     assert origin_of(plain) == str(plain.resolve())
+
+
+def test_the_operator_sets_the_gate_candidates_are_held_to(tmp_path: Path) -> None:
+    from mlops.config import GateMetric, ProjectConfig
+    from mlops.identity import claim
+    from mlops.pipeline.gate import held_config
+    from mlops.records import Decision, ModelVersion
+    from mlops.registry import Registry
+
+    store = get_run_store()
+    claim(store, "wine", str(tmp_path))
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"a model")
+    production = Registry(store).register(ModelVersion(project="wine", run_id="r1", metric="accuracy", value=0.97,
+                                                       format="joblib"), model)
+    store.record_decision(Decision(run_id="r1", project="wine", metric="accuracy", target=0.9, gate={"accuracy": {}}))
+    pushed = ProjectConfig.model_validate({"target": 0.5, "gate": {"accuracy": {"relative": 0.5}}}).for_task(None)
+    cfg, loosened = held_config(store, pushed, production)
+    assert (cfg.gate, cfg.target) == ({"accuracy": GateMetric()}, 0.9) and len(loosened) == 2
+    operator = mlops("projects", "gate", "wine", "--gate", "{accuracy: {absolute: 0.05}}", "--target", "0.7")
+    assert operator.returncode == 0, operator.stderr
+    cfg, loosened = held_config(store, pushed, production)
+    assert (cfg.gate, cfg.target) == ({"accuracy": GateMetric(absolute=0.05)}, 0.7)
+    assert loosened == ["accuracy: relative 0.5 (the operator's: absolute 0.05; held to the operator's)",
+                        "target 0.5 (the operator's: 0.7; held to the operator's)"]
+    bad = mlops("projects", "gate", "wine", "--gate", "{accuracy: {absolute: -1}}")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --gate: accuracy.absolute: ")
+    assert mlops("projects", "gate", "wine", "--clear").returncode == 0
+    assert held_config(store, pushed, production)[0].target == 0.9
