@@ -25,8 +25,8 @@ from mlops.config import GateMetric, ProjectConfig
 from mlops.console import Out
 from mlops.errors import MlopsError, UsageError
 from mlops.evaluation import evaluate_predictions
-from mlops.gate import decide, hold_to_production
-from mlops.records import Decision, Evaluation, Event, GateCheck, InfraCheck, ModelVersion, Run, RunStatus, env_of
+from mlops.gate import decide
+from mlops.records import Decision, Evaluation, Event, InfraCheck, ModelVersion, Run, RunStatus, env_of
 from mlops.registry import PRODUCTION, Registry
 from mlops.store import RunStore
 
@@ -329,6 +329,8 @@ def gate_run(store: RunStore, run: Run, out: Out, client: Any = ...) -> Decision
     holder = registry.holder(run.project, PRODUCTION)
     production = holder if holder is not None and candidate is not None and holder.version != candidate.version \
         else None
+    from mlops.pipeline.held import check_inputs, held_config, inputs_of
+
     loosened: list[str] = []
     if production is not None:
         cfg, loosened = held_config(store, cfg, production)
@@ -370,96 +372,6 @@ def gate_run(store: RunStore, run: Run, out: Out, client: Any = ...) -> Decision
                  f"{base}{limit}")
     out.info(f"  infra validation: {decision.infra.status}: {decision.infra.reason}")
     return decision
-
-
-def held_config(store: RunStore, cfg: ProjectConfig, production: ModelVersion) -> tuple[ProjectConfig, list[str]]:
-    """The candidate's configuration with the gate and target production was gated with (or the operator's,
-    ``mlops projects gate``): what the candidate's ``mlops.yaml`` tightens counts, what it loosens is ignored (and
-    listed)."""
-    whose = "production's"
-    operator = store.projects(production.project)
-    gated = store.decision(production.run_id) if production.run_id else None
-    if operator and (operator[0].gate is not None or operator[0].target is not None):
-        whose = "the operator's"
-        rules = {name: GateMetric(**rule) for name, rule in (operator[0].gate or {}).items()}
-        metric, target = cfg.metric, operator[0].target if operator[0].target is not None else cfg.target
-        if not rules and gated is not None and gated.gate:  # the operator set only the target
-            rules = {name: GateMetric(**rule) for name, rule in gated.gate.items()}
-    elif gated is not None and gated.gate:
-        rules = {name: GateMetric(**rule) for name, rule in gated.gate.items()}
-        metric, target = gated.metric, gated.target
-    else:  # gated before the gate was recorded, or promoted by hand: its run's configuration
-        run = store.get_run(production.run_id) if production.run_id else None
-        if run is None:
-            return cfg, []
-        rules = ProjectConfig.model_validate(run.config).gate
-        metric, target = run.metric, run.target
-    values = dict(production.metrics or {})
-    if production.value is not None:
-        values.setdefault(production.metric, production.value)
-    assert cfg.metric is not None and cfg.target is not None
-    gate, target, loosened = hold_to_production(cfg.gate, cfg.metric, cfg.target, cfg.goal, rules,
-                                                metric or cfg.metric, target, values, whose)
-    return cfg.model_copy(update={"gate": gate, "target": target}), loosened
-
-
-def inputs_of(store: RunStore, units: Units, version: ModelVersion) -> dict[str, Any] | None:
-    """What a version takes (``{shape, features}``): recorded with it, else asked of it served (and recorded).
-    ``None`` when it cannot be served."""
-    if version.inputs:
-        return version.inputs
-    try:
-        with urllib.request.urlopen(f"{units.url(version)}/health", timeout=30) as answer:
-            health = json.loads(answer.read())
-    except (MlopsError, OSError, ValueError):
-        return None
-    inputs = {"shape": list(health.get("input_shape") or []), "features": list(health.get("features") or [])}
-    store.update_model_version(version.project, version.version, inputs=inputs)
-    return inputs
-
-
-def _width(inputs: dict[str, Any]) -> int:
-    return len(inputs["features"]) if inputs.get("features") else math.prod(inputs.get("shape") or [0])
-
-
-def inputs_change(candidate: dict[str, Any], production: dict[str, Any]) -> str:
-    """How the candidate's inputs differ from production's, or ``""`` when it takes the same."""
-    if candidate.get("features") and production.get("features"):
-        if list(candidate["features"]) == list(production["features"]):
-            return ""
-        if len(candidate["features"]) == len(production["features"]):
-            gone = [f for f in production["features"] if f not in candidate["features"]][:3]
-            return (f"candidate takes the columns {', '.join(map(str, candidate['features'][:5]))}..., production "
-                    f"takes {', '.join(map(str, production['features'][:5]))}... ({', '.join(map(str, gone))} "
-                    "gone)" if gone else "candidate takes production's columns in another order")
-    elif list(candidate.get("shape") or []) == list(production.get("shape") or []):
-        return ""
-    if _width(candidate) == _width(production):
-        return f"candidate takes inputs of shape {candidate.get('shape')}, production {production.get('shape')}"
-    return f"candidate takes {_width(candidate)} inputs, production takes {_width(production)}"
-
-
-def check_inputs(decision: Decision, store: RunStore, units: Units, candidate: ModelVersion,
-                 production: ModelVersion, breaking: bool) -> None:
-    """A candidate must take production's inputs (every client of production sends those); a change is refused
-    unless the push declares it (``breaking: true``), which sends it to a person for approval."""
-    mine, theirs = inputs_of(store, units, candidate), inputs_of(store, units, production)
-    if mine is None or theirs is None:
-        return
-    change = inputs_change(mine, theirs)
-    check = GateCheck(metric="inputs", check="inputs", passed=not change or breaking,
-                      candidate=float(_width(mine)), baseline=float(_width(theirs)))
-    decision.checks.append(check)
-    if not change:
-        return
-    if breaking:
-        decision.breaking = f"{change}: a breaking change, declared (breaking: true); it needs a person's approval"
-        decision.reason += f"; {decision.breaking}"
-        return
-    check.failed = (f"{change}: a breaking change for every client of production v{production.version}; declare "
-                    "it with 'breaking: true' in mlops.yaml (a person then approves it), or keep the inputs")
-    decision.blessed = False
-    decision.reason = check.failed
 
 
 def decision_file(summary: Path) -> Path:

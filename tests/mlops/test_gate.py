@@ -87,7 +87,7 @@ def test_a_candidate_that_loosens_the_gate_is_held_to_productions() -> None:
 
 
 def test_a_candidate_must_take_productions_inputs() -> None:
-    from mlops.pipeline.gate import inputs_change
+    from mlops.pipeline.held import inputs_change
 
     wine = {"shape": [13], "features": []}
     assert inputs_change({"shape": [4], "features": []}, wine) == "candidate takes 4 inputs, production takes 13"

@@ -70,7 +70,7 @@ def test_the_origin_is_the_git_remote_without_credentials_whatever_the_protocol(
 def test_the_operator_sets_the_gate_candidates_are_held_to(tmp_path: Path) -> None:
     from mlops.config import GateMetric, ProjectConfig
     from mlops.identity import claim
-    from mlops.pipeline.gate import held_config
+    from mlops.pipeline.held import held_config
     from mlops.records import Decision, ModelVersion
     from mlops.registry import Registry
 
