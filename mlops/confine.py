@@ -1,5 +1,6 @@
 """Paths a push names stay inside the project: ``entry:``, ``data.path``, ``data.schema``, ``paths:``,
-``datasets_cache``, ``packages:`` and the lines of ``requirements.txt``, and ``requirements.txt`` itself.
+``datasets_cache``, a SQLite ``optuna_storage``, ``packages:`` and the lines of ``requirements.txt``, and
+``requirements.txt`` itself.
 
 Each is resolved with its symlinks followed before anything reads it; one that leads out of the project (``..``,
 an absolute path, a symlink to ``/etc/shadow``) is refused with one line naming the field. Only what the pushed
@@ -88,6 +89,10 @@ def check_pushed_paths(project: Path, pushed: ProjectConfig) -> None:
                       "(MLOPS_DATASETS_CACHE)")
     for line in pushed.packages:
         _check_package(project, "packages", line)
+    storage = pushed.optuna_storage or ""
+    if storage.startswith("sqlite") and inside(project, urlsplit(storage).path.removeprefix("/")) is None:
+        raise _refuse(project, "optuna_storage", storage, "is a database file outside the project: a shared "
+                      "Optuna database is the operator's setting (MLOPS_OPTUNA_STORAGE)")
     requirements = project / "requirements.txt"
     if requirements.is_symlink() or requirements.exists():
         if inside(project, "requirements.txt") is None:

@@ -37,6 +37,7 @@ def outside(tmp_path: Path) -> Path:
     ("packages: ['../elsewhere']\n", {}, "packages", "'../elsewhere' leads to"),
     ("paths: {/mycode: data}\n", {"data": "."}, "paths./mycode", "'data' leads to"),
     ("target: 0.5\n", {"requirements.txt": "requirements.txt"}, "requirements.txt", "leads to"),
+    ("optuna_storage: sqlite:///../elsewhere/optuna.db\n", {}, "optuna_storage", "(MLOPS_OPTUNA_STORAGE)"),
 ])
 def test_a_path_of_the_push_that_leads_out_of_the_project_is_refused(
         project_factory, outside: Path, yaml: str, links: dict[str, str], field: str, says: str) -> None:
