@@ -96,7 +96,9 @@ def gate(
                 raise UsageError("--gate: give metric -> rule, e.g. '{accuracy: {absolute: 0.02}}'")
         record = set_gate(store, name, None if clear else parsed, None if clear else target, who())
     else:
-        found = store.projects(name)
+        from mlops.names import check_name
+
+        found = store.projects(check_name(name))
         if not found:
             raise UsageError(f"project '{name}' has not run yet; 'mlops projects' lists the projects")
         record = found[0]
