@@ -105,7 +105,8 @@ mail: {{when: never}}
     assert decision["rows"] == {"candidate": second["snapshot"], "production": first["snapshot"]}
     assert {(c["metric"], c["check"], c["rows"]) for c in decision["checks"]} == {
         ("cost", "target", "candidate"), ("cost", "tolerance", "candidate"), ("cost", "tolerance", "production"),
-        ("recall", "tolerance", "candidate"), ("recall", "tolerance", "production")}
+        ("recall", "tolerance", "candidate"), ("recall", "tolerance", "production")} | (
+        {("inputs", "inputs", "candidate")} if decision["blessed"] else set())  # the same columns as production
     evaluations = decision["evaluations"]
     # the same rows for both models: v1's test rows are all in v2's test split, so neither trained on them
     v1_test, v2_test = (read_snapshot(Path(os.environ["MLOPS_HOME"]) / "snapshots" / s).test
