@@ -12,6 +12,7 @@ from mlops.pipeline.run import push_blessed
 from mlops.records import Decision, ModelVersion, Run, RunStatus
 from mlops.registry import PRODUCTION, Registry
 from mlops.store import RunStore, get_run_store
+from tests.conftest import mlops
 
 
 def gated_run(store: RunStore, folder: Path, against: int | None) -> tuple[Run, Decision]:
@@ -37,6 +38,9 @@ def test_a_candidate_gated_before_production_moved_is_not_pushed(tmp_path: Path)
     assert str(refused.value).startswith("not pushed: production of wine moved to v2 (another run) after the gate "
                                          "compared model v1 with no production version; run the project again")
     assert Registry(store).aliases("wine") == {PRODUCTION: 2}
+    proc = mlops("push", run_a.id)  # the Jenkins Push stage: one line, exit 1, production unchanged
+    assert proc.returncode == 1 and proc.stderr.startswith("error: not pushed: production of wine moved to v2")
+    assert proc.stderr.count("\n") == 1 and Registry(store).aliases("wine") == {PRODUCTION: 2}
     run_c, decision_c = gated_run(store, tmp_path, against=2)  # gated against what production is: pushed
     assert push_blessed(store, run_c, decision_c, "auto", out)["version"] == 3
     assert [m.version for m in Registry(store).history("wine")] == [2, 3]
