@@ -22,11 +22,11 @@ from mlops import paths
 from mlops.config import ProjectConfig, load_config
 from mlops.console import Out
 from mlops.environments import NO_PACKAGES, Packages, project_packages
-from mlops.errors import ConfigError, UsageError
+from mlops.errors import Aborted, ConfigError, StoreError, UsageError, disk_fault
 from mlops.pipeline.stages import STAGES
 from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from mlops.registry import CANDIDATE, PRODUCTION, Registry
-from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker, worker_gone
+from mlops.store import RunStore, get_run_store, this_worker
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
@@ -231,17 +231,24 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
     run_id = clean_run_id(p.opts.run_id) if p.opts.run_id else ""
     previous = p.store.get_run(run_id) if run_id else None
     if previous is not None:
-        if previous.status is not RunStatus.RUNNING:
+        if previous.status.finished:
             raise UsageError(f"run {run_id} has already finished ({previous.status}); give another --run-id")
         if previous.fingerprint != fingerprint:
             raise UsageError(f"run {run_id} trains something else (another script, configuration or backend); "
                              "give another --run-id")
+        if previous.status is RunStatus.INTERRUPTED and not p.store.resume_run(previous.id):
+            raise UsageError(f"run {run_id} was continued by another process meanwhile; give another --run-id")
     elif not run_id and not p.opts.fresh:
         previous = find_resumable(p.store, p.project, fingerprint)
     if previous:
         p.store.heartbeat_run(previous.id)
-        p.out.info(f"continuing run {previous.id}, which was stopped before it finished (--fresh starts a new one)")
-        return previous
+        why = f" ({previous.interrupted})" if previous.interrupted else ""
+        p.out.info(f"continuing run {previous.id}, which was stopped before it finished{why}; its trial budget "
+                   "counts the trials it ran (--fresh starts a new run)")
+        return previous.model_copy(update={"status": RunStatus.RUNNING, "interrupted": ""})
+    why = not_continued(p, fingerprint, run_id)
+    if why:
+        p.out.info(why)
     d = p.detection
     data_project = p.is_data_project
     return p.store.create_run(Run(
@@ -291,7 +298,7 @@ def train_stage(p: Pipeline) -> None:
                       trains=cfg.workers > 0, strategy_storage=storage)
     local = LocalWorkers(p.out)
     try:
-        with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
+        with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):  # until the run is finished
             if cfg.workers > 1:
                 p.out.prefix = "[worker 1] "
                 local.start(cfg.workers - 1, run_id, p.project_dir, p.backend.name, p.opts.quiet)
@@ -311,17 +318,16 @@ def train_stage(p: Pipeline) -> None:
                 from training.confirm import confirm_winner
 
                 confirm_winner(ctx, best_trial(p.store.trials(run_id), cfg), cfg.confirm)
-        p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
+            p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
         p.run = p.store.get_run(run_id)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # SIGTERM (a Jenkins abort) or SIGINT: the run is recorded as aborted
         local.stop()
-        p.out.fail(f"interrupted: run {run_id} and its trials are kept; the same command continues it")
-        raise
+        aborted = Aborted.of(e)
+        aborted.detail = abort_run(p.store, run_id, aborted.signal_name)
+        raise aborted from None
     except BaseException as e:
         local.stop()
-        run = p.store.get_run(run_id)
-        if run and run.status is RunStatus.RUNNING:
-            p.store.finish_run(run_id, RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
+        end_failed(p.store, run_id, e)
         raise
     finally:
         p.backend.close()
@@ -627,17 +633,93 @@ def say_verdict(out: Out, summary: dict[str, Any]) -> None:
 
 # -- runs on record ------------------------------------------------------------------------------
 
-def _orphaned(run: Run) -> bool:
-    """Whether the process that drove a running run is gone (dead on this host, or silent for long)."""
-    return (run.heartbeat or run.created) < time.time() - HEARTBEAT_GRACE_S or worker_gone(run.owner)
-
-
 def find_resumable(store: RunStore, project: Path, fingerprint: str) -> Run | None:
-    """A run of the same project, script and config left ``running`` by a process that is gone."""
-    for run in store.find_runs(path=str(project), status=RunStatus.RUNNING, limit=50):
-        if run.fingerprint == fingerprint and _orphaned(run):
-            return run
+    """A run of the same project, script and config left ``interrupted`` (its driver is gone; the store reads
+    it so), now ``running`` again with this process as its driver."""
+    for run in store.find_runs(path=str(project), status=RunStatus.INTERRUPTED, limit=50):
+        if run.fingerprint == fingerprint and store.resume_run(run.id):
+            return run  # as it was read: with why it was interrupted
     return None
+
+
+def not_continued(p: Pipeline, fingerprint: str, run_id: str) -> str:
+    """Why a new run starts while a run of the same project is unfinished (one line), or ``""``."""
+    assert p.cfg is not None
+    left = next((r for r in p.store.find_runs(path=str(p.project), limit=50) if not r.status.finished), None)
+    if left is None:
+        return ""
+    if left.status is RunStatus.RUNNING:
+        ago = time.time() - (left.heartbeat or left.created)
+        return (f"note: run {left.id} of this project is still running (driven by {left.owner}, heartbeat {ago:.0f}s "
+                "ago); this is a new run beside it")
+    if p.opts.fresh:
+        return f"note: run {left.id} of this project was interrupted; --fresh starts a new run instead"
+    if run_id:
+        return (f"note: run {left.id} of this project was interrupted; --run-id {run_id} names a new run "
+                f"(--run-id {left.id} continues it)")
+    return (f"note: run {left.id} of this project was interrupted but is not continued: "
+            f"{what_changed(left, p.cfg.run_settings(), p.backend.name)}; starting a new run")
+
+
+def what_changed(run: Run, settings: dict[str, Any], backend: str) -> str:
+    """What differs between a stored run and what would run now: settings (``budget.max_trials 3 -> 4``), the
+    backend, else the script or its packages."""
+    def flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in doc.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return out
+
+    try:
+        before = flat(ProjectConfig.model_validate(run.config).run_settings())
+    except ValueError:
+        before = flat(run.config)
+    now = flat(ProjectConfig.model_validate(settings).run_settings())
+    changed = [f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(before.keys() | now.keys())
+               if before.get(k) != now.get(k)]
+    if run.backend != backend:
+        changed.append(f"backend {run.backend} -> {backend}")
+    if not changed:
+        return "its script or packages changed"
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return f"it ran with other settings ({shown}); run it with the same ones to continue it"
+
+
+def abort_run(store: RunStore, run_id: str, signal_name: str) -> str:
+    """Record a run stopped by a signal: its running trials ``stopped``, the run ``aborted`` with its end time;
+    returns what was kept (one line). A store that cannot take it leaves the run to be read as interrupted."""
+    why = f"aborted by {signal_name}"
+    try:
+        trials = store.trials(run_id)
+        for t in trials:
+            if t.status is TrialStatus.RUNNING:
+                store.finish_trial(t.model_copy(update={"status": TrialStatus.STOPPED, "error": why,
+                                                        "error_kind": "aborted",
+                                                        "duration_s": round(time.time() - (t.started_at or 0), 2)
+                                                        if t.started_at else 0.0}))
+        run = store.get_run(run_id)
+        if run is not None and not run.status.finished:
+            store.finish_run(run_id, RunStatus.ABORTED, error=why, stopped=why)
+    except StoreError as e:
+        return f"run {run_id} could not be recorded as aborted ({e})"
+    done = sum(t.status is not TrialStatus.RUNNING for t in trials)
+    return f"run {run_id} is recorded as aborted; its {done} trial(s) are kept"
+
+
+def end_failed(store: RunStore, run_id: str, error: BaseException) -> None:
+    """Finish a run that stopped on an error as ``failed`` (``disk full: ...`` when the disk is), when the store
+    can still take it; otherwise readers see it interrupted once this process is gone."""
+    try:
+        run = store.get_run(run_id)
+        if run and not run.status.finished:
+            store.finish_run(run_id, RunStatus.FAILED, error=failure_words(error))
+    except StoreError:
+        pass
+
+
+def failure_words(error: BaseException) -> str:
+    """How a run's error is recorded: ``disk full: ...`` for a full disk, else its type and message."""
+    return disk_fault(error) or f"{type(error).__name__}: {error}"
 
 
 @contextmanager
@@ -691,6 +773,11 @@ def verdict(run: Run) -> str:
     """One line a person understands: passed or not, the metric against the target, and why it stopped."""
     if run.status is RunStatus.RUNNING:
         return f"RUNNING: run {run.id} has not finished"
+    if run.status is RunStatus.INTERRUPTED:
+        return (f"INTERRUPTED: run {run.id} did not finish ({run.interrupted}); 'mlops run {run.path}' "
+                "continues it")
+    if run.status is RunStatus.ABORTED:
+        return f"ABORTED: run {run.id} was {run.error or 'aborted'}; its trials so far are kept"
     if run.value is None:
         return f"FAILED: no {run.metric} was measured ({run.error or 'no trial finished'})"
     op = ">=" if run.goal == "maximize" else "<="

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mlops.errors import StoreError
+from mlops.errors import DISK_FULL, StoreError, disk_fault
 from mlops.records import AliasMove, Decision, Event, ModelVersion, Run, RunStatus, Trial, TrialStatus
 from mlops.store._base import RunStore, new_run_id, worker_gone
 
@@ -40,9 +40,21 @@ def _translated(fn: F) -> F:
         except (StoreError, ValueError):
             raise
         except Exception as e:
-            raise StoreError(f"{fn.__name__} failed in {self.description}: {type(e).__name__}: {e}") from e
+            raise StoreError(store_failure(fn.__name__, self.description, e)) from e
 
     return wrapper  # type: ignore[return-value]
+
+
+def store_failure(operation: str, description: str, error: Exception) -> str:
+    """One line for a database error: a full disk and a read-only store say what to do; what is stored stays."""
+    text = f"{type(error).__name__}: {error}"
+    if disk_fault(error) or "disk is full" in text or "readonly database" in text or "read-only" in text:
+        full = "disk is full" in text or (isinstance(error, OSError) and error.errno in DISK_FULL)
+        what = "disk full" if full else "cannot write"
+        return (f"{what}: {operation} failed in {description} ({text}); "
+                + ("free space on its disk" if full else "MLOPS_HOME must be a writable folder")
+                + " (what is stored is kept)")
+    return f"{operation} failed in {description}: {text}"
 
 
 def _is_duplicate(error: BaseException) -> bool:
@@ -98,7 +110,7 @@ class PymongoRunStore(RunStore):
     @_translated
     def get_run(self, run_id: str) -> Run | None:
         doc = self._db.runs.find_one({"_id": run_id})
-        return Run.from_doc(doc) if doc else None
+        return self.reap_run(Run.from_doc(doc) if doc else None)
 
     @_translated
     def find_runs(self, project: str | None = None, status: RunStatus | None = None, path: str | None = None,
@@ -106,19 +118,30 @@ class PymongoRunStore(RunStore):
         query: dict[str, Any] = {}
         if project is not None:
             query["project"] = project
-        if status is not None:
-            query["status"] = str(status)
+        unfinished = (str(RunStatus.RUNNING), str(RunStatus.INTERRUPTED))
+        if status is not None:  # a running run may read as interrupted: both are looked at, then filtered
+            query["status"] = {"$in": list(unfinished)} if str(status) in unfinished else str(status)
         if path is not None:
             query["path"] = path
         rows = list(self._db.runs.find(query))
         rows.sort(key=lambda r: r.get("created", 0), reverse=True)
-        return [Run.from_doc(r) for r in rows[:limit]]
+        runs = []
+        for row in rows:
+            run = self.reap_run(Run.from_doc(row))
+            if run is not None and (status is None or run.status is status):
+                runs.append(run)
+                if len(runs) == limit:
+                    break
+        return runs
 
-    def _require_running(self, run_id: str) -> None:
+    def _require_running(self, run_id: str, or_interrupted: bool = False) -> None:
         run = self._db.runs.find_one({"_id": run_id}, {"status": 1})
         if run is None:
             raise StoreError(f"run {run_id} does not exist in {self.description}")
-        if run["status"] != RunStatus.RUNNING:
+        if run["status"] == RunStatus.INTERRUPTED and not or_interrupted:
+            raise StoreError(f"run {run_id} was interrupted (its driver is gone) and cannot change until it is "
+                             "continued")
+        if run["status"] not in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
             raise StoreError(f"run {run_id} is finished ({run['status']}) and cannot change")
 
     @_translated
@@ -129,13 +152,21 @@ class PymongoRunStore(RunStore):
 
     @_translated
     def finish_run(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        if status not in (RunStatus.PASSED, RunStatus.FAILED):
-            raise ValueError(f"status must be 'passed' or 'failed', but got status={str(status)!r}")
-        self._require_running(run_id)
+        if not status.finished:
+            raise ValueError(f"status must be 'passed', 'failed' or 'aborted', but got status={str(status)!r}")
+        self._require_running(run_id, or_interrupted=True)
         update = {**_dumped(fields), "status": str(status), "finished": time.time()}
-        result = self._db.runs.update_one({"_id": run_id, "status": str(RunStatus.RUNNING)}, {"$set": update})
+        unfinished = [str(RunStatus.RUNNING), str(RunStatus.INTERRUPTED)]
+        result = self._db.runs.update_one({"_id": run_id, "status": {"$in": unfinished}}, {"$set": update})
         if result.matched_count == 0:
             raise StoreError(f"run {run_id} was finished by another process meanwhile")
+
+    @_translated
+    def _set_run_status_if(self, run_id: str, expected: RunStatus, new: RunStatus,
+                           where: dict[str, Any] | None = None, **fields: Any) -> bool:
+        result = self._db.runs.update_one({**(where or {}), "_id": run_id, "status": str(expected)},
+                                          {"$set": {**_dumped(fields), "status": str(new)}})
+        return result.matched_count == 1
 
     # -- trials ------------------------------------------------------------------------------------
     @_translated
