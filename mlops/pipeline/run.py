@@ -690,31 +690,40 @@ def abort_run(store: RunStore, run_id: str, signal_name: str) -> str:
     returns what was kept (one line). A store that cannot take it leaves the run to be read as interrupted."""
     why = f"aborted by {signal_name}"
     try:
-        trials = store.trials(run_id)
-        for t in trials:
-            if t.status is TrialStatus.RUNNING:
-                store.finish_trial(t.model_copy(update={"status": TrialStatus.STOPPED, "error": why,
-                                                        "error_kind": "aborted",
-                                                        "duration_s": round(time.time() - (t.started_at or 0), 2)
-                                                        if t.started_at else 0.0}))
+        done = end_running_trials(store, run_id, TrialStatus.STOPPED, why, "aborted")
         run = store.get_run(run_id)
         if run is not None and not run.status.finished:
             store.finish_run(run_id, RunStatus.ABORTED, error=why, stopped=why)
     except StoreError as e:
         return f"run {run_id} could not be recorded as aborted ({e})"
-    done = sum(t.status is not TrialStatus.RUNNING for t in trials)
-    return f"run {run_id} is recorded as aborted; its {done} trial(s) are kept"
+    return f"run {run_id} is recorded as aborted; its {done} finished trial(s) are kept"
 
 
 def end_failed(store: RunStore, run_id: str, error: BaseException) -> None:
-    """Finish a run that stopped on an error as ``failed`` (``disk full: ...`` when the disk is), when the store
-    can still take it; otherwise readers see it interrupted once this process is gone."""
+    """Finish a run that stopped on an error as ``failed`` (``disk full: ...`` when the disk is), with the trials
+    it was running, when the store can still take it; otherwise readers see it interrupted once this process is
+    gone."""
+    words = failure_words(error)
     try:
+        end_running_trials(store, run_id, TrialStatus.FAILED, words, "disk_full" if words.startswith("disk full")
+                           else "error")
         run = store.get_run(run_id)
         if run and not run.status.finished:
-            store.finish_run(run_id, RunStatus.FAILED, error=failure_words(error))
+            store.finish_run(run_id, RunStatus.FAILED, error=words)
     except StoreError:
         pass
+
+
+def end_running_trials(store: RunStore, run_id: str, status: TrialStatus, error: str, kind: str) -> int:
+    """End the run's running trials (this process stopped them) with ``status``; return how many had ended
+    before."""
+    trials = store.trials(run_id)
+    for t in trials:
+        if t.status is TrialStatus.RUNNING:
+            ran = round(time.time() - t.started_at, 2) if t.started_at else 0.0
+            store.finish_trial(t.model_copy(update={"status": status, "error": error, "error_kind": kind,
+                                                    "duration_s": ran}))
+    return sum(t.status is not TrialStatus.RUNNING for t in trials)
 
 
 def failure_words(error: BaseException) -> str:
