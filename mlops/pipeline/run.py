@@ -26,7 +26,7 @@ from mlops.errors import Aborted, ConfigError, StoreError, UsageError, disk_faul
 from mlops.pipeline.stages import STAGES
 from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from mlops.registry import CANDIDATE, PRODUCTION, Registry
-from mlops.store import RunStore, get_run_store, this_worker
+from mlops.store import HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
@@ -651,7 +651,8 @@ def not_continued(p: Pipeline, fingerprint: str, run_id: str) -> str:
     if left.status is RunStatus.RUNNING:
         ago = time.time() - (left.heartbeat or left.created)
         return (f"note: run {left.id} of this project is still running (driven by {left.owner}, heartbeat {ago:.0f}s "
-                "ago); this is a new run beside it")
+                f"ago; a driver on another machine counts as gone after {HEARTBEAT_GRACE_S:.0f}s without one); this "
+                "is a new run beside it")
     if p.opts.fresh:
         return f"note: run {left.id} of this project was interrupted; --fresh starts a new run instead"
     if run_id:

@@ -99,6 +99,29 @@ def test_a_new_run_beside_an_interrupted_one_says_in_one_line_why_it_is_not_cont
     assert get_run_store().get_run(left.id).status is RunStatus.INTERRUPTED  # left as it was, for a later run
 
 
+def test_a_new_run_says_why_it_does_not_continue_a_live_run_nor_one_left_by_fresh_or_another_run_id(
+        tmp_path: Path) -> None:
+    from mlops.console import Out
+    from mlops.pipeline.run import Pipeline, RunOptions, not_continued
+
+    store = get_run_store()
+
+    def why(**opts: object) -> str:
+        return not_continued(Pipeline(project=tmp_path, opts=RunOptions(**opts), out=Out(), store=store,
+                                      cfg=ProjectConfig()), "fingerprint", str(opts.get("run_id") or ""))
+
+    assert why() == ""
+    live = store.create_run(Run(project="p", path=str(tmp_path), owner="another-machine:1"))
+    assert why() == (f"note: run {live.id} of this project is still running (driven by another-machine:1, heartbeat "
+                     "0s ago; a driver on another machine counts as gone after 60s without one); this is a new run "
+                     "beside it")
+    store.finish_run(live.id, RunStatus.FAILED)
+    left = store.create_run(Run(project="p", path=str(tmp_path), owner="another-machine:2", created=time.time() - 90))
+    assert why(fresh=True) == f"note: run {left.id} of this project was interrupted; --fresh starts a new run instead"
+    assert why(run_id="build-8") == (f"note: run {left.id} of this project was interrupted; --run-id build-8 names a "
+                                     f"new run (--run-id {left.id} continues it)")
+
+
 # -- signals -------------------------------------------------------------------------------------
 
 def processes_mentioning(text: str) -> list[int]:
