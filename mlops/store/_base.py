@@ -148,8 +148,8 @@ class RunStore(abc.ABC):
             return run
         interrupted = run.model_copy(update={"status": RunStatus.INTERRUPTED, "interrupted": why})
         try:
-            if self._set_run_status_if(run.id, RunStatus.RUNNING, RunStatus.INTERRUPTED,
-                                       where={"owner": run.owner}, interrupted=why):
+            if self._set_run_status_if(run.id, RunStatus.RUNNING, RunStatus.INTERRUPTED,  # unless it beat meanwhile
+                                       where={"owner": run.owner, "heartbeat": run.heartbeat}, interrupted=why):
                 self.reap_trials(run.id)
         except StoreError:  # a read-only store or a full disk: shown as it is, recorded by a later reader
             pass
