@@ -101,14 +101,12 @@ def test_a_new_run_beside_an_interrupted_one_says_in_one_line_why_it_is_not_cont
 
 def test_a_new_run_says_why_it_does_not_continue_a_live_run_nor_one_left_by_fresh_or_another_run_id(
         tmp_path: Path) -> None:
-    from mlops.console import Out
-    from mlops.pipeline.run import Pipeline, RunOptions, not_continued
+    from mlops.pipeline.resume import not_continued
 
     store = get_run_store()
 
-    def why(**opts: object) -> str:
-        return not_continued(Pipeline(project=tmp_path, opts=RunOptions(**opts), out=Out(), store=store,
-                                      cfg=ProjectConfig()), "fingerprint", str(opts.get("run_id") or ""))
+    def why(fresh: bool = False, run_id: str = "") -> str:
+        return not_continued(store, tmp_path, ProjectConfig().run_settings(), "local", fresh, run_id)
 
     assert why() == ""
     live = store.create_run(Run(project="p", path=str(tmp_path), owner="another-machine:1"))
