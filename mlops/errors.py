@@ -168,10 +168,13 @@ def disk_fault(error: BaseException) -> str:
     do; ``""`` for any other error."""
     if not isinstance(error, OSError) or error.errno not in (*DISK_FULL, *NOT_WRITABLE):
         return ""
-    path = error.filename or "a file"
+    path = error.filename
     if error.errno in DISK_FULL:
-        return (f"disk full: cannot write {path} ({error.strerror}); free space on that disk, or set MLOPS_HOME "
-                "to a folder on another one")
+        what = f"cannot write {path}" if path else "a write failed"
+        return (f"disk full: {what} ({error.strerror}); free space on that disk, or set MLOPS_HOME to a folder on "
+                "another one")
+    if not path:  # refused, but not a file: not a fault of the disk
+        return ""
     if error.errno == errno.EROFS:
         return f"cannot write {path}: read-only file system; set MLOPS_HOME to a writable folder"
     return f"{path}: {error.strerror}; this user needs access to it (and MLOPS_HOME must be a folder it can write)"
