@@ -78,8 +78,8 @@ def _embedded(folder: Path) -> RunStore:
     except OSError as e:
         raise StoreError(f"cannot open the {description}: {disk_fault(e) or e}") from e
     except Exception as e:  # montydb has errors of its own
-        raise StoreError(_unreadable_config(folder) or store_failure("opening", description, e)) from e
-    return PymongoRunStore(db, description, one_thread_at_a_time=True)
+        raise StoreError(_unreadable_config(folder) or store_failure("opening", description, e, folder)) from e
+    return PymongoRunStore(db, description, one_thread_at_a_time=True, folder=folder)
 
 
 def _open_embedded(folder: Path) -> Any:

@@ -7,9 +7,11 @@ import contextlib
 import copy
 import functools
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mlops.errors import DISK_FULL, StoreError, disk_fault
@@ -40,16 +42,29 @@ def _translated(fn: F) -> F:
         except (StoreError, ValueError):
             raise
         except Exception as e:
-            raise StoreError(store_failure(fn.__name__, self.description, e)) from e
+            raise StoreError(store_failure(fn.__name__, self.description, e, self.folder)) from e
 
     return wrapper  # type: ignore[return-value]
 
 
-def store_failure(operation: str, description: str, error: Exception) -> str:
-    """One line for a database error: a full disk and a read-only store say what to do; what is stored stays."""
+#: Below this many free bytes on an embedded store's disk, its write errors are put down to a full disk (SQLite
+#: says "disk I/O error" when its write-ahead log cannot grow).
+LOW_SPACE_BYTES = 1 << 20
+
+
+def store_failure(operation: str, description: str, error: Exception, folder: Path | None = None) -> str:
+    """One line for a database error: a full disk and a read-only store say what to do; what is stored stays.
+
+    Args:
+        operation: The store method that failed.
+        description: The store, safe to print.
+        error: What the database raised.
+        folder: An embedded store's folder (its free space tells a full disk).
+    """
     text = f"{type(error).__name__}: {error}"
-    if disk_fault(error) or "disk is full" in text or "readonly database" in text or "read-only" in text:
-        full = "disk is full" in text or (isinstance(error, OSError) and error.errno in DISK_FULL)
+    low = folder is not None and folder.is_dir() and shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    if low or disk_fault(error) or "disk is full" in text or "readonly database" in text or "read-only" in text:
+        full = low or "disk is full" in text or (isinstance(error, OSError) and error.errno in DISK_FULL)
         what = "disk full" if full else "cannot write"
         return (f"{what}: {operation} failed in {description} ({text}); "
                 + ("free space on its disk" if full else "MLOPS_HOME must be a writable folder")
@@ -79,11 +94,14 @@ class PymongoRunStore(RunStore):
         one_thread_at_a_time: Serialize the calls of this process's threads (montydb's SQLite engine keeps one
             connection for whichever thread connected last, so two threads at once break each other's calls;
             pymongo is thread-safe and needs no such lock).
+        folder: The embedded engine's folder (``None`` for MongoDB): a failed write on a full disk says so.
     """
 
-    def __init__(self, database: Any, description: str, one_thread_at_a_time: bool = False) -> None:
+    def __init__(self, database: Any, description: str, one_thread_at_a_time: bool = False,
+                 folder: Path | None = None) -> None:
         self._db = database
         self.description = description
+        self.folder = folder
         self._serial: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if one_thread_at_a_time else contextlib.nullcontext())
 

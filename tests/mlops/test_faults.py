@@ -201,6 +201,24 @@ def test_a_full_disk_ends_the_run_failed_disk_full_in_one_line(project_factory, 
     assert get_run_store().get_run(earlier.id).value == 0.9  # what was stored is kept
 
 
+def test_a_store_on_a_full_disk_refuses_a_write_in_one_line_and_keeps_what_it_holds(mlops_home: Path) -> None:
+    from mlops.errors import StoreError
+
+    with tmpfs(mlops_home, "2m"):
+        store = get_run_store()
+        kept = store.create_run(Run(project="kept"))
+        fill(mlops_home)
+        with pytest.raises(StoreError) as refused:
+            for i in range(50):  # the first pages may still fit
+                store.create_run(Run(project="new", config={"padding": "x" * 50_000, "i": i}))
+        assert str(refused.value).startswith(f"disk full: create_run failed in embedded store {mlops_home}/store (")
+        assert str(refused.value).endswith("); free space on its disk (what is stored is kept)")
+        (mlops_home / "filler").unlink()
+        assert store.get_run(kept.id).project == "kept"
+        assert store.get_run(store.create_run(Run(project="after")).id).project == "after"  # and it writes again
+        store.close()
+
+
 def test_a_read_only_mlops_home_is_said_in_one_line_and_its_runs_are_kept(project_factory, mlops_home: Path) -> None:
     p = knn_project(project_factory)
     with tmpfs(mlops_home, "8m"):
