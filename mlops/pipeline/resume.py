@@ -34,8 +34,13 @@ def not_continued(store: RunStore, project: Path, settings: dict[str, Any], back
         fresh: ``--fresh`` was given.
         run_id: The ``--run-id`` given, or ``""``.
     """
-    left = next((r for r in store.find_runs(path=str(project), limit=50) if not r.status.finished), None)
+    runs = store.find_runs(path=str(project), limit=50)
+    left = next((r for r in runs if not r.status.finished), None)
     if left is None:
+        last = runs[0] if runs else None
+        if last is not None and last.status is RunStatus.ABORTED:
+            return (f"note: the last run of this project, {last.id}, was {last.error or 'aborted'}: an aborted run is "
+                    "finished and not continued; this is a new run")
         return ""
     if left.status is RunStatus.RUNNING:
         ago = time.time() - (left.heartbeat or left.created)

@@ -118,6 +118,11 @@ def test_a_new_run_says_why_it_does_not_continue_a_live_run_nor_one_left_by_fres
     assert why(fresh=True) == f"note: run {left.id} of this project was interrupted; --fresh starts a new run instead"
     assert why(run_id="build-8") == (f"note: run {left.id} of this project was interrupted; --run-id build-8 names a "
                                      f"new run (--run-id {left.id} continues it)")
+    store.finish_run(left.id, RunStatus.FAILED)
+    aborted = store.create_run(Run(project="p", path=str(tmp_path)))
+    store.finish_run(aborted.id, RunStatus.ABORTED, error="aborted by SIGTERM")
+    assert why() == (f"note: the last run of this project, {aborted.id}, was aborted by SIGTERM: an aborted run is "
+                     "finished and not continued; this is a new run")
 
 
 # -- signals -------------------------------------------------------------------------------------
