@@ -7,6 +7,9 @@ The CLI prints ``str(error)`` and exits with ``error.exit_code``.
 
 from __future__ import annotations
 
+import errno
+import signal
+
 
 class MlopsError(Exception):
     """Root of every error the ``mlops`` tool raises on purpose."""
@@ -137,3 +140,62 @@ class TrialFailed(MlopsError):
         self.stderr_tail = stderr_tail
         self.command = command
         super().__init__(reason)
+
+
+class Aborted(KeyboardInterrupt):
+    """The command was stopped by a signal: SIGTERM (a Jenkins abort, ``docker stop``) or SIGINT (Ctrl-C).
+
+    Like ``KeyboardInterrupt`` (which SIGINT raises without our handler) and unlike ``MlopsError``, no
+    ``except Exception`` swallows it. The CLI prints ``aborted by SIGTERM: <detail>`` and exits 128 + the signal.
+
+    Args:
+        signum: The signal.
+        detail: What was kept, said after the signal's name.
+    """
+
+    def __init__(self, signum: int, detail: str = "") -> None:
+        self.signum = signum
+        self.detail = detail
+        super().__init__(self.signal_name)
+
+    @classmethod
+    def of(cls, interrupt: KeyboardInterrupt) -> Aborted:
+        """The interrupt as an ``Aborted`` (a plain ``KeyboardInterrupt`` is SIGINT)."""
+        return interrupt if isinstance(interrupt, Aborted) else cls(signal.SIGINT)
+
+    @property
+    def signal_name(self) -> str:
+        """``SIGTERM``, ``SIGINT``..."""
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        """What a shell reports for a process ended by the signal: 143 for SIGTERM, 130 for SIGINT."""
+        return 128 + self.signum
+
+    def line(self) -> str:
+        """``aborted by SIGTERM: run ... is recorded as aborted; its 2 trial(s) are kept``."""
+        return f"aborted by {self.signal_name}" + (f": {self.detail}" if self.detail else "")
+
+
+#: A write failed for want of space: the disk (or the user's quota, or a file size limit) is full.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+#: A write was refused by the file system or its permissions.
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def disk_fault(error: BaseException) -> str:
+    """One line for a write that the disk refused (full, read-only, not permitted), naming the path and what to
+    do; ``""`` for any other error."""
+    if not isinstance(error, OSError) or error.errno not in (*DISK_FULL, *NOT_WRITABLE):
+        return ""
+    path = error.filename
+    if error.errno in DISK_FULL:
+        what = f"cannot write {path}" if path else "a write failed"
+        return (f"disk full: {what} ({error.strerror}); free space on that disk, or set MLOPS_HOME to a folder on "
+                "another one")
+    if not path:  # refused, but not a file: not a fault of the disk
+        return ""
+    if error.errno == errno.EROFS:
+        return f"cannot write {path}: read-only file system; set MLOPS_HOME to a writable folder"
+    return f"{path}: {error.strerror}; this user needs access to it (and MLOPS_HOME must be a folder it can write)"

@@ -16,11 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class RunStatus(StrEnum):
-    """A run is ``running`` until it is finished, once, as ``passed`` or ``failed``."""
+    """A run is ``running`` until it is finished, once, as ``passed``, ``failed`` or ``aborted`` (stopped by a
+    signal: a Jenkins abort, Ctrl-C). A running run whose driver is gone is ``interrupted``: not finished, the same
+    command continues it (it is ``running`` again)."""
 
     RUNNING = "running"
     PASSED = "passed"
     FAILED = "failed"
+    ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has its final status (it never changes again)."""
+        return self in (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ABORTED)
 
 
 class TrialStatus(StrEnum):
@@ -119,6 +128,8 @@ class Run(Record):
     #: Who drives the run (``host:pid``) and when it last said it is alive.
     owner: str = ""
     heartbeat: float | None = None
+    #: Why the run is ``interrupted`` (its driver is gone), while it is.
+    interrupted: str = ""
     #: The metric follows the task (no ``metric:`` given): a lone printed number may count for it.
     metric_is_default: bool = False
     #: When the time budget ends, for every worker of the run.

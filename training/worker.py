@@ -4,12 +4,13 @@ is over. Any number of workers run it at once against one run store: processes o
 (and Optuna's storage): what runs and what ended is read from there.
 
 - Asking is done under the run's lock in the store, so no two workers start the same configuration and the
-  trial budget (trials started by every worker, reaped ones aside) is never exceeded.
+  trial budget (trials started by every worker, those cut off by a dead worker or driver included) is never
+  exceeded: trial numbers never go past it.
 - The script as pushed runs first and alone: while it runs, the other workers wait, so that a script that
   fails as pushed still costs one trial.
 - A trial whose worker died is reaped (at once when that worker ran on this machine, else when its heartbeat
-  is older than the grace period) and its configuration runs again first, from its last checkpoint when one
-  reached the run folder or the store.
+  is older than the grace period) and its configuration runs again first, in the next trial of the budget,
+  from its last checkpoint when one reached the run folder or the store.
 - The first trial to reach the target stops the run: its worker marks the run, and the other workers' running
   trials see it in their next heartbeat and stop.
 """
@@ -82,8 +83,9 @@ def run_over(run: Run | None, cfg: ProjectConfig, history: list[Trial], deadline
 
 
 def budget_used(cfg: ProjectConfig, history: list[Trial]) -> str | None:
-    """The trial budget is used when the trials started by every worker (reaped ones aside) reach it."""
-    if sum(t.status is not TrialStatus.REAPED for t in history) >= cfg.budget.max_trials:
+    """The trial budget is used when the trials started by every worker reach it (one cut off by a dead worker
+    counts once: its rerun is a trial of the budget too), so a resumed run never goes past it."""
+    if len(history) >= cfg.budget.max_trials:
         return f"trial budget used ({cfg.budget.max_trials} trials)"
     return None
 
@@ -129,6 +131,9 @@ def work(ctx: TuneContext) -> str:
         reap(ctx, strategy)
         history = study.history()
         strategy.restore(history)
+        for t in history:  # reaped by whoever read the run first (its driver was gone): forgotten here too
+            if t.status is TrialStatus.REAPED:
+                strategy.forget(t)
     running = [str(t.number) for t in history if t.status is TrialStatus.RUNNING]
     if running:
         out.info(f"joining: trial {', '.join(running)} running (state from {store.description})")

@@ -33,7 +33,7 @@ def runs(
               if project else f"no runs recorded in {store.description}")
     for r in rows:
         value = f"{r.value:.4f}" if r.value is not None else "-"
-        print(f"{r.id}  {r.status:<8} {r.project:<20} {r.metric} {value} (target {r.target})")
+        print(f"{r.id}  {r.status:<11} {r.project:<20} {r.metric} {value} (target {r.target})")
 
 
 @app.command()
@@ -44,15 +44,19 @@ def show(
                        ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one run and its trials."""
+    """Show one run and its trials. ``--oneline`` exits 1 for a run that did not end by itself (interrupted: its
+    driver is gone; aborted by a signal)."""
     from mlops.notify.report import render_text
     from mlops.pipeline.run import resolve_run, verdict
+    from mlops.records import RunStatus
     from mlops.store import get_run_store
 
     store = get_run_store()
     run = resolve_run(store, run_ref)
     if oneline:
         print(verdict(run))
+        if run.status in (RunStatus.INTERRUPTED, RunStatus.ABORTED):
+            raise typer.Exit(1)
         return
     trials = store.trials(run.id)
     if as_json:

@@ -44,7 +44,7 @@ def subject(run: Run, decision: Decision | None = None) -> str:
     ``NOT BLESSED``) once it decided."""
     status = str(run.status).upper()
     op = ">=" if run.goal == "maximize" else "<="
-    if run.status is RunStatus.RUNNING:
+    if not run.status.finished:
         metric = f"not finished (target {run.metric} {op} {run.target})"
     elif run.value is None:
         metric = f"no {run.metric} (target {run.target})"
@@ -84,7 +84,7 @@ def outcome(run: Run, t: Trial) -> tuple[str, str]:
     if t.status is TrialStatus.STOPPED:
         return ("muted", f"stopped: {t.error or 'the run ended while it ran'}")
     if t.status is TrialStatus.REAPED:
-        return ("bad", f"stopped: {t.error or 'its worker stopped sending heartbeats'}")
+        return ("bad", t.error or "interrupted: its worker stopped sending heartbeats")
     return ("bad", f"failed: {t.error or 'no error recorded'}")
 
 
@@ -189,7 +189,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         decision: The gate's decision on the run, once made.
         history: The project's last runs, newest first (the plot; listed in the text report).
     """
-    running = run.status is RunStatus.RUNNING
+    running = not run.status.finished  # running, or interrupted: the same command continues it
     best = _best_so_far(run, trials)
     ended = [t for t in trials if t.status is not TrialStatus.RUNNING]
     last_log = next((t for t in reversed(ended) if t.log_tail), None)
@@ -204,7 +204,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         "diff": best.diff if best else "", "diff_lines": diff_lines(best.diff if best else ""),
         "log_tail": last_log.log_tail if last_log and run.status is RunStatus.FAILED else "",
         "log_trial": last_log.number if last_log else None,
-        "error": run.error if run.status is RunStatus.FAILED else None,
+        "error": run.error if run.status in (RunStatus.FAILED, RunStatus.ABORTED) else None,
         "outcomes": {t.number: outcome(run, t) for t in trials},
         "measured": _measured(run, trials),
         "warnings": [(t.number, w) for t in trials for w in t.warnings],
@@ -212,7 +212,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         "started": _when(run.created), "finished": _when(run.finished),
         "workers": len({t.worker for t in trials if t.worker}),
         "decision": decision, "gate_rows": gate_rows(decision), "evaluation": run.evaluation,
-        "selection": selection(run, trials) if run.status is not RunStatus.RUNNING else "",
+        "selection": selection(run, trials) if run.status.finished else "",
         "data": data_summary(run),
         "history": [{"id": r.id, "value": _number(r.value), "status": str(r.status)} for r in list(history)[:10]],
     }

@@ -26,7 +26,7 @@ from mlops.console import Out
 from mlops.errors import MlopsError, UsageError
 from mlops.evaluation import evaluate_predictions
 from mlops.gate import decide
-from mlops.records import Decision, Evaluation, Event, InfraCheck, ModelVersion, Run, RunStatus, env_of
+from mlops.records import Decision, Evaluation, Event, InfraCheck, ModelVersion, Run, env_of
 from mlops.registry import PRODUCTION, Registry
 from mlops.store import RunStore
 
@@ -320,8 +320,8 @@ def gate_run(store: RunStore, run: Run, out: Out, client: Any = ...) -> Decision
     existing = store.decision(run.id)
     if existing is not None:
         return existing
-    if run.status is RunStatus.RUNNING:
-        raise UsageError(f"run {run.id} has not finished; evaluate it once it has")
+    if not run.status.finished:
+        raise UsageError(f"run {run.id} has not finished ({run.status}); evaluate it once it has")
     cfg = ProjectConfig.model_validate(run.config)
     registry = Registry(store)
     out.step(f"evaluate run {run.id}: the gate")

@@ -22,11 +22,12 @@ from mlops import paths
 from mlops.config import ProjectConfig, load_config
 from mlops.console import Out
 from mlops.environments import NO_PACKAGES, Packages, project_packages
-from mlops.errors import AliasMoved, ConfigError, PushRefused, UsageError
+from mlops.errors import Aborted, AliasMoved, ConfigError, PushRefused, UsageError
+from mlops.pipeline.resume import abort_run, end_failed, find_resumable, not_continued
 from mlops.pipeline.stages import STAGES
 from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from mlops.registry import CANDIDATE, PRODUCTION, Registry
-from mlops.store import ANY_VERSION, HEARTBEAT_GRACE_S, RunStore, get_run_store, this_worker, worker_gone
+from mlops.store import ANY_VERSION, RunStore, get_run_store, this_worker
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
@@ -250,17 +251,25 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
     run_id = clean_run_id(p.opts.run_id) if p.opts.run_id else ""
     previous = p.store.get_run(run_id) if run_id else None
     if previous is not None:
-        if previous.status is not RunStatus.RUNNING:
+        if previous.status.finished:
             raise UsageError(f"run {run_id} has already finished ({previous.status}); give another --run-id")
         if previous.fingerprint != fingerprint:
             raise UsageError(f"run {run_id} trains something else (another script, configuration or backend); "
                              "give another --run-id")
+        if previous.status is RunStatus.INTERRUPTED and not p.store.resume_run(previous.id):
+            raise UsageError(f"run {run_id} was continued by another process meanwhile; give another --run-id")
     elif not run_id and not p.opts.fresh:
         previous = find_resumable(p.store, p.project, fingerprint)
     if previous:
         p.store.heartbeat_run(previous.id)
-        p.out.info(f"continuing run {previous.id}, which was stopped before it finished (--fresh starts a new one)")
-        return previous
+        why = f" ({previous.interrupted})" if previous.interrupted else ""
+        p.out.info(f"continuing run {previous.id}, which was stopped before it finished{why}; its trial budget "
+                   "counts the trials it ran (--fresh starts a new run)")
+        return previous.model_copy(update={"status": RunStatus.RUNNING, "interrupted": ""})
+    assert p.cfg is not None
+    why = not_continued(p.store, p.project, p.cfg.run_settings(), p.backend.name, p.opts.fresh, run_id)
+    if why:
+        p.out.info(why)
     d = p.detection
     data_project = p.is_data_project
     return p.store.create_run(Run(
@@ -310,7 +319,7 @@ def train_stage(p: Pipeline) -> None:
                       trains=cfg.workers > 0, strategy_storage=storage)
     local = LocalWorkers(p.out)
     try:
-        with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):
+        with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):  # until the run is finished
             if cfg.workers > 1:
                 p.out.prefix = "[worker 1] "
                 local.start(cfg.workers - 1, run_id, p.project_dir, p.backend.name, p.opts.quiet)
@@ -330,17 +339,16 @@ def train_stage(p: Pipeline) -> None:
                 from training.confirm import confirm_winner
 
                 confirm_winner(ctx, best_trial(p.store.trials(run_id), cfg), cfg.confirm)
-        p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
+            p.summary = finish(p.store, run_id, cfg, p.out, stop_reason=stop_reason, snapshot=p.snapshot)
         p.run = p.store.get_run(run_id)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # SIGTERM (a Jenkins abort) or SIGINT: the run is recorded as aborted
         local.stop()
-        p.out.fail(f"interrupted: run {run_id} and its trials are kept; the same command continues it")
-        raise
+        aborted = Aborted.of(e)
+        aborted.detail = abort_run(p.store, run_id, aborted.signal_name)
+        raise aborted from None
     except BaseException as e:
         local.stop()
-        run = p.store.get_run(run_id)
-        if run and run.status is RunStatus.RUNNING:
-            p.store.finish_run(run_id, RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
+        end_failed(p.store, run_id, e)
         raise
     finally:
         p.backend.close()
@@ -651,19 +659,6 @@ def say_verdict(out: Out, summary: dict[str, Any]) -> None:
 
 # -- runs on record ------------------------------------------------------------------------------
 
-def _orphaned(run: Run) -> bool:
-    """Whether the process that drove a running run is gone (dead on this host, or silent for long)."""
-    return (run.heartbeat or run.created) < time.time() - HEARTBEAT_GRACE_S or worker_gone(run.owner)
-
-
-def find_resumable(store: RunStore, project: Path, fingerprint: str) -> Run | None:
-    """A run of the same project, script and config left ``running`` by a process that is gone."""
-    for run in store.find_runs(path=str(project), status=RunStatus.RUNNING, limit=50):
-        if run.fingerprint == fingerprint and _orphaned(run):
-            return run
-    return None
-
-
 @contextmanager
 def keep_alive(beat: Callable[[], None], every: float) -> Iterator[None]:
     """Call ``beat`` every ``every`` seconds in the background while the block runs."""
@@ -715,6 +710,11 @@ def verdict(run: Run) -> str:
     """One line a person understands: passed or not, the metric against the target, and why it stopped."""
     if run.status is RunStatus.RUNNING:
         return f"RUNNING: run {run.id} has not finished"
+    if run.status is RunStatus.INTERRUPTED:
+        return (f"INTERRUPTED: run {run.id} did not finish ({run.interrupted}); 'mlops run {run.path}' "
+                "continues it")
+    if run.status is RunStatus.ABORTED:
+        return f"ABORTED: run {run.id} was {run.error or 'aborted'}; its trials so far are kept"
     if run.value is None:
         return f"FAILED: no {run.metric} was measured ({run.error or 'no trial finished'})"
     op = ">=" if run.goal == "maximize" else "<="

@@ -49,6 +49,29 @@ def worker_gone(worker: str) -> bool:
     return False
 
 
+#: A driver on this machine whose process still exists is taken for alive unless its heartbeat is older than
+#: this many grace periods (its pid was reused by another process, or it hangs).
+SAME_HOST_GRACE_FACTOR = 10
+
+
+def driver_gone(run: Run, now: float | None = None, grace_s: float = HEARTBEAT_GRACE_S) -> str:
+    """Why the process that drives a running run is known to be gone (``""`` when it may be alive).
+
+    On this machine its process is looked up (dead: gone at once); on another machine only its heartbeat can
+    tell (older than ``grace_s``). This process is never gone.
+    """
+    if run.owner == this_worker():
+        return ""
+    now = time.time() if now is None else now
+    silent = now - (run.heartbeat or run.created)
+    if worker_gone(run.owner):
+        return f"its driver {run.owner} is gone (killed, or its machine restarted)"
+    local = run.owner.rpartition(":")[0] == socket.gethostname()
+    if silent > grace_s * (SAME_HOST_GRACE_FACTOR if local else 1):
+        return f"its driver {run.owner or '(unknown)'} sent no heartbeat for {silent:.0f}s"
+    return ""
+
+
 class RunStore(abc.ABC):
     """Runs, their trials, model versions, aliases and events, shared by many processes on many machines.
 
@@ -56,6 +79,9 @@ class RunStore(abc.ABC):
     - Every returned record is a copy: changing it never changes the store.
     - A run is created ``running``; ``finish_run`` sets its final status once. A finished run is immutable:
       updating or finishing it again, or adding a trial to it, raises ``StoreError``.
+    - A running run whose driver is gone (``driver_gone``) is read as ``interrupted``, by ``get_run`` and
+      ``find_runs`` alike (``reap_run``: whoever reads it first records it, with its trials that were running);
+      ``resume_run`` makes it ``running`` again for one new driver; a heartbeat of its own driver revives it.
     - A trial exists before it runs: ``create_trial`` stores it ``running`` with the next number of its run,
       allocated atomically, so several workers never get the same number and none is skipped. A running trial
       carries a heartbeat; ``reap_trials`` ends the trials whose heartbeat stopped as ``reaped``.
@@ -97,7 +123,8 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def finish_run(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        """Give a running run its final status (``passed`` or ``failed``) and make it immutable.
+        """Give a running (or interrupted) run its final status (``passed``, ``failed`` or ``aborted``) and make
+        it immutable.
 
         Raises:
             StoreError: The run does not exist or is finished.
@@ -105,8 +132,47 @@ class RunStore(abc.ABC):
         """
 
     def heartbeat_run(self, run_id: str, owner: str | None = None) -> None:
-        """Say that the run's driver (``owner``, default this process) is alive."""
-        self.update_run(run_id, owner=owner or this_worker(), heartbeat=time.time())
+        """Say that the run's driver (``owner``, default this process) is alive; a run taken for interrupted while
+        that driver lived (its machine slept) is running again."""
+        owner = owner or this_worker()
+        if not self._set_run_status_if(run_id, RunStatus.INTERRUPTED, RunStatus.RUNNING, where={"owner": owner},
+                                       heartbeat=time.time(), interrupted=""):
+            self.update_run(run_id, owner=owner, heartbeat=time.time())
+
+    def reap_run(self, run: Run | None) -> Run | None:
+        """The run as readers must see it: a ``running`` run whose driver is gone is ``interrupted`` (recorded
+        here, once, with its running trials reaped; when the store cannot take the write, only shown so).
+
+        Every reader of runs goes through this (``get_run``, ``find_runs``).
+        """
+        if run is None or run.status is not RunStatus.RUNNING:
+            return run
+        why = driver_gone(run)
+        if not why:
+            return run
+        interrupted = run.model_copy(update={"status": RunStatus.INTERRUPTED, "interrupted": why})
+        try:
+            if self._set_run_status_if(run.id, RunStatus.RUNNING, RunStatus.INTERRUPTED,  # unless it beat meanwhile
+                                       where={"owner": run.owner, "heartbeat": run.heartbeat}, interrupted=why):
+                self.reap_trials(run.id)
+        except StoreError:  # a read-only store or a full disk: shown as it is, recorded by a later reader
+            pass
+        return interrupted
+
+    def resume_run(self, run_id: str, owner: str | None = None) -> bool:
+        """Make an ``interrupted`` run ``running`` again with a new driver (``owner``, default this process).
+
+        Returns:
+            False when it is not interrupted (any more): another process resumed or finished it first.
+        """
+        return self._set_run_status_if(run_id, RunStatus.INTERRUPTED, RunStatus.RUNNING,
+                                       owner=owner or this_worker(), heartbeat=time.time(), interrupted="")
+
+    @abc.abstractmethod
+    def _set_run_status_if(self, run_id: str, expected: RunStatus, new: RunStatus,
+                           where: dict[str, Any] | None = None, **fields: Any) -> bool:
+        """Atomically move a run from ``expected`` (and the ``where`` field values) to ``new``, setting
+        ``fields``; False when it was not so."""
 
     # -- trials ------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -152,12 +218,14 @@ class RunStore(abc.ABC):
         now = time.time()
         reaped = []
         for t in self.trials(run_id):
-            if t.status is TrialStatus.RUNNING and ((t.heartbeat or t.started_at or 0) < now - grace_s
-                                                     or worker_gone(t.worker)):
+            last = t.heartbeat or t.started_at or 0
+            if t.status is TrialStatus.RUNNING and (last < now - grace_s or worker_gone(t.worker)):
+                why = (f"interrupted: its worker {t.worker} is gone" if worker_gone(t.worker) else
+                       f"interrupted: its worker {t.worker or '(unknown)'} stopped sending heartbeats")
+                ran = round(max(0.0, last - (t.started_at or last)), 2)  # until its last sign of life
                 if self._set_trial_status_if(run_id, t.number, TrialStatus.RUNNING, TrialStatus.REAPED,
-                                             error="its worker stopped sending heartbeats", error_kind="reaped",
-                                             finished_at=now):
-                    reaped.append(t.model_copy(update={"status": TrialStatus.REAPED}))
+                                             error=why, error_kind="reaped", finished_at=now, duration_s=ran):
+                    reaped.append(t.model_copy(update={"status": TrialStatus.REAPED, "error": why}))
         return reaped
 
     @abc.abstractmethod

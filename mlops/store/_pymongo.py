@@ -7,12 +7,14 @@ import contextlib
 import copy
 import functools
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from mlops.errors import AliasMoved, StoreError
+from mlops.errors import DISK_FULL, AliasMoved, StoreError, disk_fault
 from mlops.records import AliasMove, Decision, Event, ModelVersion, ProjectRecord, Run, RunStatus, Trial, TrialStatus
 from mlops.store._base import ANY_VERSION, RunStore, new_run_id, worker_gone
 
@@ -41,9 +43,34 @@ def _translated(fn: F) -> F:
         except (StoreError, AliasMoved, ValueError):
             raise
         except Exception as e:
-            raise StoreError(f"{fn.__name__} failed in {self.description}: {type(e).__name__}: {e}") from e
+            raise StoreError(store_failure(fn.__name__, self.description, e, self.folder)) from e
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Below this many free bytes on an embedded store's disk, its write errors are put down to a full disk (SQLite
+#: says "disk I/O error" when its write-ahead log cannot grow).
+LOW_SPACE_BYTES = 1 << 20
+
+
+def store_failure(operation: str, description: str, error: Exception, folder: Path | None = None) -> str:
+    """One line for a database error: a full disk and a read-only store say what to do; what is stored stays.
+
+    Args:
+        operation: The store method that failed.
+        description: The store, safe to print.
+        error: What the database raised.
+        folder: An embedded store's folder (its free space tells a full disk).
+    """
+    text = f"{type(error).__name__}: {error}"
+    low = folder is not None and folder.is_dir() and shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    if low or disk_fault(error) or "disk is full" in text or "readonly database" in text or "read-only" in text:
+        full = low or "disk is full" in text or (isinstance(error, OSError) and error.errno in DISK_FULL)
+        what = "disk full" if full else "cannot write"
+        return (f"{what}: {operation} failed in {description} ({text}); "
+                + ("free space on its disk" if full else "MLOPS_HOME must be a writable folder")
+                + " (what is stored is kept)")
+    return f"{operation} failed in {description}: {text}"
 
 
 def _is_duplicate(error: BaseException) -> bool:
@@ -68,11 +95,14 @@ class PymongoRunStore(RunStore):
         one_thread_at_a_time: Serialize the calls of this process's threads (montydb's SQLite engine keeps one
             connection for whichever thread connected last, so two threads at once break each other's calls;
             pymongo is thread-safe and needs no such lock).
+        folder: The embedded engine's folder (``None`` for MongoDB): a failed write on a full disk says so.
     """
 
-    def __init__(self, database: Any, description: str, one_thread_at_a_time: bool = False) -> None:
+    def __init__(self, database: Any, description: str, one_thread_at_a_time: bool = False,
+                 folder: Path | None = None) -> None:
         self._db = database
         self.description = description
+        self.folder = folder
         self._serial: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if one_thread_at_a_time else contextlib.nullcontext())
 
@@ -99,7 +129,7 @@ class PymongoRunStore(RunStore):
     @_translated
     def get_run(self, run_id: str) -> Run | None:
         doc = self._db.runs.find_one({"_id": run_id})
-        return Run.from_doc(doc) if doc else None
+        return self.reap_run(Run.from_doc(doc) if doc else None)
 
     @_translated
     def find_runs(self, project: str | None = None, status: RunStatus | None = None, path: str | None = None,
@@ -107,19 +137,30 @@ class PymongoRunStore(RunStore):
         query: dict[str, Any] = {}
         if project is not None:
             query["project"] = project
-        if status is not None:
-            query["status"] = str(status)
+        unfinished = (str(RunStatus.RUNNING), str(RunStatus.INTERRUPTED))
+        if status is not None:  # a running run may read as interrupted: both are looked at, then filtered
+            query["status"] = {"$in": list(unfinished)} if str(status) in unfinished else str(status)
         if path is not None:
             query["path"] = path
         rows = list(self._db.runs.find(query))
         rows.sort(key=lambda r: r.get("created", 0), reverse=True)
-        return [Run.from_doc(r) for r in rows[:limit]]
+        runs = []
+        for row in rows:
+            run = self.reap_run(Run.from_doc(row))
+            if run is not None and (status is None or run.status is status):
+                runs.append(run)
+                if len(runs) == limit:
+                    break
+        return runs
 
-    def _require_running(self, run_id: str) -> None:
+    def _require_running(self, run_id: str, or_interrupted: bool = False) -> None:
         run = self._db.runs.find_one({"_id": run_id}, {"status": 1})
         if run is None:
             raise StoreError(f"run {run_id} does not exist in {self.description}")
-        if run["status"] != RunStatus.RUNNING:
+        if run["status"] == RunStatus.INTERRUPTED and not or_interrupted:
+            raise StoreError(f"run {run_id} was interrupted (its driver is gone) and cannot change until it is "
+                             "continued")
+        if run["status"] not in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
             raise StoreError(f"run {run_id} is finished ({run['status']}) and cannot change")
 
     @_translated
@@ -130,13 +171,21 @@ class PymongoRunStore(RunStore):
 
     @_translated
     def finish_run(self, run_id: str, status: RunStatus, **fields: Any) -> None:
-        if status not in (RunStatus.PASSED, RunStatus.FAILED):
-            raise ValueError(f"status must be 'passed' or 'failed', but got status={str(status)!r}")
-        self._require_running(run_id)
+        if not status.finished:
+            raise ValueError(f"status must be 'passed', 'failed' or 'aborted', but got status={str(status)!r}")
+        self._require_running(run_id, or_interrupted=True)
         update = {**_dumped(fields), "status": str(status), "finished": time.time()}
-        result = self._db.runs.update_one({"_id": run_id, "status": str(RunStatus.RUNNING)}, {"$set": update})
+        unfinished = [str(RunStatus.RUNNING), str(RunStatus.INTERRUPTED)]
+        result = self._db.runs.update_one({"_id": run_id, "status": {"$in": unfinished}}, {"$set": update})
         if result.matched_count == 0:
             raise StoreError(f"run {run_id} was finished by another process meanwhile")
+
+    @_translated
+    def _set_run_status_if(self, run_id: str, expected: RunStatus, new: RunStatus,
+                           where: dict[str, Any] | None = None, **fields: Any) -> bool:
+        result = self._db.runs.update_one({**(where or {}), "_id": run_id, "status": str(expected)},
+                                          {"$set": {**_dumped(fields), "status": str(new)}})
+        return result.matched_count == 1
 
     # -- trials ------------------------------------------------------------------------------------
     @_translated

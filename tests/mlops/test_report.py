@@ -185,7 +185,7 @@ def test_a_run_left_running_shows_its_status_and_finished_trials_in_mlops_show(m
     assert out.startswith("RUNNING - wine: not finished, 2 of 3 trial(s) done; best accuracy so far 0.7400 (trial 1)")
     assert "Finished:  still running" in out
     assert "accuracy 0.7400 (print), 3.2 s: misses the target" in out
-    assert "stopped: its worker stopped sending heartbeats" in out and "running" in out.split("#3")[1]
+    assert "interrupted: its worker (unknown) stopped sending heartbeats" in out and "running" in out.split("#3")[1]
     assert "failed" not in out and "None" not in out
     html = Page(render_html(get_run_store().get_run(run.id), get_run_store().trials(run.id))).all_text
     assert "RUNNING" in html and "still running" in html and "0.7400" in html

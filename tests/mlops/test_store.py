@@ -76,6 +76,12 @@ def test_a_trial_exists_running_with_its_number_before_it_runs_and_keeps_its_res
     assert trials[0].config == {"scale": True} and trials[1].error == "boom" and trials[1].finished_at
 
 
+def dead_process() -> str:
+    """``host:pid`` of a process of this machine that has ended."""
+    return subprocess.run([sys.executable, "-c", "import os, socket; print(f'{socket.gethostname()}:{os.getpid()}')"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_a_trial_whose_heartbeat_stopped_is_reaped_once(store: RunStore) -> None:
     run = store.create_run(Run(project="p"))
     alive, dead = store.create_trial(run.id, Trial()), store.create_trial(run.id, Trial())
@@ -89,8 +95,7 @@ def test_a_trial_whose_heartbeat_stopped_is_reaped_once(store: RunStore) -> None
 
 def test_a_trial_whose_worker_died_on_this_machine_is_reaped_at_once(store: RunStore) -> None:
     run = store.create_run(Run(project="p"))
-    dead_worker = subprocess.run([sys.executable, "-c", "import os, socket; print(f'{socket.gethostname()}:"
-                                  "{os.getpid()}')"], capture_output=True, text=True, check=True).stdout.strip()
+    dead_worker = dead_process()
     mine = store.create_trial(run.id, Trial(worker=f"{os.uname().nodename}:{os.getpid()}"))
     orphan = store.create_trial(run.id, Trial(worker=dead_worker))
     elsewhere = store.create_trial(run.id, Trial(worker="another-machine:12345"))
@@ -98,6 +103,36 @@ def test_a_trial_whose_worker_died_on_this_machine_is_reaped_at_once(store: RunS
     assert [t.number for t in reaped] == [orphan.number]
     assert {t.number: str(t.status) for t in store.trials(run.id)} == {
         mine.number: "running", orphan.number: "reaped", elsewhere.number: "running"}
+
+
+def test_a_running_run_whose_driver_died_reads_as_interrupted_everywhere_and_is_resumed_once(
+        store: RunStore) -> None:
+    dead = dead_process()
+    run = store.create_run(Run(project="p", path="/p", owner=dead))
+    trial = store.create_trial(run.id, Trial(worker=dead))
+    alive = store.create_run(Run(project="p", path="/p", owner="another-machine:1"))  # fresh heartbeat
+    assert store.find_runs(status=RunStatus.RUNNING) == [alive]
+    assert [r.id for r in store.find_runs(status=RunStatus.INTERRUPTED)] == [run.id]
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.INTERRUPTED and got.interrupted == f"its driver {dead} is gone (killed, or its " \
+                                                                      "machine restarted)"
+    assert store.trials(run.id)[0].status is TrialStatus.REAPED and trial.number == 1
+    with pytest.raises(StoreError, match="was interrupted"):
+        store.update_run(run.id, stopped="x")
+    assert store.resume_run(run.id) is True and store.resume_run(run.id) is False  # one new driver only
+    resumed = store.get_run(run.id)
+    assert resumed.status is RunStatus.RUNNING and resumed.owner == f"{os.uname().nodename}:{os.getpid()}"
+    assert not resumed.interrupted
+
+
+def test_a_run_silent_past_the_grace_reads_as_interrupted_and_its_own_heartbeat_revives_it(
+        store: RunStore) -> None:
+    run = store.create_run(Run(project="p", owner="another-machine:7", created=time.time() - 600))
+    assert "sent no heartbeat for 600s" in store.get_run(run.id).interrupted
+    store.heartbeat_run(run.id, owner="another-machine:7")  # it was only asleep
+    assert store.get_run(run.id).status is RunStatus.RUNNING
+    store.finish_run(run.id, RunStatus.ABORTED, error="aborted by SIGTERM")
+    assert store.get_run(run.id).status is RunStatus.ABORTED and store.get_run(run.id).finished
 
 
 LOCKED_COUNTER = """
@@ -197,7 +232,7 @@ def test_unknown_runs_and_bad_statuses_are_refused(store: RunStore) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         store.update_run("nope", value=1)
     run = store.create_run(Run())
-    with pytest.raises(ValueError, match="status must be 'passed' or 'failed', but got status='running'"):
+    with pytest.raises(ValueError, match="status must be 'passed', 'failed' or 'aborted', but got status='running'"):
         store.finish_run(run.id, RunStatus.RUNNING)
 
 

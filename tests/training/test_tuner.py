@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,7 +69,7 @@ SLOW_KNN = (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text().replace(
 
 
 @pytest.mark.usefixtures("ml_env")
-def test_a_killed_run_continues_with_the_next_trial(project_factory) -> None:
+def test_a_killed_run_reads_as_interrupted_and_continues_within_its_budget(project_factory) -> None:
     p = project_factory({"train.py": SLOW_KNN,
                          "mlops.yaml": "target: 1.0\nstrategy: ladder\nbudget: {max_trials: 3}\n"})
     (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes())
@@ -86,15 +87,23 @@ def test_a_killed_run_continues_with_the_next_trial(project_factory) -> None:
         time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, trial included
     proc.wait()
-    run_id = store.find_runs()[0].id
-    assert store.get_run(run_id).status == "running" and next(t.status for t in store.trials(run_id)) == "ok"
+    run_id = runs[0].id
+    # Every command that looks at the run sees that its driver is gone, before anything runs the project again.
+    shown = mlops("show", run_id, "--oneline")
+    assert shown.returncode == 1 and shown.stdout.startswith(f"INTERRUPTED: run {run_id} did not finish (its "
+                                                             f"driver {socket.gethostname()}:{proc.pid} is gone")
+    assert f"{run_id}  interrupted" in mlops("runs").stdout
+    assert mlops("show", run_id).stdout.startswith("INTERRUPTED - ")
+    assert [t.status for t in store.trials(run_id)] == ["ok", "reaped"]
     code, summary, err = run_json(str(p))
-    assert f"continuing run {run_id}" in err and "resuming after trial 2" in err
-    assert "trial 2 was cut off" in err and "and runs again" in err
+    assert f"continuing run {run_id}, which was stopped before it finished (its driver" in err
+    assert "resuming after trial 2" in err and "trial 3/3: scale features" in err and "(again: trial 2's" in err
     trials = summary["trials"]
-    assert summary["run_id"] == run_id and [t["number"] for t in trials] == [1, 2, 3, 4]
-    assert [t["status"] for t in trials] == ["ok", "reaped", "ok", "ok"]  # the budget counts trials that ended
+    assert summary["run_id"] == run_id and [t["number"] for t in trials] == [1, 2, 3]  # never "trial 4/3"
+    assert [t["status"] for t in trials] == ["ok", "reaped", "ok"]  # the cut-off trial counts once
     assert trials[1]["label"].startswith("scale features") and trials[2]["label"] == trials[1]["label"]
+    assert trials[1]["error"].startswith("interrupted: its worker")
+    assert summary["stopped"] == "trial budget used (3 trials)"
     assert code == 1 and store.get_run(run_id).status == "failed"
     code, fresh, _ = run_json(str(p), "--fresh", "--max-trials", "1")
     assert fresh["run_id"] != run_id

@@ -57,6 +57,17 @@ class TrialLog:
         self.shown = self.hidden = 0
         self.last: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._lock = threading.Lock()
+        #: The first write the disk refused (full, read-only): the log stops there, the caller raises it.
+        self.error: OSError | None = None
+
+    def _write(self, text: str) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as e:  # in the thread that reads the trial's output: kept for the caller, not raised here
+            self.error = OSError(e.errno, e.strerror, str(self.path))
 
     def line(self, raw: str) -> None:
         """One line the trial printed."""
@@ -65,8 +76,7 @@ class TrialLog:
         with self._lock:
             self.last.append(text)
             if not self._head_full and self._written + size <= self.head:
-                self._fh.write(text + "\n")
-                self._fh.flush()
+                self._write(text + "\n")
                 self._written += size
             else:
                 self._head_full = True  # from the first line that does not fit, everything goes to the tail
@@ -90,13 +100,16 @@ class TrialLog:
         """Write the kept end of the output, and show the last lines the console did not show."""
         with self._lock:
             if self.cut_lines:
-                self._fh.write(f"[mlops: {self.cut_lines} lines ({self.cut_bytes / 1e6:.1f} MB) of output cut here; "
-                               f"the first {self.head / 1e6:.0f} MB and the last {self.tail_budget / 1e6:.0f} MB "
-                               "are kept]\n")
+                self._write(f"[mlops: {self.cut_lines} lines ({self.cut_bytes / 1e6:.1f} MB) of output cut here; "
+                            f"the first {self.head / 1e6:.0f} MB and the last {self.tail_budget / 1e6:.0f} MB "
+                            "are kept]\n")
             for text in self._tail:
-                self._fh.write(text + "\n")
+                self._write(text + "\n")
             self._tail.clear()
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError as e:
+                self.error = self.error or OSError(e.errno, e.strerror, str(self.path))
             if self.hidden:
                 last = list(self.last)[-min(self.hidden, 20):]
                 if self.hidden > len(last):
@@ -168,16 +181,22 @@ class EpochWatcher(threading.Thread):
 
 
 def supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialResult:
-    """Run ``proc`` to its end and turn how it ended into a ``TrialResult`` (which says where it ran)."""
-    result = _supervise(spec, proc, output)
+    """Run ``proc`` to its end and turn how it ended into a ``TrialResult`` (which says where it ran).
+
+    Raises:
+        OSError: ``trial.log`` could not be written (a full disk): the run cannot go on there.
+    """
+    log = TrialLog(spec.run_dir / "trial.log", output)
+    result = _supervise(spec, proc, log)
+    if log.error is not None:
+        raise log.error
     result.host = result.host or proc.host
     return result
 
 
-def _supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> TrialResult:
+def _supervise(spec: TrialSpec, proc: TrialProcess, log: TrialLog) -> TrialResult:
     start = time.time()
     deadline = start + spec.time_limit_s
-    log = TrialLog(spec.run_dir / "trial.log", output)
     watcher = EpochWatcher(spec.run_dir / "events.jsonl", spec.on_epoch, proc.kill) if spec.on_epoch else None
     restarts = 0
 
@@ -213,8 +232,8 @@ def _supervise(spec: TrialSpec, proc: TrialProcess, output: OutputSink) -> Trial
             if not (killed and restarts < spec.restarts):
                 break
             restarts += 1
-            output(f"mlops: the trial was killed (exit code {exit_code}); starting it again "
-                   f"({restarts}/{spec.restarts}): training resumes from its last checkpoint")
+            log.output(f"mlops: the trial was killed (exit code {exit_code}); starting it again "
+                       f"({restarts}/{spec.restarts}): training resumes from its last checkpoint")
             proc.start()
         result = TrialResult.from_run_dir(spec.run_dir, exit_code, log_tail(), time.time() - start, proc.where)
         result.restarts = restarts
