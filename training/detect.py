@@ -43,6 +43,8 @@ class Detection:
     keras_api: int | None = None  # 2: Keras 1/2 API that Keras 3 removed; 3: other Keras code; None: scikit-learn
     task: str | None = None  # "classification" | "regression"; None when the code does not tell
     evidence: list[Evidence] = field(default_factory=list)
+    #: Absolute paths the code names (``/mycode/wines.csv``), where: what may stand for project files.
+    absolute_paths: list[Evidence] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Return the JSON-ready form used by ``mlops detect --json``."""
@@ -163,6 +165,7 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
     api: list[Evidence] = []
     keras3: list[Evidence] = []
     signals: list[tuple[str, TaskSignal]] = []
+    literals: list[Evidence] = []
     keras = tensorflow = sklearn = conv = False
     others: set[str] = set()
     for f in _module_closure(entry_path, project):
@@ -190,6 +193,7 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         api += [Evidence(rel, f.line, f.what) for f in script.keras2]
         keras3 += [Evidence(rel, f.line, f.what) for f in script.keras3]
         signals += [(rel, s) for s in script.task_signals]
+        literals += [Evidence(rel, f.line, f.what) for f in script.absolute_paths]
     if not keras and not tensorflow and not sklearn:
         found = f" (found {', '.join(sorted(others))})" if others else ""
         raise DetectionError(
@@ -216,4 +220,5 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         keras_api=keras_api,
         task=task,
         evidence=evidence,
+        absolute_paths=literals,
     )

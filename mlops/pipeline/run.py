@@ -83,6 +83,10 @@ class Pipeline:
     #: The generated project of a data project (``training.dataproject.DataProject``).
     data_project: Any = None
     decision: Decision | None = None
+    #: What the trials see beyond the project folder (``training.resolve.Reach``): mapped paths, the repository.
+    reach: Any = None
+    #: What mlops decided on its own for the script (paths mapped, repository, packages): console and report.
+    resolved: list[str] = field(default_factory=list)
 
     @property
     def is_data_project(self) -> bool:
@@ -188,6 +192,13 @@ def detect_stage(p: Pipeline) -> None:
     p.out.info(f"{d.entry}: {d.framework} ({d.kind}) -> image {d.image}; {d.task or 'classification'}, "
                f"judged on {p.cfg.metric} ({why}), target {p.cfg.target:g}")
     p.source = "" if p.is_data_project else load_source(p.project_dir / p.detection.entry)
+    if not p.is_data_project:
+        from training.resolve import reach_of
+
+        p.reach = reach_of(p.project_dir, p.detection, p.cfg.paths)
+        for line in p.reach.lines:
+            p.out.info(line)
+        p.resolved += p.reach.lines
 
 
 def build_stage(p: Pipeline) -> str:
@@ -253,7 +264,7 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
         shared=bool(run_id) or p.cfg.workers == 0,
         data_project=data_project, measured_on="test" if data_project else "reported",
         snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
-        data=p.data_check.to_doc() if p.data_check is not None else None))
+        data=p.data_check.to_doc() if p.data_check is not None else None, resolved=list(p.resolved)))
 
 
 def train_stage(p: Pipeline) -> None:
@@ -288,7 +299,8 @@ def train_stage(p: Pipeline) -> None:
     ctx = TuneContext(store=p.store, run_id=run_id, cfg=cfg, backend=p.backend, project_dir=project_dir,
                       entry=entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
                       packages=p.packages, keras_api=p.detection.keras_api, shared=p.run.shared,
-                      trains=cfg.workers > 0, strategy_storage=storage)
+                      trains=cfg.workers > 0, strategy_storage=storage,
+                      paths=p.reach.paths if p.reach else None, tree=p.reach.tree if p.reach else None)
     local = LocalWorkers(p.out)
     try:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):

@@ -127,7 +127,8 @@ class LocalBackend(Backend):
         if not python.exists():
             self.prepare(spec.env, print, spec.packages)
         cmd = [str(python), *spec.harness_args(str(spec.project), str(spec.run_dir),
-                                               str(spec.script) if spec.script else None)]
+                                               str(spec.script) if spec.script else None,
+                                               str(spec.tree) if spec.tree else None)]
         cmd += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
         extra = {"PYTHONPATH": str(paths.source_root())}
         if spec.datasets_cache:

@@ -6,12 +6,12 @@ tweaks do: those say what to add, and the run stops after the baseline.
 
 from __future__ import annotations
 
-#: Import name -> the name to put in requirements.txt, where they differ.
-PIP_NAMES = {
-    "cv2": "opencv-python-headless", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml",
-    "skimage": "scikit-image", "bs4": "beautifulsoup4", "keras_preprocessing": "keras-preprocessing",
-    "dotenv": "python-dotenv", "Crypto": "pycryptodome", "google.protobuf": "protobuf", "tf_keras": "tf-keras",
-}
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+
+from training.harness.pip_names import pip_name
 
 
 def explain(error: BaseException, where: str) -> tuple[str, str]:
@@ -22,9 +22,15 @@ def explain(error: BaseException, where: str) -> tuple[str, str]:
     name = type(error).__name__
     if isinstance(error, ModuleNotFoundError) and error.name:
         top = error.name.split(".")[0]
-        pip = PIP_NAMES.get(error.name) or PIP_NAMES.get(top) or top
-        return "missing_package", (f"{where} imports {error.name}, which is not installed: add {pip} to "
-                                   "requirements.txt (or packages: in mlops.yaml)")
+        installed = _installed(top) if "." in error.name else None
+        if installed:
+            return "missing_module", (f"{where} imports {error.name}, which the installed {top} ({installed}) "
+                                      f"does not have: the module path is from another version of {top}; import "
+                                      f"its names from where {top} {installed.split()[-1]} keeps them")
+        return "missing_package", (f"{where} imports {error.name}, which is not installed: add "
+                                   f"{pip_name(error.name)} to requirements.txt (or packages: in mlops.yaml)")
+    if name == "TF1GraphModeError":
+        return "unsupported", f"{where}: {error}"
     if isinstance(error, FileNotFoundError) and error.filename:
         return "missing_file", (f"{where} raised FileNotFoundError: {error.filename} does not exist in the trial; "
                                 "add the file to the project, or map its folder with paths: in mlops.yaml")
@@ -34,3 +40,23 @@ def explain(error: BaseException, where: str) -> tuple[str, str]:
                             "in the datasets cache (datasets_cache: in mlops.yaml or MLOPS_DATASETS_CACHE), or set "
                             "trial.network: true")
     return "script_error", f"{where} raised {name}: {error}"
+
+
+def _installed(top: str) -> str | None:
+    """``"tf_keras 2.16.0"`` for an importable top-level package (what ``keras`` is in a Keras 2 trial), else
+    ``None``."""
+    module = sys.modules.get(top)
+    if module is None:
+        try:
+            if importlib.util.find_spec(top) is None:
+                return None
+            module = importlib.import_module(top)
+        except Exception:
+            return None
+    version = getattr(module, "__version__", None)
+    if not isinstance(version, str):
+        try:
+            version = importlib.metadata.version(pip_name(top))
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    return f"{module.__name__.split('.')[0]} {version}"

@@ -78,6 +78,17 @@ def install(keras_api: int | None, warn: Callable[[str], None]) -> None:
         sys.meta_path.insert(after, _FINDER)
     when_imported("keras", _install_api)
     when_imported("tf_keras", _install_api)
+    if keras_api == 2:
+        when_imported("tensorflow", _install_tf1)
+
+
+def _install_tf1(tf: types.ModuleType) -> None:
+    from training.harness import tf1_compat
+
+    try:
+        tf1_compat.install(tf, _used)
+    except Exception as e:
+        hook_failed("installing the TensorFlow 1 shims", e)
 
 
 def uninstall() -> None:
@@ -125,7 +136,14 @@ def _used(key: str, message: str) -> None:
 # --- which Keras a script was written for ---------------------------------------------------------
 
 _K2_MODULES = {f"keras.layers.{m}" for m in LAYER_MODULES} | {"keras.utils.np_utils", "keras_preprocessing",
-                                                              "keras.wrappers.scikit_learn", "keras.engine"}
+                                                              "keras.wrappers.scikit_learn", "keras.engine",
+                                                              "keras.utils.vis_utils", "keras.utils.generic_utils",
+                                                              "keras.utils.data_utils", "keras.objectives",
+                                                              "keras.callbacks.callbacks", "keras.legacy",
+                                                              "keras.backend.tensorflow_backend"}
+#: ``tf.<name>`` of TensorFlow 1 that Keras 2 scripts call (``tf1_compat``): they make a script a Keras 2 one.
+_TF1_ATTRS = {"set_random_seed", "Session", "ConfigProto", "GPUOptions", "global_variables_initializer", "logging",
+              "get_default_graph", "placeholder"}
 _K2_METHODS = {"fit_generator", "evaluate_generator", "predict_generator", "predict_classes", "predict_proba",
                "set_image_dim_ordering", "image_dim_ordering"}
 _K2_KWARGS = {"nb_epoch", "border_mode", "init", "output_dim", "nb_filter", "subsample", "samples_per_epoch",
@@ -147,6 +165,8 @@ def keras_api_of(source: str) -> int | None:
     except SyntaxError:
         return None
     k2 = k3 = False
+    tf_names = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for a in node.names if a.name == "tensorflow"}
     for node in ast.walk(tree):
         modules: list[str] = []
         if isinstance(node, ast.Import):
@@ -160,6 +180,8 @@ def keras_api_of(source: str) -> int | None:
             k3 |= any(bare == m or bare.startswith(m + ".") for m in _K3_MODULES)
         if isinstance(node, ast.Attribute):
             k2 |= node.attr in _K2_METHODS or node.attr in ("np_utils", "ImageDataGenerator")
+            k2 |= node.attr in _TF1_ATTRS and isinstance(node.value, ast.Name) and node.value.id in tf_names
+            k2 |= node.attr in ("set_session", "get_session")
             k3 |= node.attr in ("ops", "config") and isinstance(node.value, ast.Name) and node.value.id == "keras"
         if isinstance(node, ast.Call):
             func = node.func
@@ -536,6 +558,11 @@ def _backend(keras: types.ModuleType, keras3: bool) -> None:
 
     _set(backend, "image_dim_ordering", image_dim_ordering)
     _set(backend, "set_image_dim_ordering", set_image_dim_ordering)
+    if not keras3:  # Keras 2 scripts: K.set_session(tf.Session(config=...)) set threads or GPU memory
+        from training.harness import tf1_compat
+
+        _set(backend, "set_session", tf1_compat.set_session(_used), replace=True)
+        _set(backend, "get_session", tf1_compat.get_session(_used), replace=True)
 
 
 def _preprocessing(keras: types.ModuleType, keras3: bool) -> None:
