@@ -223,6 +223,8 @@ class ScriptAnalysis:
     task_signals: tuple[TaskSignal, ...]
     #: String literals that are absolute paths (``"/mycode/wines.csv"``), with their lines: what the script may read.
     absolute_paths: tuple[Finding, ...] = ()
+    #: Modules imported absolutely (``import a.b``, ``from a.b import c``: ``a.b``), with their lines.
+    imports: tuple[Finding, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -358,6 +360,7 @@ class _Reader(cst.CSTVisitor):
         self.class_stack: list[bool] = []  # for each enclosing class: whether it extends a scikit-learn class
         self.super_fits: set[cst.Call] = set()  # super().fit(...) inside such a class: not a Keras fit
         self.absolute_paths: list[Finding] = []
+        self.imports: list[Finding] = []
         self.analysis: ScriptAnalysis | None = None
 
     def _line(self, node: cst.CSTNode) -> int:
@@ -385,6 +388,7 @@ class _Reader(cst.CSTVisitor):
             name = _dotted(alias.name)
             self.uses.append(Use(normalize(name), line))
             self.local_imports.add(name.split(".")[0])
+            self.imports.append(Finding(line, name))
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
@@ -394,6 +398,7 @@ class _Reader(cst.CSTVisitor):
         if node.relative or not module:
             return False
         line = self._line(node)
+        self.imports.append(Finding(line, module))
         if isinstance(node.names, cst.ImportStar):
             self.uses.append(Use(normalize(f"{module}.*"), line))
         else:
@@ -500,6 +505,7 @@ class _Reader(cst.CSTVisitor):
             keras3=tuple(self._keras3()) if keras else (),
             task_signals=tuple(self._task_signals(estimators, keras)),
             absolute_paths=tuple(self.absolute_paths),
+            imports=tuple(self.imports),
         )
 
     def _keras_fits(self) -> list[cst.Call]:

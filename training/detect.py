@@ -7,6 +7,7 @@ Names are resolved through the script's imports, so ``import tensorflow as tf`` 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,9 @@ class Detection:
     evidence: list[Evidence] = field(default_factory=list)
     #: Absolute paths the code names (``/mycode/wines.csv``), where: what may stand for project files.
     absolute_paths: list[Evidence] = field(default_factory=list)
+    #: Top-level modules imported by the entry's module closure that are not the project's own nor the
+    #: standard library's (``seaborn``), with where each is first imported: what the environment must provide.
+    imports: list[Evidence] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Return the JSON-ready form used by ``mlops detect --json``."""
@@ -166,6 +170,7 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
     keras3: list[Evidence] = []
     signals: list[tuple[str, TaskSignal]] = []
     literals: list[Evidence] = []
+    imported: dict[str, Evidence] = {}
     keras = tensorflow = sklearn = conv = False
     others: set[str] = set()
     for f in _module_closure(entry_path, project):
@@ -194,6 +199,10 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         keras3 += [Evidence(rel, f.line, f.what) for f in script.keras3]
         signals += [(rel, s) for s in script.task_signals]
         literals += [Evidence(rel, f.line, f.what) for f in script.absolute_paths]
+        for imp in script.imports:
+            top = imp.what.split(".")[0]
+            if top not in imported and not _own_module(top, f, base) and top not in _STDLIB:
+                imported[top] = Evidence(rel, imp.line, top)
     if not keras and not tensorflow and not sklearn:
         found = f" (found {', '.join(sorted(others))})" if others else ""
         raise DetectionError(
@@ -221,4 +230,15 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         task=task,
         evidence=evidence,
         absolute_paths=literals,
+        imports=list(imported.values()),
     )
+
+
+#: The standard library's top-level modules (and ``__future__``).
+_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def _own_module(name: str, importer: Path, root: Path) -> bool:
+    """Whether ``name`` is a module of the project (beside the importer or at the project's root)."""
+    return any((folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file()
+               or (folder / name).is_dir() for folder in {importer.parent, root})

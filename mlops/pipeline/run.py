@@ -214,7 +214,9 @@ def build_stage(p: Pipeline) -> str:
         p.out.info(f"{p.packages.source}: '{line}' is left out: {reason}")
     if p.packages:
         p.out.info(f"the project's packages ({p.packages.source}): {', '.join(p.packages.lines)}")
+    asked = p.packages
     try:
+        p.packages = with_imported_packages(p, asked)
         built = p.backend.prepare(p.env, p.out.info, p.packages)
     except BuildError as e:
         if p.opts.backend != "auto" or isinstance(p.backend, LocalBackend):
@@ -224,9 +226,33 @@ def build_stage(p: Pipeline) -> str:
                    "instead. To train in Docker here, build a base image with scripts/bootstrap-base-image and "
                    "export MLOPS_BASE_IMAGE=mlops-base:bookworm (or use --backend docker to make this an error)")
         p.backend = LocalBackend()
+        p.packages = with_imported_packages(p, asked)
         built = p.backend.prepare(p.env, p.out.info, p.packages)
     p.out.info(built)
     return built
+
+
+def with_imported_packages(p: Pipeline, packages: Packages) -> Packages:
+    """``packages`` and, unless ``auto_packages: false`` (``packages: none``), the pinned PyPI distributions of
+    the script's imports that neither the environment nor ``packages`` provides; said in one line.
+
+    Raises:
+        BuildError: The environment itself cannot be built (to ask it what it lacks).
+    """
+    from training.autopackages import resolve_imports
+
+    assert p.cfg is not None
+    if p.is_data_project or not p.cfg.auto_packages or not p.detection.imports:
+        return packages
+    p.backend.prepare(p.env, p.out.info)  # the environment itself (cached): what can it import?
+    imports = [(e.what, f"{e.file}:{e.line}") for e in p.detection.imports]
+    missing = p.backend.missing_modules(p.env, [name for name, _ in imports])
+    auto = resolve_imports(imports, missing, p.env, packages)
+    for line in auto.lines(p.env):
+        p.out.info(line)
+        if line not in p.resolved:
+            p.resolved.append(line)
+    return packages.with_auto(auto.pins)
 
 
 def open_run(p: Pipeline, fingerprint: str) -> Run:
@@ -264,7 +290,8 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
         shared=bool(run_id) or p.cfg.workers == 0,
         data_project=data_project, measured_on="test" if data_project else "reported",
         snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
-        data=p.data_check.to_doc() if p.data_check is not None else None, resolved=list(p.resolved)))
+        data=p.data_check.to_doc() if p.data_check is not None else None, resolved=list(p.resolved),
+        auto_packages=list(p.packages.auto)))
 
 
 def train_stage(p: Pipeline) -> None:

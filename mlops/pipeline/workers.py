@@ -154,7 +154,7 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     cfg = ProjectConfig.model_validate({**run.config, "docker": here.docker.model_dump(),
                                         "optuna_storage": here.optuna_storage})
     cfg._metric_is_default = run.metric_is_default
-    packages = project_packages(project_dir, cfg.packages, run.env)
+    packages = project_packages(project_dir, cfg.packages, run.env).with_auto(run.auto_packages)
     if run.data_project:
         project_dir = generated
     entry = project_dir / run.entry

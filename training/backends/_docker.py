@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import threading
@@ -23,7 +24,7 @@ from typing import Any
 from mlops import paths
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
 from training.backends import _archives
-from training.backends._base import Backend
+from training.backends._base import PROBE, Backend
 from training.backends._docker_warm import (
     RUN_MOUNT,
     WARM_ROLE,
@@ -277,6 +278,20 @@ class DockerBackend(Backend):
             say(f"{host.url}:")
             done.append(f"{Images(host.client).prepare_trial(env, say, packages)} on {host.url}")
         return "; ".join(done)
+
+    def missing_modules(self, env: str, names: list[str]) -> list[str]:
+        from docker.errors import DockerException
+
+        if not names:
+            return []
+        tag = self.images.trial_tag(env)
+        try:
+            out = self.client.containers.run(tag, ["python", "-I", "-c", PROBE, *names], network_mode="none",
+                                             remove=True, stdout=True, stderr=False, cap_drop=["ALL"],
+                                             security_opt=["no-new-privileges"], mem_limit="512m")
+        except DockerException as e:
+            raise translate_docker_error(f"cannot list the modules of {tag}", e, self.hosts[0].url) from e
+        return list(json.loads(out.decode("utf-8")))
 
     def stop_trial(self, labels: dict[str, str]) -> None:
         """Remove the containers of a trial (its worker died) on every host."""

@@ -9,9 +9,13 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 import sys
 
 from training.harness.pip_names import pip_name
+
+#: Python's message for ``from module import name`` when the module has no such name.
+_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '")
 
 
 def explain(error: BaseException, where: str) -> tuple[str, str]:
@@ -24,11 +28,20 @@ def explain(error: BaseException, where: str) -> tuple[str, str]:
         top = error.name.split(".")[0]
         installed = _installed(top) if "." in error.name else None
         if installed:
-            return "missing_module", (f"{where} imports {error.name}, which the installed {top} ({installed}) "
+            return "missing_module", (f"{where} imports {error.name}, which the installed {_shown(top, installed)} "
                                       f"does not have: the module path is from another version of {top}; import "
                                       f"its names from where {top} {installed.split()[-1]} keeps them")
         return "missing_package", (f"{where} imports {error.name}, which is not installed: add "
                                    f"{pip_name(error.name)} to requirements.txt (or packages: in mlops.yaml)")
+    imported = _CANNOT_IMPORT.match(str(error)) if isinstance(error, ImportError) and error.name else None
+    if imported and error.name:  # type: ignore[attr-defined]
+        module = error.name  # type: ignore[attr-defined]
+        installed = _installed(module.split(".")[0])
+        if installed:
+            top = module.split(".")[0]
+            return "missing_module", (f"{where} imports {imported.group(1)} from {module}, which the installed "
+                                      f"{_shown(top, installed)} does not have: the name is from another version of "
+                                      f"{top}; import it from where {top} {installed.split()[-1]} keeps it")
     if name == "TF1GraphModeError":
         return "unsupported", f"{where}: {error}"
     if isinstance(error, FileNotFoundError) and error.filename:
@@ -60,3 +73,8 @@ def _installed(top: str) -> str | None:
         except importlib.metadata.PackageNotFoundError:
             return None
     return f"{module.__name__.split('.')[0]} {version}"
+
+
+def _shown(top: str, installed: str) -> str:
+    """``sklearn 1.9.1``, or ``keras (tf_keras 2.21.0)`` when the name stands for another package."""
+    return installed if installed.split()[0] == top else f"{top} ({installed})"

@@ -245,6 +245,38 @@ def _legacy_image() -> Any:
     return importlib.import_module("keras.src.legacy.preprocessing.image")
 
 
+#: Keras 2 module paths that Keras 3 and tf_keras's public API dropped -> where their names are now (attributes
+#: of the active Keras package, in order; ``tf1`` is ``set_session``/``get_session`` of ``tf1_compat``).
+_MOVED: dict[str, tuple[str, ...]] = {
+    "keras.utils.np_utils": ("utils",),
+    "keras.utils.vis_utils": ("utils",),  # plot_model, model_to_dot
+    "keras.utils.generic_utils": ("utils",),  # get_custom_objects, CustomObjectScope, Progbar, to_list...
+    "keras.utils.data_utils": ("utils",),  # get_file, Sequence
+    "keras.utils.io_utils": ("utils",),
+    "keras.utils.layer_utils": ("utils",),
+    "keras.engine": ("layers", "models", ""),  # Layer, InputSpec, Input, Model, Sequential
+    "keras.engine.topology": ("layers", "models", ""),
+    "keras.engine.base_layer": ("layers",),
+    "keras.engine.input_layer": ("layers", ""),
+    "keras.engine.training": ("models", ""),
+    "keras.engine.sequential": ("models",),
+    "keras.objectives": ("losses",),  # Keras 1's name of losses
+    "keras.callbacks.callbacks": ("callbacks",),  # Keras 2.3
+    "keras.backend.tensorflow_backend": ("tf1", "backend"),  # set_session, get_session, and the backend
+}
+
+
+def _where(place: str) -> Callable[[], Any]:
+    """The object a moved module's names come from (looked up when a name is asked for)."""
+    if place == "tf1":
+        from training.harness import tf1_compat
+
+        extras = types.SimpleNamespace(set_session=tf1_compat.set_session(_used),
+                                       get_session=tf1_compat.get_session(_used))
+        return lambda: extras
+    return lambda: getattr(_active(), place) if place else _active()
+
+
 def _shim(fullname: str) -> types.ModuleType | None:
     """The made-up module for a removed path, or ``None``."""
     parts = fullname.split(".")
@@ -256,8 +288,8 @@ def _shim(fullname: str) -> types.ModuleType | None:
         from training.harness import keras2_sklearn
 
         return keras2_sklearn.module(fullname)  # type: ignore[return-value]
-    if fullname == "keras.utils.np_utils":
-        return _ShimModule(fullname, [lambda: _active().utils])
+    if fullname in _MOVED:
+        return _ShimModule(fullname, [_where(place) for place in _MOVED[fullname]])
     if len(parts) == 3 and parts[:2] == ["keras", "layers"] and parts[2] in LAYER_MODULES:
         return _ShimModule(fullname, [lambda: _active().layers])
     if parts[0] == "keras_preprocessing" and len(parts) <= 2:
@@ -321,7 +353,7 @@ def _install_api(keras: types.ModuleType) -> None:
         return
     _done.add(id(keras))
     keras3 = keras.__name__ == "keras" and keras.__version__.startswith("3")
-    for install_part in (_model_methods, _layer_arguments, _optimizers, _backend, _preprocessing):
+    for install_part in (_model_methods, _layer_arguments, _optimizers, _backend, _preprocessing, _plot_model):
         try:
             install_part(keras, keras3)
         except Exception as e:
@@ -563,6 +595,28 @@ def _backend(keras: types.ModuleType, keras3: bool) -> None:
 
         _set(backend, "set_session", tf1_compat.set_session(_used), replace=True)
         _set(backend, "get_session", tf1_compat.get_session(_used), replace=True)
+
+
+def _plot_model(keras: types.ModuleType, keras3: bool) -> None:
+    """``plot_model`` without pydot or graphviz (trial images have neither): a warning and no image, as in a
+    notebook, instead of an ImportError that stops the script before it trains."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def plot_model(model: Any, to_file: str = "model.png", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(model, to_file, *args, **kwargs)
+            except ImportError as e:
+                if "pydot" not in str(e) and "graphviz" not in str(e):
+                    raise
+                _used("plot_model without pydot", f"plot_model(to_file={to_file!r}) needs pydot and graphviz, "
+                      "which the trial environment has not got: no image was drawn")
+                return None
+
+        return plot_model
+
+    utils = keras.utils
+    if callable(getattr(utils, "plot_model", None)):
+        add_attribute(utils, "plot_model", make(utils.plot_model))
 
 
 def _preprocessing(keras: types.ModuleType, keras3: bool) -> None:
