@@ -41,8 +41,18 @@ EXPECTED = {
     "10_absolute_path_elsewhere": ("failed", "train.py:6 raised FileNotFoundError: /data/raw/creditcard.csv does not "
                                              "exist in the trial"),
     "11_mycode_data_folder": ("ok", "/mycode is mapped onto the project folder"),
+    "12_keras2_engine_saving": ("failed", "train.py:3 imports keras.engine.saving, which the installed keras "
+                                          "(tf_keras 2.21.0) does not have"),
 }
-KERAS = {"05_keras2_set_random_seed", "06_keras2_session_threads", "07_keras2_vis_utils", "08_tf1_graph_mode_loop"}
+KERAS = {"05_keras2_set_random_seed", "06_keras2_session_threads", "07_keras2_vis_utils", "08_tf1_graph_mode_loop",
+         "12_keras2_engine_saving"}
+#: The shims each Keras 2 script's trial lists (among others).
+SHIMS = {
+    "05_keras2_set_random_seed": {"keras -> tf_keras", "tf.set_random_seed"},
+    "06_keras2_session_threads": {"tf.logging", "tf.ConfigProto", "tf.set_random_seed", "tf.get_default_graph",
+                                  "tf.Session", "K.set_session", "tf.global_variables_initializer"},
+    "07_keras2_vis_utils": {"import keras.utils.vis_utils", "import keras.utils.np_utils", "plot_model without pydot"},
+}
 
 
 def write_data(name: str, project: Path) -> None:
@@ -120,6 +130,11 @@ def test_a_scikit_learn_script_as_pushed_runs_or_is_refused_in_one_trial(name: s
 def test_a_keras2_script_with_tensorflow1_calls_runs_or_is_refused_in_one_trial(name: str, tmp_path: Path) -> None:
     summary, console = run_corpus_project(name, tmp_path)
     check(name, summary, console)
+    if name in SHIMS:
+        from mlops.store import get_run_store
+
+        [trial] = get_run_store().trials(summary["run_id"])
+        assert SHIMS[name] <= set(trial.shims), trial.shims
 
 
 @pytest.mark.slow

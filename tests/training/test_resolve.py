@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from training.analysis import Finding, analyze
 from training.detect import detect
 from training.resolve import map_absolute_paths, project_reach, repository_tree
@@ -73,3 +75,36 @@ def test_a_repository_that_would_expose_the_host_is_refused_in_one_line(tmp_path
     (repo / "proj").mkdir()
     held = repository_tree(repo / "proj", home=home, keep_out=(repo / ".mlops",))
     assert held.root is None and ".mlops" in held.refused
+
+
+IN_A_REPOSITORY = """
+import os
+import pandas as pd
+from sklearn.tree import DecisionTreeClassifier
+iris = pd.read_csv('../Dataset/iris.csv')
+extra = pd.read_csv('/mycode/more.csv')
+model = DecisionTreeClassifier(random_state=0).fit(iris[['a', 'b']], iris['y'])
+open('../Dataset/written.csv', 'w').write('x')
+print('accuracy', model.score(extra[['a', 'b']], extra['y']))
+print('cwd', os.path.basename(os.getcwd()))
+"""
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_local_trial_of_a_project_inside_a_repository_works_in_its_folder(tmp_path: Path) -> None:
+    from training.backends import LocalBackend, TrialSpec
+
+    repo = git_repo(tmp_path / "book")
+    (repo / "Chap4").mkdir()
+    (repo / "Dataset").mkdir()
+    (repo / "Dataset" / "iris.csv").write_text("a,b,y\n1,2,0\n3,4,1\n1,2,0\n3,4,1\n")
+    (repo / "Chap4" / "more.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
+    (repo / "Chap4" / "train.py").write_text(IN_A_REPOSITORY)
+    lines: list[str] = []
+    spec = TrialSpec(project=repo / "Chap4", entry="train.py", run_dir=tmp_path / "run", env="ml",
+                     tree=repository_tree(repo / "Chap4").root, paths={"/mycode": "."})
+    result = LocalBackend(warm=False).run_trial(spec, lines.append)
+    assert result.status == "ok" and result.value == 1.0, (result.error, result.log_tail)
+    assert "cwd Chap4" in lines
+    assert not (repo / "Dataset" / "written.csv").exists()  # the write went to the trial's work folder
+    assert (tmp_path / "run" / "work" / "Dataset" / "written.csv").read_text() == "x"

@@ -316,7 +316,9 @@ class DockerBackend(Backend):
             source = spec.run_dir / "work" / spec.project_in_tree() / folder
             source.mkdir(parents=True, exist_ok=True)
             if os.getuid() == 0:
-                for d in (spec.run_dir / "work", *reversed(source.relative_to(spec.run_dir / "work").parents), source):
+                work = spec.run_dir / "work"
+                between = [work / rel for rel in reversed(source.relative_to(work).parents)]  # work/Chap4 ...
+                for d in (*between, source):
                     os.chown(d, CONTAINER_UID, CONTAINER_UID)
             volumes[str(source.resolve())] = {"bind": prefix, "mode": "rw"}
         if spec.datasets_cache:

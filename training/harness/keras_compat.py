@@ -5,8 +5,11 @@
 itself, maintained by the TensorFlow team) and sets ``TF_USE_LEGACY_KERAS=1`` so that ``tensorflow.keras``
 is the same Keras 2; any other script keeps Keras 3. On top of either, shims supply what both lost:
 
-* module paths, by an import hook: ``keras.utils.np_utils``, ``keras.layers.convolutional`` / ``core`` /
-  ``pooling`` / ``normalization`` / ..., ``keras_preprocessing``, and on Keras 3 ``ImageDataGenerator``;
+* module paths, by an import hook: ``keras.utils.np_utils`` / ``vis_utils`` / ``generic_utils`` / ``data_utils``,
+  ``keras.layers.convolutional`` / ``core`` / ``pooling`` / ``normalization`` / ..., ``keras.engine``,
+  ``keras.objectives``, ``keras.backend.tensorflow_backend``, ``keras_preprocessing``, and on Keras 3
+  ``ImageDataGenerator`` (``plot_model`` without pydot warns and draws nothing);
+* for Keras 2 scripts, the TensorFlow 1 calls they make around the model (``tf1_compat``);
 * API, patched on the classes once Keras is imported: ``predict_classes``, ``predict_proba``, the
   ``*_generator`` methods, Keras 1 arguments (``Dense(output_dim=, init=)``, ``Convolution2D(32, 3, 3,
   border_mode=)``, ``Model(input=, output=)``), ``Adam(lr=)``, ``SGD(decay=)``, ``image_dim_ordering`` and,
