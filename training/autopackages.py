@@ -54,20 +54,42 @@ class AutoPackages:
         return out
 
 
+#: What pip says when a distribution has no version that installs here (as opposed to PyPI not answering).
+_NOT_FOUND = ("No matching distribution found", "Could not find a version", "ResolutionImpossible",
+              "conflicting dependencies")
+
+
+#: What pip says when PyPI does not answer (it then also says "No matching distribution found").
+_OFFLINE = ("Could not fetch URL", "NewConnectionError", "Max retries exceeded", "Temporary failure in name "
+            "resolution", "Network is unreachable", "Read timed out", "ProxyError", "SSLError")
+
+
+class Unreachable(Exception):
+    """pip could not ask PyPI (no network, a time-out): nothing is decided, nothing is remembered."""
+
+
 def _resolve(dists: list[str], env: str) -> dict[str, str] | None:
     """``{distribution: version}`` pip would install from wheels for ``dists`` on the environment's pins, or
-    ``None`` when they do not resolve together."""
+    ``None`` when they do not resolve together.
+
+    Raises:
+        Unreachable: pip failed for another reason than the distributions (PyPI did not answer).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-               "--quiet", "--disable-pip-version-check", "--report", str(report), "-c", str(requirements_file(env)),
+               "--disable-pip-version-check", "--report", str(report), "-c", str(requirements_file(env)),
                *dists]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return None
+        except subprocess.TimeoutExpired as e:
+            raise Unreachable(f"pip took more than {RESOLVE_TIMEOUT_S}s") from e
         if proc.returncode != 0 or not report.is_file():
-            return None
+            offline = [line for line in proc.stderr.splitlines() if any(s in line for s in _OFFLINE)
+                       and "404" not in line]
+            if not offline and any(s in proc.stderr for s in _NOT_FOUND):
+                return None
+            raise Unreachable((proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1])
         data = json.loads(report.read_text(encoding="utf-8"))
     wanted = {normalize_name(d) for d in dists}
     return {item["metadata"]["name"]: item["metadata"]["version"] for item in data.get("install", [])
@@ -124,7 +146,12 @@ def resolve_imports(imports: list[tuple[str, str]], missing: list[str], env: str
                                                "or one the image decides); add it to requirements.txt"))
             continue
         wanted.setdefault(dist, (module, where))
-    versions = _cached_resolve(sorted(wanted), env) if wanted else {}
+    try:
+        versions = _cached_resolve(sorted(wanted), env) if wanted else {}
+    except Unreachable as e:
+        result.left += [(where, module, f"PyPI could not be asked for {dist} ({e}); add it to requirements.txt, "
+                                        "or run again with network") for dist, (module, where) in wanted.items()]
+        return result
     for dist, (module, where) in wanted.items():
         version = versions.get(dist)
         if version is None:

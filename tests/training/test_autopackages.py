@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 from mlops.environments import Packages
 from training.autopackages import resolve_imports
 from training.harness.pip_names import pip_name
@@ -35,3 +37,16 @@ def test_pinned_packages_install_from_wheels_only() -> None:
     packages = Packages(("requests",), source="requirements.txt").with_auto(["seaborn==0.13.2"])
     assert packages.text() == "requests\nseaborn==0.13.2\n--only-binary=seaborn\n"
     assert packages.digest() != Packages(("requests",)).digest()
+
+
+def test_pypi_not_answering_decides_nothing_and_is_not_remembered(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MLOPS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no local mirror of this machine's pip configuration
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
+    monkeypatch.setenv("PIP_RETRIES", "1")
+    auto = resolve_imports([("seaborn", "train.py:3")], ["seaborn"], "ml", Packages())
+    assert auto.pins == []
+    [(where, name, why)] = auto.left
+    assert (where, name) == ("train.py:3", "seaborn") and why.startswith("PyPI could not be asked for seaborn")
+    assert not list((tmp_path / "cache").rglob("*.json"))  # the next run asks again
