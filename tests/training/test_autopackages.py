@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from mlops.environments import Packages
 from training.autopackages import resolve_imports
 from training.harness.pip_names import pip_name
@@ -50,3 +52,10 @@ def test_pypi_not_answering_decides_nothing_and_is_not_remembered(tmp_path, monk
     [(where, name, why)] = auto.left
     assert (where, name) == ("train.py:3", "seaborn") and why.startswith("PyPI could not be asked for seaborn")
     assert not list((tmp_path / "cache").rglob("*.json"))  # the next run asks again
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_environment_says_which_imports_it_lacks() -> None:
+    from training.backends import LocalBackend
+
+    assert LocalBackend().missing_modules("ml", ["pandas", "seaborn", "sklearn", "cv2"]) == ["seaborn", "cv2"]

@@ -136,6 +136,11 @@ def test_a_project_inside_a_repository_sees_it_read_only_working_in_its_folder(
 
 
 @pytest.mark.usefixtures("ml_image")
+def test_the_image_says_which_imports_it_lacks(docker_backend: DockerBackend) -> None:
+    assert docker_backend.missing_modules("ml", ["pandas", "seaborn", "sklearn", "cv2"]) == ["seaborn", "cv2"]
+
+
+@pytest.mark.usefixtures("ml_image")
 def test_a_trial_over_its_memory_limit_gets_a_clear_error(docker_backend: DockerBackend, project_factory,
                                                          tmp_path: Path) -> None:
     p = project_factory({"train.py": "import numpy as np\nblocks = [np.ones(50_000_000) for _ in range(20)]\n"
