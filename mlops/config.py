@@ -239,7 +239,10 @@ class ProjectConfig(_Strict):
     trial: TrialLimits = Field(default_factory=TrialLimits)
     mail: Mail = Field(default_factory=Mail)
     monitoring: Monitoring = Field(default_factory=Monitoring)
-    packages: list[str] = Field(default_factory=list, description="packages the script needs beyond the image's")
+    packages: list[str] = Field(default_factory=list, description="packages the script needs beyond the image's "
+                                                                  "('none': not even the ones its imports need)")
+    auto_packages: bool = Field(True, description="install from PyPI wheels the packages the script imports that "
+                                                  "neither the image nor requirements.txt provides")
     args: list[str] = Field(default_factory=list, description="the script's command-line arguments")
     paths: dict[str, str] = Field(default_factory=dict, description="absolute path -> project folder, '/mycode: .'")
     datasets_cache: str | None = Field(None, description="a folder of Keras datasets for agents without internet")
@@ -299,6 +302,17 @@ class ProjectConfig(_Strict):
     @classmethod
     def _split_packages(cls, v: Any) -> Any:
         return v.split() if isinstance(v, str) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_packages(cls, data: Any) -> Any:
+        """``packages: none``: nothing beyond the image (no package for the script's imports either)."""
+        if isinstance(data, dict) and isinstance(data.get("packages"), str) \
+                and data["packages"].strip().lower() == "none":
+            if data.get("auto_packages") is True:
+                raise ValueError("packages: none and auto_packages: true contradict each other; keep one")
+            data = {**data, "packages": [], "auto_packages": False}
+        return data
 
     @field_validator("paths")
     @classmethod

@@ -94,13 +94,29 @@ class Packages:
     lines: tuple[str, ...] = ()
     ignored: tuple[tuple[str, str], ...] = ()
     source: str = ""
+    #: Pinned distributions for the script's imports (``seaborn==0.13.2``), installed from wheels only.
+    auto: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.lines)
+        return bool(self.lines or self.auto)
 
     def text(self) -> str:
-        """The requirements file to install."""
-        return "".join(line + "\n" for line in self.lines)
+        """The requirements file to install (the automatic ones from wheels only: no build on the host)."""
+        text = "".join(line + "\n" for line in (*self.lines, *self.auto))
+        if self.auto:
+            text += f"--only-binary={','.join(_NAME.match(a).group(1) for a in self.auto)}\n"  # type: ignore[union-attr]
+        return text
+
+    def with_auto(self, pins: list[str] | tuple[str, ...]) -> Packages:
+        """These packages and the pinned ones installed for the script's imports."""
+        return Packages(self.lines, self.ignored, self.source, tuple(pins))
+
+    def described(self) -> str:
+        """What they are, for a progress line (``seaborn==0.13.2 (for the script's imports)``)."""
+        parts = [f"{', '.join(self.lines)} (from {self.source})"] if self.lines else []
+        if self.auto:
+            parts.append(f"{', '.join(self.auto)} (for the script's imports)")
+        return "; ".join(parts)
 
     def digest(self) -> str:
         """The cache key part of these packages."""
@@ -208,8 +224,7 @@ class Virtualenvs:
             target = next((venv / "lib").glob("python3*/site-packages"))
             (target / _BASE_LINK).write_text(str(site) + "\n")
 
-        say(f"adding {', '.join(packages.lines)} (from {packages.source}) to the {env} environment "
-            "(first run only)")
+        say(f"adding {packages.described()} to the {env} environment (first run only)")
         self._build(venv, (), say, requirements=[str(req)], constraints=requirements_file(env), after_venv=link)
 
     def _build(self, venv: Path, files: tuple[Path, ...], say: Say, requirements: list[str] | None = None,
@@ -338,8 +353,7 @@ class Images:
                 req, con = Path(tmp) / "requirements.txt", Path(tmp) / "constraints.txt"
                 req.write_text(packages.text())
                 con.write_text(requirements_file(env).read_text())
-                say(f"building image {tag}: {', '.join(packages.lines)} (from {packages.source}) on {base} "
-                    "(first run only)")
+                say(f"building image {tag}: {packages.described()} on {base} (first run only)")
                 self.build(tag, {"Dockerfile": dockerfile("packages"), "requirements.txt": req,
                                  "constraints.txt": con}, {"BASE_IMAGE": base}, say, labels={"mlops.env": env})
             return f"image {tag} (built)"

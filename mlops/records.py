@@ -159,6 +159,12 @@ class Run(Record):
     evaluation: Evaluation | None = None
     #: ``confirm: K``: the winner re-run with K other seeds: ``{seeds, values, mean, std, selected}``.
     confirm: dict[str, Any] | None = None
+    #: What mlops decided on its own for the script, one sentence each: absolute paths mapped onto the
+    #: project, the repository the trials see, packages installed for its imports.
+    resolved: list[str] = Field(default_factory=list)
+    #: Packages installed for the script's imports (not in the image nor in requirements.txt), pinned:
+    #: ``seaborn==0.13.2``. Workers that join the run install the same.
+    auto_packages: list[str] = Field(default_factory=list)
 
     @property
     def reached_target(self) -> bool:

@@ -39,16 +39,26 @@ ESTIMATOR_MODULES = ("linear_model", "svm", "neighbors", "ensemble", "tree", "na
 SCALERS = {"StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "Normalizer", "normalize", "scale"}
 
 # --- Keras 2 (and 1) API that Keras 3 removed ------------------------------------------------------------------
-_KERAS2_MODULES = ("keras.utils.np_utils", "keras.layers.convolutional", "keras.layers.core",
+_KERAS2_MODULES = ("keras.utils.np_utils", "keras.utils.vis_utils", "keras.utils.generic_utils",
+                   "keras.utils.data_utils", "keras.objectives", "keras.callbacks.callbacks", "keras.legacy",
+                   "keras.layers.convolutional", "keras.layers.core",
                    "keras.layers.normalization", "keras.layers.pooling", "keras.layers.recurrent",
                    "keras.layers.embeddings", "keras.layers.merge", "keras.layers.advanced_activations",
                    "keras.layers.wrappers", "keras.wrappers.scikit_learn", "keras.engine", "keras_preprocessing",
                    "keras.preprocessing.image.ImageDataGenerator")
 _KERAS2_LAYERS = re.compile(r"^(Convolution\dD|AtrousConvolution\dD|Deconvolution\dD|MaxoutDense|Merge|Highway)$")
+#: TensorFlow 1 names that Keras 2 scripts call around their model (shimmed on the Keras 2 path, see
+#: ``training.harness.tf1_compat``); graph-mode training (placeholders, ``sess.run``) counts too: it is refused there.
+_TF1_NAMES = {"tensorflow.set_random_seed", "tensorflow.Session", "tensorflow.ConfigProto", "tensorflow.GPUOptions",
+              "tensorflow.global_variables_initializer", "tensorflow.logging", "tensorflow.get_default_graph",
+              "tensorflow.placeholder", "keras.backend.set_session", "keras.backend.get_session",
+              "keras.backend.tensorflow_backend"}
 _KERAS2_METHODS = {"fit_generator", "evaluate_generator", "predict_generator", "predict_classes"}
 _KERAS2_LAYER_ARGS = {"init", "output_dim", "nb_filter", "nb_row", "nb_col", "border_mode", "subsample",
                       "W_regularizer", "b_regularizer", "dim_ordering"}
 _KERAS2_OPTIMIZER_ARGS = {"lr", "decay"}
+#: An absolute POSIX path as a script names a file or folder (not ``/``, ``//host``, a URL or a multi-line text).
+_ABSOLUTE_PATH = re.compile(r"^/[^/\s][^\n\r\t:*?\"<>|]*$")
 _KERAS3_MODULES = ("keras.ops", "keras.random", "keras.saving", "keras_core")
 
 # --- what tells a classification from a regression ----------------------------------------------------------------
@@ -211,6 +221,10 @@ class ScriptAnalysis:
     keras2: tuple[Finding, ...]  # Keras 1/2 API used (removed in Keras 3)
     keras3: tuple[Finding, ...]  # Keras 3 only API used
     task_signals: tuple[TaskSignal, ...]
+    #: String literals that are absolute paths (``"/mycode/wines.csv"``), with their lines: what the script may read.
+    absolute_paths: tuple[Finding, ...] = ()
+    #: Modules imported absolutely (``import a.b``, ``from a.b import c``: ``a.b``), with their lines.
+    imports: tuple[Finding, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -345,6 +359,8 @@ class _Reader(cst.CSTVisitor):
         self.sklearn_objects: dict[cst.Call, str] = {}  # constructor calls of those classes -> the base class
         self.class_stack: list[bool] = []  # for each enclosing class: whether it extends a scikit-learn class
         self.super_fits: set[cst.Call] = set()  # super().fit(...) inside such a class: not a Keras fit
+        self.absolute_paths: list[Finding] = []
+        self.imports: list[Finding] = []
         self.analysis: ScriptAnalysis | None = None
 
     def _line(self, node: cst.CSTNode) -> int:
@@ -372,6 +388,7 @@ class _Reader(cst.CSTVisitor):
             name = _dotted(alias.name)
             self.uses.append(Use(normalize(name), line))
             self.local_imports.add(name.split(".")[0])
+            self.imports.append(Finding(line, name))
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
@@ -381,6 +398,7 @@ class _Reader(cst.CSTVisitor):
         if node.relative or not module:
             return False
         line = self._line(node)
+        self.imports.append(Finding(line, module))
         if isinstance(node.names, cst.ImportStar):
             self.uses.append(Use(normalize(f"{module}.*"), line))
         else:
@@ -408,6 +426,14 @@ class _Reader(cst.CSTVisitor):
         name = self.qualify(node)
         if name is not None:
             self.uses.append(Use(name, self._line(node)))
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        try:
+            value = node.evaluated_value
+        except Exception:  # a literal libcst cannot evaluate is not a path we could use
+            return
+        if isinstance(value, str) and _ABSOLUTE_PATH.match(value):
+            self.absolute_paths.append(Finding(self._line(node), value))
 
     # classes that extend scikit-learn (the scaling tweak writes one): their objects are scikit-learn objects
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -475,9 +501,11 @@ class _Reader(cst.CSTVisitor):
             scaled=any(n.startswith("sklearn.") and n.rsplit(".", 1)[-1] in SCALERS
                        for n in [*calls.values(), *self.sklearn_objects.values()]),
             estimators=estimators,
-            keras2=tuple(self._keras2()) if keras else (),
+            keras2=tuple(self._keras2()) if keras or any(n.split(".")[0] == "tensorflow" for n in names) else (),
             keras3=tuple(self._keras3()) if keras else (),
             task_signals=tuple(self._task_signals(estimators, keras)),
+            absolute_paths=tuple(self.absolute_paths),
+            imports=tuple(self.imports),
         )
 
     def _keras_fits(self) -> list[cst.Call]:
@@ -503,8 +531,11 @@ class _Reader(cst.CSTVisitor):
 
         for use in self.uses:
             module = _under(use.name, _KERAS2_MODULES)
+            tf1 = _under(use.name, tuple(_TF1_NAMES))
             if module:
                 note(use.line, f"Keras 2 API: {module}")
+            elif tf1:
+                note(use.line, f"TensorFlow 1 API of Keras 2 scripts: {tf1.replace('tensorflow.', 'tf.')}")
             elif use.name.startswith("keras.") and _KERAS2_LAYERS.match(use.name.rsplit(".", 1)[-1]):
                 note(use.line, f"Keras 2 API: {use.name.rsplit('.', 1)[-1]}")
         for call, method in self.method_calls:

@@ -7,6 +7,7 @@ Names are resolved through the script's imports, so ``import tensorflow as tf`` 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,11 @@ class Detection:
     keras_api: int | None = None  # 2: Keras 1/2 API that Keras 3 removed; 3: other Keras code; None: scikit-learn
     task: str | None = None  # "classification" | "regression"; None when the code does not tell
     evidence: list[Evidence] = field(default_factory=list)
+    #: Absolute paths the code names (``/mycode/wines.csv``), where: what may stand for project files.
+    absolute_paths: list[Evidence] = field(default_factory=list)
+    #: Top-level modules imported by the entry's module closure that are not the project's own nor the
+    #: standard library's (``seaborn``), with where each is first imported: what the environment must provide.
+    imports: list[Evidence] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Return the JSON-ready form used by ``mlops detect --json``."""
@@ -179,6 +185,8 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
     api: list[Evidence] = []
     keras3: list[Evidence] = []
     signals: list[tuple[str, TaskSignal]] = []
+    literals: list[Evidence] = []
+    imported: dict[str, Evidence] = {}
     keras = tensorflow = sklearn = conv = False
     others: set[str] = set()
     for f in _module_closure(entry_path, project):
@@ -206,6 +214,11 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         api += [Evidence(rel, f.line, f.what) for f in script.keras2]
         keras3 += [Evidence(rel, f.line, f.what) for f in script.keras3]
         signals += [(rel, s) for s in script.task_signals]
+        literals += [Evidence(rel, f.line, f.what) for f in script.absolute_paths]
+        for imp in script.imports:
+            top = imp.what.split(".")[0]
+            if top not in imported and not _own_module(top, f, base) and top not in _STDLIB:
+                imported[top] = Evidence(rel, imp.line, top)
     if not keras and not tensorflow and not sklearn:
         found = f" (found {', '.join(sorted(others))})" if others else ""
         raise DetectionError(
@@ -232,4 +245,16 @@ def detect(project: Path, entry: str | None = None, image_override: str | None =
         keras_api=keras_api,
         task=task,
         evidence=evidence,
+        absolute_paths=literals,
+        imports=list(imported.values()),
     )
+
+
+#: The standard library's top-level modules (and ``__future__``).
+_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def _own_module(name: str, importer: Path, root: Path) -> bool:
+    """Whether ``name`` is a module of the project (beside the importer or at the project's root)."""
+    return any((folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file()
+               or (folder / name).is_dir() for folder in {importer.parent, root})

@@ -45,6 +45,11 @@ class TuneContext:
     #: Whether this loop starts trials (``workers: 0``: it only waits for the workers that join).
     trains: bool = True
     keras_api: int | None = None
+    #: Absolute path prefix -> project folder for every trial (``paths:`` and the ones the code asks for);
+    #: ``None``: ``paths:`` of mlops.yaml alone.
+    paths: dict[str, str] | None = None
+    #: The repository the project is a folder of, exposed read-only to the trials (``TrialSpec.tree``).
+    tree: Path | None = None
 
 
 def validation_value(logs: dict[str, float], metric: str) -> float | None:
@@ -159,7 +164,8 @@ def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | No
         # says it is alive: it runs after the tuning has ended.
         on_alive=(lambda: still_wanted(ctx, number)) if seed is None else
         (lambda: ctx.store.heartbeat_trial(ctx.run_id, number)),
-        args=list(cfg.args), paths=dict(cfg.paths), keras_api=ctx.keras_api,
+        args=list(cfg.args), paths=dict(cfg.paths if ctx.paths is None else ctx.paths), keras_api=ctx.keras_api,
+        tree=ctx.tree,
         datasets_cache=Path(cfg.datasets_cache).expanduser().resolve() if cfg.datasets_cache else None,
         labels=trial_labels(ctx.run_id, number),
     )

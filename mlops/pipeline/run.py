@@ -87,6 +87,10 @@ class Pipeline:
     #: The generated project of a data project (``training.dataproject.DataProject``).
     data_project: Any = None
     decision: Decision | None = None
+    #: What the trials see beyond the project folder (``training.resolve.Reach``): mapped paths, the repository.
+    reach: Any = None
+    #: What mlops decided on its own for the script (paths mapped, repository, packages): console and report.
+    resolved: list[str] = field(default_factory=list)
 
     @property
     def is_data_project(self) -> bool:
@@ -208,6 +212,13 @@ def detect_stage(p: Pipeline) -> None:
     p.out.info(f"{d.entry}: {d.framework} ({d.kind}) -> image {d.image}; {d.task or 'classification'}, "
                f"judged on {p.cfg.metric} ({why}), target {p.cfg.target:g}")
     p.source = "" if p.is_data_project else load_source(p.project_dir / p.detection.entry)
+    if not p.is_data_project:
+        from training.resolve import reach_of
+
+        p.reach = reach_of(p.project_dir, p.detection, p.cfg.paths)
+        for line in p.reach.lines:
+            p.out.info(line)
+        p.resolved += p.reach.lines
 
 
 def build_stage(p: Pipeline) -> str:
@@ -223,7 +234,9 @@ def build_stage(p: Pipeline) -> str:
         p.out.info(f"{p.packages.source}: '{line}' is left out: {reason}")
     if p.packages:
         p.out.info(f"the project's packages ({p.packages.source}): {', '.join(p.packages.lines)}")
+    asked = p.packages
     try:
+        p.packages = with_imported_packages(p, asked)
         built = p.backend.prepare(p.env, p.out.info, p.packages)
     except BuildError as e:
         if p.opts.backend != "auto" or isinstance(p.backend, LocalBackend):
@@ -233,9 +246,33 @@ def build_stage(p: Pipeline) -> str:
                    "instead. To train in Docker here, build a base image with scripts/bootstrap-base-image and "
                    "export MLOPS_BASE_IMAGE=mlops-base:bookworm (or use --backend docker to make this an error)")
         p.backend = LocalBackend()
+        p.packages = with_imported_packages(p, asked)
         built = p.backend.prepare(p.env, p.out.info, p.packages)
     p.out.info(built)
     return built
+
+
+def with_imported_packages(p: Pipeline, packages: Packages) -> Packages:
+    """``packages`` and, unless ``auto_packages: false`` (``packages: none``), the pinned PyPI distributions of
+    the script's imports that neither the environment nor ``packages`` provides; said in one line.
+
+    Raises:
+        BuildError: The environment itself cannot be built (to ask it what it lacks).
+    """
+    from training.autopackages import resolve_imports
+
+    assert p.cfg is not None
+    if p.is_data_project or not p.cfg.auto_packages or not p.detection.imports:
+        return packages
+    p.backend.prepare(p.env, p.out.info)  # the environment itself (cached): what can it import?
+    imports = [(e.what, f"{e.file}:{e.line}") for e in p.detection.imports]
+    missing = p.backend.missing_modules(p.env, [name for name, _ in imports])
+    auto = resolve_imports(imports, missing, p.env, packages)
+    for line in auto.lines(p.env):
+        p.out.info(line)
+        if line not in p.resolved:
+            p.resolved.append(line)
+    return packages.with_auto(auto.pins)
 
 
 def open_run(p: Pipeline, fingerprint: str) -> Run:
@@ -281,7 +318,8 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
         shared=bool(run_id) or p.cfg.workers == 0,
         data_project=data_project, measured_on="test" if data_project else "reported",
         snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
-        data=p.data_check.to_doc() if p.data_check is not None else None))
+        data=p.data_check.to_doc() if p.data_check is not None else None, resolved=list(p.resolved),
+        auto_packages=list(p.packages.auto)))
 
 
 def train_stage(p: Pipeline) -> None:
@@ -316,7 +354,8 @@ def train_stage(p: Pipeline) -> None:
     ctx = TuneContext(store=p.store, run_id=run_id, cfg=cfg, backend=p.backend, project_dir=project_dir,
                       entry=entry, env=p.env, source=p.source, run_dir=run_dir, out=p.out,
                       packages=p.packages, keras_api=p.detection.keras_api, shared=p.run.shared,
-                      trains=cfg.workers > 0, strategy_storage=storage)
+                      trains=cfg.workers > 0, strategy_storage=storage,
+                      paths=p.reach.paths if p.reach else None, tree=p.reach.tree if p.reach else None)
     local = LocalWorkers(p.out)
     try:
         with keep_alive(lambda: p.store.heartbeat_run(run_id), RUN_HEARTBEAT_S):  # until the run is finished

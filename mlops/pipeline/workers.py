@@ -131,6 +131,7 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     """
     from training.backends import get_backend
     from training.detect import detect, load_source
+    from training.resolve import reach_of
     from training.tuner import TuneContext
     from training.worker import open_strategy_storage, work
 
@@ -153,7 +154,7 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     cfg = ProjectConfig.model_validate({**run.config, "docker": here.docker.model_dump(),
                                         "optuna_storage": here.optuna_storage})
     cfg._metric_is_default = run.metric_is_default
-    packages = project_packages(project_dir, cfg.packages, run.env)
+    packages = project_packages(project_dir, cfg.packages, run.env).with_auto(run.auto_packages)
     if run.data_project:
         project_dir = generated
     entry = project_dir / run.entry
@@ -174,10 +175,13 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     if cfg.strategy == "optuna" and not cfg.optuna_storage and run.owner.rpartition(":")[0] != socket.gethostname():
         out.info("note: no optuna_storage (MLOPS_OPTUNA_STORAGE) here: this worker's Optuna study is its own; "
                  "the run's trials still never repeat a configuration")
+    detection = detect(project_dir, run.entry, cfg.image)
+    reach = None if run.data_project else reach_of(project_dir, detection, cfg.paths)
     ctx = TuneContext(store=store, run_id=run.id, cfg=cfg, backend=backend, project_dir=project_dir,
                       entry=run.entry, env=run.env, source=source, run_dir=run_dir, out=out, packages=packages,
-                      keras_api=detect(project_dir, run.entry, cfg.image).keras_api, shared=True,
-                      strategy_storage=open_strategy_storage(cfg, run_dir, shared=True))
+                      keras_api=detection.keras_api, shared=True,
+                      strategy_storage=open_strategy_storage(cfg, run_dir, shared=True),
+                      paths=reach.paths if reach else None, tree=reach.tree if reach else None)
     try:
         return work(ctx)
     finally:

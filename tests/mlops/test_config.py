@@ -122,3 +122,12 @@ def test_workers_docker_hosts_and_optunas_storage_are_read_and_checked(tmp_path:
 def test_bad_worker_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape("/mlops.yaml: " + message)):
         load_config(project(tmp_path, text), environ={})
+
+
+def test_packages_none_turns_off_the_packages_of_the_scripts_imports(tmp_path: Path) -> None:
+    assert load_config(project(tmp_path, None), environ={}).auto_packages is True
+    cfg = load_config(project(tmp_path, "packages: none\n"), environ={})
+    assert (cfg.packages, cfg.auto_packages) == ([], False)
+    assert load_config(project(tmp_path, "auto_packages: false\n"), environ={}).auto_packages is False
+    with pytest.raises(ConfigError, match="packages: none and auto_packages: true contradict each other"):
+        load_config(project(tmp_path, "packages: none\nauto_packages: true\n"), environ={})

@@ -232,6 +232,21 @@ def test_keras_2_style_code_is_reported_with_its_line(source: str, line: int, wh
     assert Evidence("train.py", line, f"Keras 2 API: {what}") in det.evidence
 
 
+@pytest.mark.parametrize(("source", "line", "what"), [
+    ("import tensorflow as tf\ntf.set_random_seed(7)\n" + KERAS_BASE, 2, "tf.set_random_seed"),
+    (KERAS_BASE + "import tensorflow as tf\nsess = tf.Session(config=None)\n", 4, "tf.Session"),
+    (KERAS_BASE + "import tensorflow as tf\ntf.logging.set_verbosity(tf.logging.ERROR)\n", 4, "tf.logging"),
+    ("from keras import backend as K\nK.set_session(s)\n" + KERAS_BASE, 2, "keras.backend.set_session"),
+    ("import tensorflow as tf\nx = tf.placeholder(tf.float32, [None, 4])\n", 2, "tf.placeholder"),
+], ids=["set_random_seed", "Session", "logging", "set_session", "placeholder"])
+def test_tensorflow_1_calls_of_keras_2_scripts_are_keras_2_evidence(source: str, line: int, what: str,
+                                                                    tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(source)
+    det = detect(tmp_path)
+    assert det.keras_api == 2
+    assert Evidence("train.py", line, f"TensorFlow 1 API of Keras 2 scripts: {what}") in det.evidence
+
+
 def test_keras_3_code_and_scikit_learn_code(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text(KERAS_BASE + "model.compile(keras.optimizers.Adam(learning_rate=1e-3), "
                                                     "'mse')\nmodel.fit(X, y, epochs=3)\n")

@@ -101,6 +101,45 @@ def test_the_container_is_non_root_read_only_offline_and_without_the_docker_sock
                       "project_writable": False, "network": False}
 
 
+IN_A_REPOSITORY = """
+import os
+import pandas as pd
+from sklearn.tree import DecisionTreeClassifier
+iris = pd.read_csv('../Dataset/iris.csv')
+extra = pd.read_csv('/mycode/more.csv')
+model = DecisionTreeClassifier(random_state=0).fit(iris[['a', 'b']], iris['y'])
+open('../Dataset/written.csv', 'w').write('x')
+print('accuracy', model.score(extra[['a', 'b']], extra['y']))
+print('cwd', os.path.basename(os.getcwd()))
+"""
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_a_project_inside_a_repository_sees_it_read_only_working_in_its_folder(
+        docker_backend: DockerBackend, tmp_path: Path) -> None:
+    repo = tmp_path / "book"
+    (repo / "Chap4").mkdir(parents=True)
+    (repo / "Dataset").mkdir()
+    (repo / ".git").mkdir()
+    (repo / "Dataset" / "iris.csv").write_text("a,b,y\n1,2,0\n3,4,1\n1,2,0\n3,4,1\n")
+    (repo / "Chap4" / "more.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
+    (repo / "Chap4" / "train.py").write_text(IN_A_REPOSITORY)
+    lines: list[str] = []
+    owner = os.stat(os.getcwd()).st_uid
+    result = docker_backend.run_trial(spec(repo / "Chap4", tmp_path / "run", tree=repo, paths={"/mycode": "."}),
+                                      lines.append)
+    assert result.status == "ok" and result.value == 1.0, (result.error, result.log_tail)
+    assert os.stat(os.getcwd()).st_uid == owner  # only the trial's own folders change hands
+    assert "cwd Chap4" in lines
+    assert not (repo / "Dataset" / "written.csv").exists()  # the write went to the trial's work folder
+    assert (tmp_path / "run" / "work" / "Dataset" / "written.csv").read_text() == "x"
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_the_image_says_which_imports_it_lacks(docker_backend: DockerBackend) -> None:
+    assert docker_backend.missing_modules("ml", ["pandas", "seaborn", "sklearn", "cv2"]) == ["seaborn", "cv2"]
+
+
 @pytest.mark.usefixtures("ml_image")
 def test_a_trial_over_its_memory_limit_gets_a_clear_error(docker_backend: DockerBackend, project_factory,
                                                          tmp_path: Path) -> None:

@@ -21,6 +21,11 @@ from training.harness.keras_compat import keras_api_of
     "model = Model(input=a, output=b)",
     "model.fit(X, y, nb_epoch=10)",
     "K.set_image_dim_ordering('tf')",
+    "import tensorflow as tf\ntf.set_random_seed(7)",
+    "import tensorflow as tf\nsess = tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=1))",
+    "import tensorflow as tf\ntf.logging.set_verbosity(tf.logging.ERROR)",
+    "from keras.backend.tensorflow_backend import set_session",
+    "from keras.utils.vis_utils import plot_model",
 ])
 def test_a_keras2_only_name_or_argument_marks_a_keras2_script(source: str) -> None:
     assert keras_api_of(source) == 2

@@ -8,6 +8,15 @@ from mlops.environments import NO_PACKAGES, Packages
 from training.backends._supervise import supervise
 from training.backends._trial import OutputSink, TrialProcess, TrialResult, TrialSpec
 
+#: A program that prints, as JSON, which of the module names in argv cannot be imported (not importing them).
+PROBE = ("import importlib.util, json, sys\n"
+         "def missing(n):\n"
+         "    try:\n"
+         "        return importlib.util.find_spec(n) is None\n"
+         "    except (ImportError, ValueError):\n"
+         "        return True\n"
+         "print(json.dumps([n for n in sys.argv[1:] if missing(n)]))\n")
+
 
 class Backend(abc.ABC):
     """Runs trials in a fresh process: a local virtualenv, or a container; supervision is shared."""
@@ -21,6 +30,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def launch(self, spec: TrialSpec) -> TrialProcess:
         """Create (not start) the process or container of one trial."""
+
+    def missing_modules(self, env: str, names: list[str]) -> list[str]:
+        """Which of these top-level modules the environment (prepared) cannot import; by default: none."""
+        return []
 
     def stop_trial(self, labels: dict[str, str]) -> None:  # noqa: B027 - a process dies with its worker
         """Stop what is left of a trial whose worker died (its ``TrialSpec.labels``); no-op by default."""

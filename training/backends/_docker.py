@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import threading
@@ -23,7 +24,7 @@ from typing import Any
 from mlops import paths
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
 from training.backends import _archives
-from training.backends._base import Backend
+from training.backends._base import PROBE, Backend
 from training.backends._docker_warm import (
     RUN_MOUNT,
     WARM_ROLE,
@@ -38,6 +39,8 @@ from training.backends._trial import OutputSink, TrialProcess, TrialSpec, thread
 
 CONTAINER_UID = _archives.CONTAINER_UID
 HARNESS_MOUNT = "/opt/mlops"
+#: Where a trial container sees the repository a project is a folder of (``TrialSpec.tree``), read-only.
+REPO_MOUNT = "/repo"
 #: Where Keras keeps its files in a trial container (the datasets cache is mounted at ``datasets/`` in it).
 KERAS_HOME = "/tmp/keras"
 #: Keras's folder in a container of another machine (``/tmp`` is a tmpfs there, hiding what the archive put in).
@@ -78,6 +81,14 @@ def harness_copy(folder: Path) -> Path:
             shutil.copy2(f, dest)
         os.replace(tmp, target)
     return target
+
+
+def _harness_args(spec: TrialSpec, run_dir: str, script: str | None) -> list[str]:
+    """The harness's arguments in a trial container: the project at ``/project``, or the repository it is a
+    folder of at ``/repo`` (read-only) and the project in it."""
+    if spec.tree is None:
+        return spec.harness_args("/project", run_dir, script)
+    return spec.harness_args(f"{REPO_MOUNT}/{spec.project_in_tree()}", run_dir, script, REPO_MOUNT)
 
 
 @contextlib.contextmanager
@@ -268,6 +279,20 @@ class DockerBackend(Backend):
             done.append(f"{Images(host.client).prepare_trial(env, say, packages)} on {host.url}")
         return "; ".join(done)
 
+    def missing_modules(self, env: str, names: list[str]) -> list[str]:
+        from docker.errors import DockerException
+
+        if not names:
+            return []
+        tag = self.images.trial_tag(env)
+        try:
+            out = self.client.containers.run(tag, ["python", "-I", "-c", PROBE, *names], network_mode="none",
+                                             remove=True, stdout=True, stderr=False, cap_drop=["ALL"],
+                                             security_opt=["no-new-privileges"], mem_limit="512m")
+        except DockerException as e:
+            raise translate_docker_error(f"cannot list the modules of {tag}", e, self.hosts[0].url) from e
+        return list(json.loads(out.decode("utf-8")))
+
     def stop_trial(self, labels: dict[str, str]) -> None:
         """Remove the containers of a trial (its worker died) on every host."""
         from docker.errors import DockerException
@@ -283,15 +308,17 @@ class DockerBackend(Backend):
 
     def _mounts(self, spec: TrialSpec) -> tuple[dict[str, dict[str, str]], str | None]:
         volumes = {
-            str(spec.project): {"bind": "/project", "mode": "ro"},
+            str(spec.tree or spec.project): {"bind": REPO_MOUNT if spec.tree else "/project", "mode": "ro"},
             str(spec.run_dir): {"bind": "/run", "mode": "rw"},
             str(harness_copy(spec.run_dir.parent)): {"bind": f"{HARNESS_MOUNT}/training", "mode": "ro"},
         }
         for prefix, folder in spec.paths.items():  # the seeds' /mycode: the trial's work folder, writable
-            source = spec.run_dir / "work" / folder
+            source = spec.run_dir / "work" / spec.project_in_tree() / folder
             source.mkdir(parents=True, exist_ok=True)
             if os.getuid() == 0:
-                for d in (spec.run_dir / "work", source):
+                work = spec.run_dir / "work"
+                between = [work / rel for rel in reversed(source.relative_to(work).parents)]  # work/Chap4 ...
+                for d in (*between, source):
                     os.chown(d, CONTAINER_UID, CONTAINER_UID)
             volumes[str(source.resolve())] = {"bind": prefix, "mode": "rw"}
         if spec.datasets_cache:
@@ -321,12 +348,13 @@ class DockerBackend(Backend):
         root = harness_files()[0].parent.parent
         for f in harness_files():
             tar.file(f"opt/mlops/{f.relative_to(root).as_posix()}", f.read_bytes())
-        tar.tree(spec.project, "project", skip=_archives.SKIP)
+        tar.tree(spec.tree or spec.project, REPO_MOUNT.strip("/") if spec.tree else "project", skip=_archives.SKIP)
         tar.tree(spec.run_dir, "run", uid=CONTAINER_UID, writable=True, skip=("trial.log",))
         if spec.script and self._shipped_script(spec) == "/opt/trial/script.py":
             tar.file("opt/trial/script.py", spec.script.read_bytes())
+        work = "/run/work" + ("" if spec.tree is None else "/" + spec.project_in_tree())
         for prefix, folder in spec.paths.items():  # /mycode -> the work folder the harness mirrors the project into
-            tar.link(prefix.strip("/"), "/run/work" + ("" if folder in (".", "") else "/" + folder.strip("/")))
+            tar.link(prefix.strip("/"), work + ("" if folder in (".", "") else "/" + folder.strip("/")))
         tar.folder(SHIPPED_KERAS_HOME.strip("/"), uid=CONTAINER_UID)
         if spec.datasets_cache:
             tar.tree(spec.datasets_cache, f"{SHIPPED_KERAS_HOME.strip('/')}/datasets")
@@ -349,14 +377,14 @@ class DockerBackend(Backend):
         if host.ships_files:
             # No read-only root filesystem here (Docker refuses archives into one); the project and the harness
             # are read-only all the same: owned by root, and the trial runs as an unprivileged user.
-            create.update(command=["python", *spec.harness_args("/project", "/run", self._shipped_script(spec))],
+            create.update(command=["python", *_harness_args(spec, "/run", self._shipped_script(spec))],
                           user=f"{CONTAINER_UID}:{CONTAINER_UID}")
             return create
         user = f"{os.getuid()}:{os.getgid()}" if os.getuid() != 0 else f"{CONTAINER_UID}:{CONTAINER_UID}"
         if os.getuid() == 0:
             os.chown(spec.run_dir, CONTAINER_UID, CONTAINER_UID)
         volumes, script = self._mounts(spec)
-        create.update(command=["python", *spec.harness_args("/project", "/run", script)], user=user,
+        create.update(command=["python", *_harness_args(spec, "/run", script)], user=user,
                       volumes=volumes, read_only=True)
         return create
 
@@ -392,7 +420,7 @@ class DockerBackend(Backend):
                        spec.cpus, create["user"], sorted(create["environment"].items()))
         if self.warm_containers.socket_for(key, create, run_folder_of(spec)) is None:
             return None
-        argv = spec.harness_args("/project", trial_dir, script)[2:]
+        argv = _harness_args(spec, trial_dir, script)[2:]
         argv += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
         return WarmContainerProcess(self.warm_containers, key, create, run_folder_of(spec), argv, "/tmp", tag,
                                     self.hosts[0].url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,8 @@ from typing import Any
 
 from mlops import paths
 from mlops.environments import NO_PACKAGES, Packages, Virtualenvs
-from training.backends._base import Backend
+from mlops.errors import BackendError
+from training.backends._base import PROBE, Backend
 from training.backends._trial import OutputSink, TrialProcess, TrialSpec, trial_environment
 from training.backends._warm import WarmProcess, Zygotes, zygote_kind
 
@@ -122,12 +124,24 @@ class LocalBackend(Backend):
     def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
         return self.venvs.prepare(env, say, packages=packages)
 
+    def missing_modules(self, env: str, names: list[str]) -> list[str]:
+        if not names:
+            return []
+        python = self.venvs.python_of(env)
+        proc = subprocess.run([str(python), "-I", "-c", PROBE, *names], capture_output=True, text=True, timeout=120,
+                              env=_base_env())
+        if proc.returncode != 0:
+            raise BackendError(f"cannot list the modules of the {env} environment ({python}): "
+                               f"{(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
+        return list(json.loads(proc.stdout))
+
     def launch(self, spec: TrialSpec) -> TrialProcess:
         python = self.venvs.python_of(spec.env, packages=spec.packages)
         if not python.exists():
             self.prepare(spec.env, print, spec.packages)
         cmd = [str(python), *spec.harness_args(str(spec.project), str(spec.run_dir),
-                                               str(spec.script) if spec.script else None)]
+                                               str(spec.script) if spec.script else None,
+                                               str(spec.tree) if spec.tree else None)]
         cmd += [f"--map={prefix}={folder}" for prefix, folder in spec.paths.items()]
         extra = {"PYTHONPATH": str(paths.source_root())}
         if spec.datasets_cache:

@@ -74,11 +74,21 @@ class TrialSpec:
     datasets_cache: Path | None = None
     #: The Keras the script was written for (2: it runs on tf-keras with shims); ``None``: not Keras.
     keras_api: int | None = None
+    #: The repository the project is a folder of (a git checkout; ``project`` is inside it), or ``None``.
+    #: When set, the trial sees this whole folder read-only instead of the project folder alone, its working
+    #: directory at the project's place in it (``project.relative_to(tree)``), so that ``../Dataset/iris.csv``
+    #: resolves as in the repository; writes still go to the trial's work folder. A sandbox must expose
+    #: ``tree`` (read-only) where it would expose ``project``. Never ``/`` or the home folder
+    #: (``training.resolve.repository_tree`` refuses those).
+    tree: Path | None = None
 
-    def harness_args(self, project: str, run_dir: str, script: str | None) -> list[str]:
-        """Arguments of ``python -m training.harness`` with paths as the trial process sees them."""
+    def harness_args(self, project: str, run_dir: str, script: str | None, tree: str | None = None) -> list[str]:
+        """Arguments of ``python -m training.harness`` with paths as the trial process sees them (``tree``: where
+        it sees ``self.tree``; ``project`` is then inside it)."""
         args = ["-m", "training.harness", "--project", project, "--entry", self.entry,
                 "--run-dir", run_dir, "--metric", self.metric, "--seed", str(self.seed)]
+        if tree:
+            args += ["--tree", tree]
         if script:
             args += ["--script", script]
         if self.metric_is_default:
@@ -87,6 +97,10 @@ class TrialSpec:
         if self.keras_api:
             args.append(f"--keras-api={self.keras_api}")
         return args
+
+    def project_in_tree(self) -> str:
+        """The project's path relative to ``tree`` (``Chap4``), ``.`` without a tree."""
+        return self.project.relative_to(self.tree).as_posix() if self.tree else "."
 
 
 @dataclass

@@ -5,8 +5,11 @@
 itself, maintained by the TensorFlow team) and sets ``TF_USE_LEGACY_KERAS=1`` so that ``tensorflow.keras``
 is the same Keras 2; any other script keeps Keras 3. On top of either, shims supply what both lost:
 
-* module paths, by an import hook: ``keras.utils.np_utils``, ``keras.layers.convolutional`` / ``core`` /
-  ``pooling`` / ``normalization`` / ..., ``keras_preprocessing``, and on Keras 3 ``ImageDataGenerator``;
+* module paths, by an import hook: ``keras.utils.np_utils`` / ``vis_utils`` / ``generic_utils`` / ``data_utils``,
+  ``keras.layers.convolutional`` / ``core`` / ``pooling`` / ``normalization`` / ..., ``keras.engine``,
+  ``keras.objectives``, ``keras.backend.tensorflow_backend``, ``keras_preprocessing``, and on Keras 3
+  ``ImageDataGenerator`` (``plot_model`` without pydot warns and draws nothing);
+* for Keras 2 scripts, the TensorFlow 1 calls they make around the model (``tf1_compat``);
 * API, patched on the classes once Keras is imported: ``predict_classes``, ``predict_proba``, the
   ``*_generator`` methods, Keras 1 arguments (``Dense(output_dim=, init=)``, ``Convolution2D(32, 3, 3,
   border_mode=)``, ``Model(input=, output=)``), ``Adam(lr=)``, ``SGD(decay=)``, ``image_dim_ordering`` and,
@@ -78,6 +81,17 @@ def install(keras_api: int | None, warn: Callable[[str], None]) -> None:
         sys.meta_path.insert(after, _FINDER)
     when_imported("keras", _install_api)
     when_imported("tf_keras", _install_api)
+    if keras_api == 2:
+        when_imported("tensorflow", _install_tf1)
+
+
+def _install_tf1(tf: types.ModuleType) -> None:
+    from training.harness import tf1_compat
+
+    try:
+        tf1_compat.install(tf, _used)
+    except Exception as e:
+        hook_failed("installing the TensorFlow 1 shims", e)
 
 
 def uninstall() -> None:
@@ -125,7 +139,14 @@ def _used(key: str, message: str) -> None:
 # --- which Keras a script was written for ---------------------------------------------------------
 
 _K2_MODULES = {f"keras.layers.{m}" for m in LAYER_MODULES} | {"keras.utils.np_utils", "keras_preprocessing",
-                                                              "keras.wrappers.scikit_learn", "keras.engine"}
+                                                              "keras.wrappers.scikit_learn", "keras.engine",
+                                                              "keras.utils.vis_utils", "keras.utils.generic_utils",
+                                                              "keras.utils.data_utils", "keras.objectives",
+                                                              "keras.callbacks.callbacks", "keras.legacy",
+                                                              "keras.backend.tensorflow_backend"}
+#: ``tf.<name>`` of TensorFlow 1 that Keras 2 scripts call (``tf1_compat``): they make a script a Keras 2 one.
+_TF1_ATTRS = {"set_random_seed", "Session", "ConfigProto", "GPUOptions", "global_variables_initializer", "logging",
+              "get_default_graph", "placeholder"}
 _K2_METHODS = {"fit_generator", "evaluate_generator", "predict_generator", "predict_classes", "predict_proba",
                "set_image_dim_ordering", "image_dim_ordering"}
 _K2_KWARGS = {"nb_epoch", "border_mode", "init", "output_dim", "nb_filter", "subsample", "samples_per_epoch",
@@ -147,6 +168,8 @@ def keras_api_of(source: str) -> int | None:
     except SyntaxError:
         return None
     k2 = k3 = False
+    tf_names = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for a in node.names if a.name == "tensorflow"}
     for node in ast.walk(tree):
         modules: list[str] = []
         if isinstance(node, ast.Import):
@@ -160,6 +183,8 @@ def keras_api_of(source: str) -> int | None:
             k3 |= any(bare == m or bare.startswith(m + ".") for m in _K3_MODULES)
         if isinstance(node, ast.Attribute):
             k2 |= node.attr in _K2_METHODS or node.attr in ("np_utils", "ImageDataGenerator")
+            k2 |= node.attr in _TF1_ATTRS and isinstance(node.value, ast.Name) and node.value.id in tf_names
+            k2 |= node.attr in ("set_session", "get_session")
             k3 |= node.attr in ("ops", "config") and isinstance(node.value, ast.Name) and node.value.id == "keras"
         if isinstance(node, ast.Call):
             func = node.func
@@ -223,6 +248,38 @@ def _legacy_image() -> Any:
     return importlib.import_module("keras.src.legacy.preprocessing.image")
 
 
+#: Keras 2 module paths that Keras 3 and tf_keras's public API dropped -> where their names are now (attributes
+#: of the active Keras package, in order; ``tf1`` is ``set_session``/``get_session`` of ``tf1_compat``).
+_MOVED: dict[str, tuple[str, ...]] = {
+    "keras.utils.np_utils": ("utils",),
+    "keras.utils.vis_utils": ("utils",),  # plot_model, model_to_dot
+    "keras.utils.generic_utils": ("utils",),  # get_custom_objects, CustomObjectScope, Progbar, to_list...
+    "keras.utils.data_utils": ("utils",),  # get_file, Sequence
+    "keras.utils.io_utils": ("utils",),
+    "keras.utils.layer_utils": ("utils",),
+    "keras.engine": ("layers", "models", ""),  # Layer, InputSpec, Input, Model, Sequential
+    "keras.engine.topology": ("layers", "models", ""),
+    "keras.engine.base_layer": ("layers",),
+    "keras.engine.input_layer": ("layers", ""),
+    "keras.engine.training": ("models", ""),
+    "keras.engine.sequential": ("models",),
+    "keras.objectives": ("losses",),  # Keras 1's name of losses
+    "keras.callbacks.callbacks": ("callbacks",),  # Keras 2.3
+    "keras.backend.tensorflow_backend": ("tf1", "backend"),  # set_session, get_session, and the backend
+}
+
+
+def _where(place: str) -> Callable[[], Any]:
+    """The object a moved module's names come from (looked up when a name is asked for)."""
+    if place == "tf1":
+        from training.harness import tf1_compat
+
+        extras = types.SimpleNamespace(set_session=tf1_compat.set_session(_used),
+                                       get_session=tf1_compat.get_session(_used))
+        return lambda: extras
+    return lambda: getattr(_active(), place) if place else _active()
+
+
 def _shim(fullname: str) -> types.ModuleType | None:
     """The made-up module for a removed path, or ``None``."""
     parts = fullname.split(".")
@@ -234,8 +291,8 @@ def _shim(fullname: str) -> types.ModuleType | None:
         from training.harness import keras2_sklearn
 
         return keras2_sklearn.module(fullname)  # type: ignore[return-value]
-    if fullname == "keras.utils.np_utils":
-        return _ShimModule(fullname, [lambda: _active().utils])
+    if fullname in _MOVED:
+        return _ShimModule(fullname, [_where(place) for place in _MOVED[fullname]])
     if len(parts) == 3 and parts[:2] == ["keras", "layers"] and parts[2] in LAYER_MODULES:
         return _ShimModule(fullname, [lambda: _active().layers])
     if parts[0] == "keras_preprocessing" and len(parts) <= 2:
@@ -299,7 +356,7 @@ def _install_api(keras: types.ModuleType) -> None:
         return
     _done.add(id(keras))
     keras3 = keras.__name__ == "keras" and keras.__version__.startswith("3")
-    for install_part in (_model_methods, _layer_arguments, _optimizers, _backend, _preprocessing):
+    for install_part in (_model_methods, _layer_arguments, _optimizers, _backend, _preprocessing, _plot_model):
         try:
             install_part(keras, keras3)
         except Exception as e:
@@ -536,6 +593,33 @@ def _backend(keras: types.ModuleType, keras3: bool) -> None:
 
     _set(backend, "image_dim_ordering", image_dim_ordering)
     _set(backend, "set_image_dim_ordering", set_image_dim_ordering)
+    if not keras3:  # Keras 2 scripts: K.set_session(tf.Session(config=...)) set threads or GPU memory
+        from training.harness import tf1_compat
+
+        _set(backend, "set_session", tf1_compat.set_session(_used), replace=True)
+        _set(backend, "get_session", tf1_compat.get_session(_used), replace=True)
+
+
+def _plot_model(keras: types.ModuleType, keras3: bool) -> None:
+    """``plot_model`` without pydot or graphviz (trial images have neither): a warning and no image, as in a
+    notebook, instead of an ImportError that stops the script before it trains."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def plot_model(model: Any, to_file: str = "model.png", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(model, to_file, *args, **kwargs)
+            except ImportError as e:
+                if "pydot" not in str(e) and "graphviz" not in str(e):
+                    raise
+                _used("plot_model without pydot", f"plot_model(to_file={to_file!r}) needs pydot and graphviz, "
+                      "which the trial environment has not got: no image was drawn")
+                return None
+
+        return plot_model
+
+    utils = keras.utils
+    if callable(getattr(utils, "plot_model", None)):
+        add_attribute(utils, "plot_model", make(utils.plot_model))
 
 
 def _preprocessing(keras: types.ModuleType, keras3: bool) -> None:

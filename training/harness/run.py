@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_NO_METRIC, EXIT_HARNESS_ERROR = 0, 3, 4, 5
-def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | None) -> Path:
-    """Mirror the (read-only) project into ``workdir`` and place the script to run.
+def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | None, tree: Path | None = None
+                    ) -> Path:
+    """Mirror the (read-only) project, or the repository ``tree`` it is a folder of, into ``workdir`` and place
+    the script to run.
 
-    The user's script can read its data by relative paths and write files, while the project itself is
-    never modified (see ``training.harness.workdir``). Notebooks are converted to a ``.py`` file.
+    The user's script can read its data by relative paths (``../Dataset`` too, with a tree) and write files,
+    while the project itself is never modified (see ``training.harness.workdir``). Notebooks are converted to
+    a ``.py`` file.
 
     Returns:
-        The path of the script to execute inside ``workdir``.
+        The path of the script to execute inside ``workdir`` (in the project's folder of it).
     """
     from training.harness.source import notebook_to_python, read_source, write_source
     from training.harness.workdir import empty, mirror
@@ -38,11 +41,13 @@ def prepare_workdir(project: Path, workdir: Path, entry: str, script: Path | Non
     if workdir.exists():
         empty(workdir)  # emptied, not removed: folders of it may be bind-mounted (paths: in mlops.yaml)
     workdir.mkdir(parents=True, exist_ok=True)
-    mirror(project, workdir)
+    mirror(tree or project, workdir)
     source_path = script or project / entry
     text = read_source(source_path)
     if source_path.suffix == ".ipynb":
         text = notebook_to_python(text)
+    if tree is not None:
+        workdir = workdir / project.relative_to(tree)
     target = workdir / (Path(entry).stem + ".py" if entry.endswith(".ipynb") else entry)
     if target.is_symlink():
         target.unlink()
@@ -144,7 +149,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: str, seed: int,
         metric_is_default: bool = False, args: list[str] | None = None,
-        path_map: dict[str, str] | None = None, keras_api: int | None = None) -> int:
+        path_map: dict[str, str] | None = None, keras_api: int | None = None, tree: Path | None = None) -> int:
     """Run the script under the hooks and write ``metrics.json``. Returns the exit code.
 
     Args:
@@ -160,6 +165,8 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
             the work folder by rewriting paths (the local backend; containers use bind mounts instead).
         keras_api: The Keras the script was written for (2 runs on tf_keras with shims, see ``keras_compat``);
             ``None`` reads it from the script.
+        tree: The repository ``project`` is a folder of (read-only): mirrored whole, the script working in
+            the project's folder of it.
     """
     from training.harness import capture as _capture
     from training.harness import hooks as _hooks
@@ -171,8 +178,8 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
 
     start = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
-    workdir = run_dir / "work"
-    target = prepare_workdir(project, workdir, entry, script)
+    target = prepare_workdir(project, run_dir / "work", entry, script, tree)
+    workdir = run_dir / "work" / project.relative_to(tree) if tree else run_dir / "work"
     label = script.name if script else entry  # what messages call the script that ran
     cap = _capture.Capture(workdir=workdir, run_dir=run_dir, events_path=run_dir / "events.jsonl")
     _capture.set_current(cap)
@@ -180,7 +187,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
     file_patches = Patches()
     if path_map:
         PathMap({prefix: workdir / rel for prefix, rel in path_map.items()}).install(file_patches)
-    copy_on_write(project, file_patches)
+    copy_on_write(tree or project, file_patches)
     if keras_api is None:
         from training.harness.source import read_source
 
@@ -321,9 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arg", action="append", default=[], help="an argument of the script (repeatable)")
     parser.add_argument("--map", action="append", default=[], metavar="PREFIX=FOLDER",
                         help="an absolute path prefix the script uses, as a folder of the project (repeatable)")
+    parser.add_argument("--tree", type=Path, help="the repository the project is a folder of (read-only): the "
+                                                  "script works in the project's folder of it")
     parser.add_argument("--keras-api", type=int, choices=(2, 3),
                         help="the Keras the script was written for (default: read from the script)")
     args = parser.parse_args(argv)
     path_map = dict(m.split("=", 1) for m in args.map)
-    return run(args.project.absolute(), args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed,
-               args.metric_is_default, args.arg, path_map, args.keras_api)
+    tree = args.tree.absolute() if args.tree else None
+    project = args.project.absolute()
+    if tree is not None and tree not in project.parents:
+        parser.error(f"--project {project} is not a folder of --tree {tree}")
+    return run(project, args.entry, args.run_dir.absolute(), args.script, args.metric, args.seed,
+               args.metric_is_default, args.arg, path_map, args.keras_api, tree)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 SKIP = {".git", ".mlops", "__pycache__", ".venv", "venv", ".ipynb_checkpoints"}
+#: Folders left out at any depth (a repository mirrored whole has them in its sub-folders too).
+SKIP_ANYWHERE = {".git", ".mlops", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints"}
 #: Beyond this many entries, remaining folders are linked whole instead of recreated (huge datasets).
 MAX_MIRRORED = 50_000
 
@@ -37,7 +39,7 @@ def mirror(project: Path, workdir: Path) -> int:
     made = 0
     for root, dirs, files in os.walk(project):
         rel = Path(root).relative_to(project)
-        dirs[:] = [d for d in sorted(dirs) if not (rel == Path(".") and d in SKIP)]
+        dirs[:] = [d for d in sorted(dirs) if not (rel == Path(".") and d in SKIP) and d not in SKIP_ANYWHERE]
         target = workdir / rel
         for d in list(dirs):
             if made >= MAX_MIRRORED:
