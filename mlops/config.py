@@ -29,6 +29,9 @@ CLASSIFICATION_ONLY = frozenset({"cost"})
 #: The metric a run is judged on when ``mlops.yaml`` names none, by the task detected in the code.
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
 DEFAULT_TARGET = 0.8
+#: A target of a bounded metric in this range reads as a percentage ("target: 93" -> 0.93?); under it (1.7) a
+#: percentage would be a target nobody sets (0.017), so no value is suggested.
+PERCENT_TARGETS = (10.0, 100.0)
 
 
 def default_metric(task: str | None) -> str:
@@ -36,11 +39,23 @@ def default_metric(task: str | None) -> str:
     return DEFAULT_METRIC.get(task or "classification", "accuracy")
 
 
+def direction_problem(metric: str, direction: str, default: bool = False) -> str | None:
+    """Why ``direction`` contradicts the way ``metric`` improves, or ``None`` when it agrees."""
+    if METRICS.get(metric, direction) == direction:
+        return None
+    which = f"the task's default metric {metric}" if default else f"metric {metric}"
+    better = "higher" if METRICS[metric] == "maximize" else "lower"
+    return (f"{which} is {METRICS[metric]}d ({better} is better), not {direction}d; remove 'direction:' (it "
+            "follows the metric)" + (" or name the metric" if default else ""))
+
+
 def target_problem(metric: str, target: float) -> str | None:
     """Why ``target`` cannot be reached or means nothing for ``metric``, or ``None`` when it is fine."""
     if metric in BOUNDED and not 0 < target <= 1:
-        hint = f"; did you mean {target / 100:g}?" if 1 < target <= 100 else ""
-        return f"target {target:g} is out of range for {metric} (0..1]{hint}"
+        if PERCENT_TARGETS[0] <= target <= PERCENT_TARGETS[1]:
+            return f"target {target:g} is out of range for {metric} (0..1]; did you mean {target / 100:g}?"
+        share = ": give a share, e.g. 0.9 for 90%" if target > 1 else ""
+        return f"target {target:g} is out of range for {metric} (0..1]{share}"
     if metric not in BOUNDED and target <= 0:
         return f"target {target:g} is out of range for {metric} (an error: it must be above 0)"
     return None
@@ -231,7 +246,7 @@ class ProjectConfig(_Strict):
     name: str | None = Field(None, description="the project's name (default: its folder or repository name)")
     entry: str | None = None
     metric: str | None = None
-    target: float | None = None
+    target: float | None = Field(None, allow_inf_nan=False)
     direction: Literal["maximize", "minimize"] | None = None
     strategy: Literal["ladder", "optuna", "random"] = "optuna"
     image: str | None = None
@@ -310,6 +325,15 @@ class ProjectConfig(_Strict):
             raise ValueError(f"unknown metric '{v}'; use one of {', '.join(METRICS)}")
         return v
 
+    @field_validator("direction")
+    @classmethod
+    def _direction_of_the_metric(cls, v: str | None, info: Any) -> str | None:
+        metric = info.data.get("metric")
+        problem = direction_problem(metric, v) if v is not None and metric is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
     def _reachable_target(self) -> ProjectConfig:
         if self.target is not None:
@@ -333,9 +357,13 @@ class ProjectConfig(_Strict):
         accuracy for a classifier, r2 for a regressor, unless ``metric:`` says otherwise.
 
         Raises:
-            ConfigError: The metric has no default target (an error metric) and none is given.
+            ConfigError: The metric has no default target (an error metric) and none is given, or ``direction:``
+                contradicts the task's default metric.
         """
         metric = self.metric or default_metric(task)
+        problem = direction_problem(metric, self.direction, default=True) if self.direction else None
+        if problem:
+            raise ConfigError(CONFIG_FILE, "direction", problem)
         if task == "regression":
             wrong = sorted({metric, *self.gate} & CLASSIFICATION_ONLY)
             if wrong:

@@ -31,7 +31,11 @@ def test_defaults_without_a_file_follow_the_task(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("target: 93\n", "mlops.yaml: target 93 is out of range for accuracy (0..1]; did you mean 0.93?"),
     ("target: -0.5\n", "mlops.yaml: target -0.5 is out of range for accuracy (0..1]"),
-    ("metric: f1\ntarget: 1.5\n", "mlops.yaml: target 1.5 is out of range for f1 (0..1]; did you mean 0.015?"),
+    ("metric: f1\ntarget: 15\n", "mlops.yaml: target 15 is out of range for f1 (0..1]; did you mean 0.15?"),
+    ("target: 1.7\n", "mlops.yaml: target 1.7 is out of range for accuracy (0..1]: give a share, e.g. 0.9 for 90%"),
+    ("metric: f1\ntarget: 1.5\n", "mlops.yaml: target 1.5 is out of range for f1 (0..1]: give a share, e.g. 0.9 "
+                                   "for 90%"),
+    ("target: 250\n", "mlops.yaml: target 250 is out of range for accuracy (0..1]: give a share, e.g. 0.9 for 90%"),
     ("metric: r2\ntarget: 0\n", "mlops.yaml: target 0 is out of range for r2 (0..1]"),
     ("metric: rmse\ntarget: -1\n", "mlops.yaml: target -1 is out of range for rmse (an error: it must be above 0)"),
 ])
@@ -39,6 +43,33 @@ def test_a_target_the_metric_can_never_reach_is_refused(tmp_path: Path, text: st
     with pytest.raises(ConfigError) as info:
         load_config(project(tmp_path, text), environ={})
     assert str(info.value).endswith(message.removeprefix("mlops.yaml")) and info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("metric: accuracy\ndirection: minimize\n", "mlops.yaml: direction: metric accuracy is maximized (higher is "
+     "better), not minimized; remove 'direction:' (it follows the metric) (got 'minimize')"),
+    ("metric: rmse\ntarget: 3\ndirection: maximize\n", "mlops.yaml: direction: metric rmse is minimized (lower is "
+     "better), not maximized; remove 'direction:' (it follows the metric) (got 'maximize')"),
+    ("metric: f1\ndirection: minimize\ntarget: 0.9\n", "mlops.yaml: direction: metric f1 is maximized"),
+])
+def test_a_direction_against_the_metrics_own_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(project(tmp_path, text), environ={})
+    assert message.removeprefix("mlops.yaml") in str(info.value)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    assert str(info.value).startswith(str(tmp_path / "mlops.yaml") + ": direction: ")
+
+
+def test_a_direction_against_the_tasks_default_metric_is_refused_once_the_task_is_known(tmp_path: Path) -> None:
+    cfg = load_config(project(tmp_path, "direction: minimize\n"), environ={})
+    for task, metric in (("classification", "accuracy"), ("regression", "r2")):
+        with pytest.raises(ConfigError, match=rf"^mlops.yaml: direction: the task's default metric {metric} is "
+                                              r"maximized \(higher is better\), not minimized; remove 'direction:'"):
+            cfg.for_task(task)
+    agreeing = load_config(project(tmp_path, "metric: mae\ntarget: 4\ndirection: minimize\n"), environ={})
+    assert agreeing.for_task("regression").goal == "minimize"
+    assert load_config(project(tmp_path, "direction: maximize\n"), environ={}).for_task("regression").goal == \
+        "maximize"
 
 
 def test_a_target_out_of_range_from_the_command_line_or_the_environment_is_refused(tmp_path: Path) -> None:
