@@ -169,6 +169,7 @@ def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_di
     """The trial record once the backend has a result."""
     return trial.model_copy(update=dict(
         status=TrialStatus(result.status), value=result.value, metrics=result.metrics, sources=result.sources,
+        notes=result.notes,
         script=str(script) if script else None, duration_s=round(result.duration_s, 2), error=result.error,
         error_kind=result.error_kind, exit_code=result.exit_code, log_tail=result.log_tail,
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
@@ -185,4 +186,10 @@ def _trial_line(out: Out, t: Trial, cfg: ProjectConfig) -> None:
         out.fail(f"trial {t.number}  {t.label}  FAILED  {t.duration_s:.1f}s  {t.error}")
         return
     mark = "reaches the target" if cfg.reached(t.value) else "under the target"
-    out.info(f"trial {t.number}  {t.label}  {cfg.metric}={t.value:.4f}  {t.duration_s:.1f}s  ({mark} {cfg.target})")
+    out.info(f"trial {t.number}  {t.label}  {value_text(t, cfg.metric)}  {t.duration_s:.1f}s  ({mark} {cfg.target})")
+
+
+def value_text(t: Trial, metric: str) -> str:
+    """``accuracy=0.9350``, with how it was read when not as printed: ``(read 93.5 as 93.5% = 0.935)``."""
+    note = t.notes.get(metric)
+    return f"{metric}={t.value:.4f}" + (f" ({note})" if note else "")
