@@ -144,6 +144,17 @@ def report_trial(ctx: TuneContext, study: Study, ended: Trial) -> Trial | None:
     return finished
 
 
+def bound_limits(ctx: TuneContext) -> None:
+    """Bound the trial limits of ``mlops.yaml`` (``trial.cpus``, ``trial.memory``, ``trial.time_limit_s``) by what
+    the backend can give a trial and the run's time budget, saying in one line each value that was capped."""
+    most = ctx.backend.capacity()
+    limits, said = ctx.cfg.trial.within(most.cpus, most.memory, ctx.cfg.budget.max_minutes * 60, most.where)
+    for line in said:
+        ctx.out.info(line)
+    if said:
+        ctx.cfg = ctx.cfg.model_copy(update={"trial": limits})
+
+
 def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | None, deadline: float,
                on_epoch: Callable[[int, dict[str, float]], bool] | None = None, seed: int | None = None) -> TrialSpec:
     """What the backend runs for trial ``number``: the (rewritten) script with the run's limits and seed."""

@@ -107,7 +107,15 @@ mail: {to: [a@example.com, b@example.com], when: failure}
     ("metric: accuracyy\n", r"mlops.yaml: metric: unknown metric 'accuracyy'; use one of accuracy, f1"),
     ("budget: {max_trials: 0}\n", r"mlops.yaml: budget.max_trials: Input should be greater than or equal to 1"),
     ("mail: {to: [not-an-address]}\n", r"mlops.yaml: mail.to: 'not-an-address' is not an e-mail address"),
-    ("trial: {memory: lots}\n", r"mlops.yaml: trial.memory: String should match pattern"),
+    ("trial: {memory: lots}\n", r"mlops.yaml: trial.memory: not an amount of memory; write e.g. 512m or 4g"),
+    ("trial: {memory: 0}\n", r"mlops.yaml: trial.memory: 0 is too little memory for a trial; give at least 6m"),
+    ("trial: {memory: -1g}\n", r"mlops.yaml: trial.memory: not an amount of memory"),
+    ("trial: {cpus: 0}\n", r"mlops.yaml: trial.cpus: Input should be greater than or equal to 0.01 \(got 0\)"),
+    ("trial: {cpus: -2}\n", r"mlops.yaml: trial.cpus: Input should be greater than or equal to 0.01"),
+    ("trial: {cpus: .inf}\n", r"mlops.yaml: trial.cpus: Input should be a finite number"),
+    ("trial: {time_limit_s: 0}\n", r"mlops.yaml: trial.time_limit_s: Input should be greater than or equal to 5"),
+    ("trial: {time_limit_s: forever}\n", r"mlops.yaml: trial.time_limit_s: Input should be a valid integer"),
+    ("budget: {max_minutes: .inf}\n", r"mlops.yaml: budget.max_minutes: Input should be a finite number"),
     ("target: [0.8\n", r"mlops.yaml: line \d+: not valid YAML"),
     ("- 0.8\n", r"mlops.yaml: must be a mapping of keys to values"),
 ])
@@ -153,3 +161,22 @@ def test_workers_docker_hosts_and_optunas_storage_are_read_and_checked(tmp_path:
 def test_bad_worker_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape("/mlops.yaml: " + message)):
         load_config(project(tmp_path, text), environ={})
+
+
+def test_trial_limits_beyond_the_machine_are_capped_with_one_line_each(tmp_path: Path) -> None:
+    from training.backends._capacity import this_machine
+
+    cfg = load_config(project(tmp_path, "trial: {cpus: 100000, memory: 99999999g, time_limit_s: 1e15}\n"),
+                      environ={})
+    assert cfg.trial.time_limit_s == 10**15  # 1e15 is a number of seconds (YAML reads it as text)
+    most = this_machine()
+    limits, said = cfg.trial.within(most.cpus, most.memory, cfg.budget.max_minutes * 60, most.where)
+    assert limits.cpus == most.cpus and limits.time_limit_s == 3600
+    assert most.memory is not None and limits.memory == f"{most.memory // 1024**2}m"
+    assert said == [f"trial.cpus 100000 is more than this machine has: a trial gets {most.cpus:g} CPUs",
+                    f"trial.memory 99999999g is more than this machine has: a trial gets at most {limits.memory} "
+                    f"({most.memory / 1024**3:.1f} GiB)",
+                    "trial.time_limit_s 1000000000000000 is longer than the run's time budget "
+                    "(budget.max_minutes 60): a trial stops after 3600 s at the latest"]
+    fitting = load_config(project(tmp_path, "trial: {cpus: 1, memory: 512m, time_limit_s: 60}\n"), environ={})
+    assert fitting.trial.within(most.cpus, most.memory, 3600, most.where) == (fitting.trial, [])

@@ -156,3 +156,16 @@ def test_a_non_finite_metric_fails_its_trial_saying_so_and_costs_one_trial(proje
     assert trial["error_kind"] == "non_finite_metric"
     assert "train.py reported a non-finite accuracy: nan (print: accuracy nan)" in err
     assert "reported no accuracy" not in err
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_trial_limits_beyond_the_machine_are_capped_and_said_once(project_factory) -> None:
+    p = project_factory({"train.py": KNN, "mlops.yaml": "trial: {cpus: 100000, memory: 99999999g, "
+                                                         "time_limit_s: 1e15}\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+    code, summary, err = run_json(str(p), "--max-trials", "2", "--target", "0.99")
+    assert code == 1 and summary["status"] == "failed" and len(summary["trials"]) == 2, err  # both ran, capped
+    for field in ("trial.cpus 100000 is more than this machine has: a trial gets ",
+                  "trial.memory 99999999g is more than this machine has: a trial gets at most ",
+                  "trial.time_limit_s 1000000000000000 is longer than the run's time budget"):
+        assert err.count(field) == 1, field
