@@ -5,7 +5,9 @@ Precedence, lowest to highest: defaults, ``mlops.yaml``, environment, command-li
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +31,9 @@ CLASSIFICATION_ONLY = frozenset({"cost"})
 #: The metric a run is judged on when ``mlops.yaml`` names none, by the task detected in the code.
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
 DEFAULT_TARGET = 0.8
+#: A target of a bounded metric in this range reads as a percentage ("target: 93" -> 0.93?); under it (1.7) a
+#: percentage would be a target nobody sets (0.017), so no value is suggested.
+PERCENT_TARGETS = (10.0, 100.0)
 
 
 def default_metric(task: str | None) -> str:
@@ -36,11 +41,23 @@ def default_metric(task: str | None) -> str:
     return DEFAULT_METRIC.get(task or "classification", "accuracy")
 
 
+def direction_problem(metric: str, direction: str, default: bool = False) -> str | None:
+    """Why ``direction`` contradicts the way ``metric`` improves, or ``None`` when it agrees."""
+    if METRICS.get(metric, direction) == direction:
+        return None
+    which = f"the task's default metric {metric}" if default else f"metric {metric}"
+    better = "higher" if METRICS[metric] == "maximize" else "lower"
+    return (f"{which} is {METRICS[metric]}d ({better} is better), not {direction}d; remove 'direction:' (it "
+            "follows the metric)" + (" or name the metric" if default else ""))
+
+
 def target_problem(metric: str, target: float) -> str | None:
     """Why ``target`` cannot be reached or means nothing for ``metric``, or ``None`` when it is fine."""
     if metric in BOUNDED and not 0 < target <= 1:
-        hint = f"; did you mean {target / 100:g}?" if 1 < target <= 100 else ""
-        return f"target {target:g} is out of range for {metric} (0..1]{hint}"
+        if PERCENT_TARGETS[0] <= target <= PERCENT_TARGETS[1]:
+            return f"target {target:g} is out of range for {metric} (0..1]; did you mean {target / 100:g}?"
+        share = ": give a share, e.g. 0.9 for 90%" if target > 1 else ""
+        return f"target {target:g} is out of range for {metric} (0..1]{share}"
     if metric not in BOUNDED and target <= 0:
         return f"target {target:g} is out of range for {metric} (an error: it must be above 0)"
     return None
@@ -73,18 +90,81 @@ class Budget(_Strict):
     """How much the tuning loop may spend."""
 
     max_trials: int = Field(10, ge=1, le=1000)
-    max_minutes: float = Field(60.0, gt=0)
+    max_minutes: float = Field(60.0, gt=0, allow_inf_nan=False)
+
+
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kmgKMG]?)$")
+#: The least memory a trial may be given: Docker's own minimum for a container.
+MIN_TRIAL_MEMORY = 6 * 1024**2
+
+
+def memory_bytes(text: str) -> int:
+    """``4g`` in bytes, in Docker's units (``k``, ``m``, ``g`` are powers of 1024; no unit: bytes)."""
+    match = _MEMORY.match(text)
+    if match is None:
+        raise ValueError("not an amount of memory; write e.g. 512m or 4g (k, m, g: KiB, MiB, GiB)")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " kmg".index(unit.lower() or " "))
 
 
 class TrialLimits(_Strict):
-    """Resources of one trial."""
+    """Resources of one trial. Values are checked here; what a backend can give bounds them later (``within``)."""
 
     time_limit_s: int = Field(1800, ge=5, description="a trial running longer is stopped")
-    cpus: float = Field(2.0, gt=0)
-    memory: str = Field("4g", pattern=r"^\d+(\.\d+)?[kmgKMG]?$")
+    cpus: float = Field(2.0, ge=0.01, allow_inf_nan=False)
+    memory: str = Field("4g", description="e.g. 512m or 4g")
     network: bool = False
     seed: int = 42
     restarts: int = Field(2, ge=0, le=10, description="a killed trial is started again, resuming from its checkpoint")
+
+    @field_validator("time_limit_s", mode="before")
+    @classmethod
+    def _seconds_as_a_number(cls, v: Any) -> Any:
+        """``1e5`` (YAML reads it as text) is a number of seconds, as ``1.0e5`` is."""
+        if isinstance(v, str):
+            try:
+                number = float(v)
+            except ValueError:
+                return v
+            return int(number) if math.isfinite(number) and number == int(number) else v
+        return v
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _bytes_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    @field_validator("memory")
+    @classmethod
+    def _enough_memory(cls, v: str) -> str:
+        if memory_bytes(v) < MIN_TRIAL_MEMORY:
+            raise ValueError(f"{v} is too little memory for a trial; give at least 6m (e.g. 512m or 4g)")
+        return v
+
+    def within(self, cpus: float, memory: int | None, seconds: float, where: str) -> tuple[TrialLimits, list[str]]:
+        """These limits bounded by what a trial can get, with one line for each value that was capped.
+
+        Args:
+            cpus: The CPUs of the machine (or Docker engine) trials run on.
+            memory: Its memory in bytes (``None``: unknown, not bounded).
+            seconds: The run's time budget (``budget.max_minutes``), which no trial outlives.
+            where: The machine or engine, for the lines (``this machine``, ``the Docker engine``).
+        """
+        update: dict[str, Any] = {}
+        said = []
+        if self.cpus > cpus:
+            update["cpus"] = float(cpus)
+            said.append(f"trial.cpus {self.cpus:g} is more than {where} has: a trial gets {cpus:g} CPUs")
+        if memory is not None and memory_bytes(self.memory) > memory:
+            update["memory"] = f"{max(memory // 1024**2, 6)}m"
+            said.append(f"trial.memory {self.memory} is more than {where} has: a trial gets at most "
+                        f"{update['memory']} ({memory / 1024**3:.1f} GiB)")
+        if self.time_limit_s > seconds:
+            update["time_limit_s"] = max(5, int(seconds))
+            said.append(f"trial.time_limit_s {self.time_limit_s} is longer than the run's time budget "
+                        f"(budget.max_minutes {seconds / 60:g}): a trial stops after {update['time_limit_s']} s "
+                        "at the latest")
+        return self.model_copy(update=update), said
 
 
 class Mail(_Strict):
@@ -231,7 +311,7 @@ class ProjectConfig(_Strict):
     name: str | None = Field(None, description="the project's name (default: its folder or repository name)")
     entry: str | None = None
     metric: str | None = None
-    target: float | None = None
+    target: float | None = Field(None, allow_inf_nan=False)
     direction: Literal["maximize", "minimize"] | None = None
     strategy: Literal["ladder", "optuna", "random"] = "optuna"
     image: str | None = None
@@ -335,6 +415,15 @@ class ProjectConfig(_Strict):
             raise ValueError(f"unknown metric '{v}'; use one of {', '.join(METRICS)}")
         return v
 
+    @field_validator("direction")
+    @classmethod
+    def _direction_of_the_metric(cls, v: str | None, info: Any) -> str | None:
+        metric = info.data.get("metric")
+        problem = direction_problem(metric, v) if v is not None and metric is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
     def _reachable_target(self) -> ProjectConfig:
         if self.target is not None:
@@ -358,9 +447,13 @@ class ProjectConfig(_Strict):
         accuracy for a classifier, r2 for a regressor, unless ``metric:`` says otherwise.
 
         Raises:
-            ConfigError: The metric has no default target (an error metric) and none is given.
+            ConfigError: The metric has no default target (an error metric) and none is given, or ``direction:``
+                contradicts the task's default metric.
         """
         metric = self.metric or default_metric(task)
+        problem = direction_problem(metric, self.direction, default=True) if self.direction else None
+        if problem:
+            raise ConfigError(CONFIG_FILE, "direction", problem)
         if task == "regression":
             wrong = sorted({metric, *self.gate} & CLASSIFICATION_ONLY)
             if wrong:

@@ -203,9 +203,13 @@ class Trial(Record):
     metrics: dict[str, float] = Field(default_factory=dict)
     #: Metric name -> where its value came from (``keras.evaluate``, ``sklearn.score``, ``print``...).
     sources: dict[str, str] = Field(default_factory=dict)
+    #: Metric -> how its value was read when not as printed: ``read 93.5 as 93.5% = 0.935``.
+    notes: dict[str, str] = Field(default_factory=dict)
     duration_s: float = 0.0
     error: str | None = None
     error_kind: str | None = None
+    #: How the trial process ended; the script's own code when it called ``sys.exit(n)``, also when the metric it
+    #: reported before was kept (then with a warning).
     exit_code: int | None = None
     log_tail: str = ""
     run_dir: str = ""

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from mlops.records import Trial, TrialStatus
-from training.tuner import TuneContext, ended_trial, trial_spec
+from training.tuner import TuneContext, ended_trial, trial_spec, value_text
 
 
 def confirm_winner(ctx: TuneContext, best: Trial | None, k: int) -> list[Trial]:
@@ -43,7 +43,7 @@ def confirm_winner(ctx: TuneContext, best: Trial | None, k: int) -> list[Trial]:
                                        out.trial_line)
         ended = ended_trial(trial, result, script, trial_dir, [], cfg).model_copy(update={"finished_at": time.time()})
         store.finish_trial(ended)
-        value = f"{cfg.metric}={ended.value:.4f}" if ended.value is not None else f"FAILED {ended.error}"
+        value = value_text(ended, cfg.metric) if ended.value is not None else f"FAILED {ended.error}"
         out.info(f"trial {ended.number}  seed {seed}  {value}")
         reruns.append(ended)
     return reruns

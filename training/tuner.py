@@ -150,6 +150,17 @@ def report_trial(ctx: TuneContext, study: Study, ended: Trial) -> Trial | None:
     return finished
 
 
+def bound_limits(ctx: TuneContext) -> None:
+    """Bound the trial limits of ``mlops.yaml`` (``trial.cpus``, ``trial.memory``, ``trial.time_limit_s``) by what
+    the backend can give a trial and the run's time budget, saying in one line each value that was capped."""
+    most = ctx.backend.capacity()
+    limits, said = ctx.cfg.trial.within(most.cpus, most.memory, ctx.cfg.budget.max_minutes * 60, most.where)
+    for line in said:
+        ctx.out.info(line)
+    if said:
+        ctx.cfg = ctx.cfg.model_copy(update={"trial": limits})
+
+
 def trial_spec(ctx: TuneContext, number: int, trial_dir: Path, script: Path | None, deadline: float,
                on_epoch: Callable[[int, dict[str, float]], bool] | None = None, seed: int | None = None) -> TrialSpec:
     """What the backend runs for trial ``number``: the (rewritten) script with the run's limits and seed."""
@@ -176,6 +187,7 @@ def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_di
     """The trial record once the backend has a result."""
     return trial.model_copy(update=dict(
         status=TrialStatus(result.status), value=result.value, metrics=result.metrics, sources=result.sources,
+        notes=result.notes,
         script=str(script) if script else None, duration_s=round(result.duration_s, 2), error=result.error,
         error_kind=result.error_kind, exit_code=result.exit_code, log_tail=result.log_tail,
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
@@ -192,4 +204,10 @@ def _trial_line(out: Out, t: Trial, cfg: ProjectConfig) -> None:
         out.fail(f"trial {t.number}  {t.label}  FAILED  {t.duration_s:.1f}s  {t.error}")
         return
     mark = "reaches the target" if cfg.reached(t.value) else "under the target"
-    out.info(f"trial {t.number}  {t.label}  {cfg.metric}={t.value:.4f}  {t.duration_s:.1f}s  ({mark} {cfg.target})")
+    out.info(f"trial {t.number}  {t.label}  {value_text(t, cfg.metric)}  {t.duration_s:.1f}s  ({mark} {cfg.target})")
+
+
+def value_text(t: Trial, metric: str) -> str:
+    """``accuracy=0.9350``, with how it was read when not as printed: ``(read 93.5 as 93.5% = 0.935)``."""
+    note = t.notes.get(metric)
+    return f"{metric}={t.value:.4f}" + (f" ({note})" if note else "")

@@ -27,7 +27,7 @@ from mlops.records import Run, RunStatus, Trial, TrialStatus
 from mlops.store import RunStore, redact_uri
 from training.strategies import BaseStrategy, build_space, make_strategy
 from training.study import Study
-from training.tuner import TuneContext, baseline_failure, report_trial, run_trial, trial_labels
+from training.tuner import TuneContext, baseline_failure, bound_limits, report_trial, run_trial, trial_labels
 from training.tweaks import analyze
 
 #: Seconds between two looks at the store while a worker waits for other workers' trials.
@@ -122,6 +122,8 @@ def work(ctx: TuneContext) -> str:
     (one might be reaped and need a rerun, or reach the target). ``ctx.trains`` False: it starts nothing and
     only waits for the workers that joined.
     """
+    if ctx.trains:
+        bound_limits(ctx)
     cfg, out, store = ctx.cfg, ctx.out, ctx.store
     space = build_space(analyze(ctx.source))
     strategy = make_strategy(cfg.strategy, space, cfg.goal, cfg.trial.seed, storage=ctx.strategy_storage,

@@ -31,7 +31,11 @@ def test_defaults_without_a_file_follow_the_task(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("target: 93\n", "mlops.yaml: target 93 is out of range for accuracy (0..1]; did you mean 0.93?"),
     ("target: -0.5\n", "mlops.yaml: target -0.5 is out of range for accuracy (0..1]"),
-    ("metric: f1\ntarget: 1.5\n", "mlops.yaml: target 1.5 is out of range for f1 (0..1]; did you mean 0.015?"),
+    ("metric: f1\ntarget: 15\n", "mlops.yaml: target 15 is out of range for f1 (0..1]; did you mean 0.15?"),
+    ("target: 1.7\n", "mlops.yaml: target 1.7 is out of range for accuracy (0..1]: give a share, e.g. 0.9 for 90%"),
+    ("metric: f1\ntarget: 1.5\n", "mlops.yaml: target 1.5 is out of range for f1 (0..1]: give a share, e.g. 0.9 "
+                                   "for 90%"),
+    ("target: 250\n", "mlops.yaml: target 250 is out of range for accuracy (0..1]: give a share, e.g. 0.9 for 90%"),
     ("metric: r2\ntarget: 0\n", "mlops.yaml: target 0 is out of range for r2 (0..1]"),
     ("metric: rmse\ntarget: -1\n", "mlops.yaml: target -1 is out of range for rmse (an error: it must be above 0)"),
 ])
@@ -39,6 +43,33 @@ def test_a_target_the_metric_can_never_reach_is_refused(tmp_path: Path, text: st
     with pytest.raises(ConfigError) as info:
         load_config(project(tmp_path, text), environ={})
     assert str(info.value).endswith(message.removeprefix("mlops.yaml")) and info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("metric: accuracy\ndirection: minimize\n", "mlops.yaml: direction: metric accuracy is maximized (higher is "
+     "better), not minimized; remove 'direction:' (it follows the metric) (got 'minimize')"),
+    ("metric: rmse\ntarget: 3\ndirection: maximize\n", "mlops.yaml: direction: metric rmse is minimized (lower is "
+     "better), not maximized; remove 'direction:' (it follows the metric) (got 'maximize')"),
+    ("metric: f1\ndirection: minimize\ntarget: 0.9\n", "mlops.yaml: direction: metric f1 is maximized"),
+])
+def test_a_direction_against_the_metrics_own_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(project(tmp_path, text), environ={})
+    assert message.removeprefix("mlops.yaml") in str(info.value)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    assert str(info.value).startswith(str(tmp_path / "mlops.yaml") + ": direction: ")
+
+
+def test_a_direction_against_the_tasks_default_metric_is_refused_once_the_task_is_known(tmp_path: Path) -> None:
+    cfg = load_config(project(tmp_path, "direction: minimize\n"), environ={})
+    for task, metric in (("classification", "accuracy"), ("regression", "r2")):
+        with pytest.raises(ConfigError, match=rf"^mlops.yaml: direction: the task's default metric {metric} is "
+                                              r"maximized \(higher is better\), not minimized; remove 'direction:'"):
+            cfg.for_task(task)
+    agreeing = load_config(project(tmp_path, "metric: mae\ntarget: 4\ndirection: minimize\n"), environ={})
+    assert agreeing.for_task("regression").goal == "minimize"
+    assert load_config(project(tmp_path, "direction: maximize\n"), environ={}).for_task("regression").goal == \
+        "maximize"
 
 
 def test_a_target_out_of_range_from_the_command_line_or_the_environment_is_refused(tmp_path: Path) -> None:
@@ -76,7 +107,15 @@ mail: {to: [a@example.com, b@example.com], when: failure}
     ("metric: accuracyy\n", r"mlops.yaml: metric: unknown metric 'accuracyy'; use one of accuracy, f1"),
     ("budget: {max_trials: 0}\n", r"mlops.yaml: budget.max_trials: Input should be greater than or equal to 1"),
     ("mail: {to: [not-an-address]}\n", r"mlops.yaml: mail.to: 'not-an-address' is not an e-mail address"),
-    ("trial: {memory: lots}\n", r"mlops.yaml: trial.memory: String should match pattern"),
+    ("trial: {memory: lots}\n", r"mlops.yaml: trial.memory: not an amount of memory; write e.g. 512m or 4g"),
+    ("trial: {memory: 0}\n", r"mlops.yaml: trial.memory: 0 is too little memory for a trial; give at least 6m"),
+    ("trial: {memory: -1g}\n", r"mlops.yaml: trial.memory: not an amount of memory"),
+    ("trial: {cpus: 0}\n", r"mlops.yaml: trial.cpus: Input should be greater than or equal to 0.01 \(got 0\)"),
+    ("trial: {cpus: -2}\n", r"mlops.yaml: trial.cpus: Input should be greater than or equal to 0.01"),
+    ("trial: {cpus: .inf}\n", r"mlops.yaml: trial.cpus: Input should be a finite number"),
+    ("trial: {time_limit_s: 0}\n", r"mlops.yaml: trial.time_limit_s: Input should be greater than or equal to 5"),
+    ("trial: {time_limit_s: forever}\n", r"mlops.yaml: trial.time_limit_s: Input should be a valid integer"),
+    ("budget: {max_minutes: .inf}\n", r"mlops.yaml: budget.max_minutes: Input should be a finite number"),
     ("target: [0.8\n", r"mlops.yaml: line \d+: not valid YAML"),
     ("- 0.8\n", r"mlops.yaml: must be a mapping of keys to values"),
 ])
@@ -131,3 +170,22 @@ def test_packages_none_turns_off_the_packages_of_the_scripts_imports(tmp_path: P
     assert load_config(project(tmp_path, "auto_packages: false\n"), environ={}).auto_packages is False
     with pytest.raises(ConfigError, match="packages: none and auto_packages: true contradict each other"):
         load_config(project(tmp_path, "packages: none\nauto_packages: true\n"), environ={})
+
+
+def test_trial_limits_beyond_the_machine_are_capped_with_one_line_each(tmp_path: Path) -> None:
+    from training.backends._capacity import this_machine
+
+    cfg = load_config(project(tmp_path, "trial: {cpus: 100000, memory: 99999999g, time_limit_s: 1e15}\n"),
+                      environ={})
+    assert cfg.trial.time_limit_s == 10**15  # 1e15 is a number of seconds (YAML reads it as text)
+    most = this_machine()
+    limits, said = cfg.trial.within(most.cpus, most.memory, cfg.budget.max_minutes * 60, most.where)
+    assert limits.cpus == most.cpus and limits.time_limit_s == 3600
+    assert most.memory is not None and limits.memory == f"{most.memory // 1024**2}m"
+    assert said == [f"trial.cpus 100000 is more than this machine has: a trial gets {most.cpus:g} CPUs",
+                    f"trial.memory 99999999g is more than this machine has: a trial gets at most {limits.memory} "
+                    f"({most.memory / 1024**3:.1f} GiB)",
+                    "trial.time_limit_s 1000000000000000 is longer than the run's time budget "
+                    "(budget.max_minutes 60): a trial stops after 3600 s at the latest"]
+    fitting = load_config(project(tmp_path, "trial: {cpus: 1, memory: 512m, time_limit_s: 60}\n"), environ={})
+    assert fitting.trial.within(most.cpus, most.memory, 3600, most.where) == (fitting.trial, [])

@@ -129,3 +129,43 @@ print("score", model.score(X_test, y_test))
     assert last.startswith("FAILED  r2 0.") and "vs target 0.8" in last  # never "accuracy"
     assert "judged on r2 (the task's default metric)" in proc.stdout
     assert "accuracy" not in proc.stdout.split("judged on", 1)[1].split("\n", 1)[1]
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_percentage_reading_is_said_on_the_trials_line_in_its_record_and_in_the_report(project_factory) -> None:
+    p = project_factory({"train.py": KNN.replace('print("accuracy", knn.score(X_test, y_test))',
+                                                 'print("accuracy", 93.5)')})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+    proc = mlops("run", str(p), "--max-trials", "1", "--json", env=NO_DOCKER)
+    summary = json.loads(proc.stdout)
+    assert summary["value"] == pytest.approx(0.935), proc.stderr
+    assert "accuracy=0.9350 (read 93.5 as 93.5% = 0.935)" in proc.stderr
+    [trial] = get_run_store().trials(summary["run_id"])
+    assert trial.notes == {"accuracy": "read 93.5 as 93.5% = 0.935"}
+    assert "read 93.5 as 93.5% = 0.935" in Path(summary["report"]).read_text()
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_a_non_finite_metric_fails_its_trial_saying_so_and_costs_one_trial(project_factory) -> None:
+    p = project_factory({"train.py": KNN.replace('print("accuracy", knn.score(X_test, y_test))',
+                                                 'print("accuracy", float("nan"))')})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+    code, summary, err = run_json(str(p), "--max-trials", "3")
+    assert code == 1 and summary["status"] == "failed" and summary["value"] is None
+    [trial] = summary["trials"]
+    assert trial["error_kind"] == "non_finite_metric"
+    assert "train.py reported a non-finite accuracy: nan (print: accuracy nan)" in err
+    assert "reported no accuracy" not in err
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_trial_limits_beyond_the_machine_are_capped_and_said_once(project_factory) -> None:
+    p = project_factory({"train.py": KNN, "mlops.yaml": "trial: {cpus: 100000, memory: 99999999g, "
+                                                         "time_limit_s: 1e15}\n"})
+    (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-sklearn" / "wines.csv.gz").read_bytes())
+    code, summary, err = run_json(str(p), "--max-trials", "2", "--target", "0.99")
+    assert code == 1 and summary["status"] == "failed" and len(summary["trials"]) == 2, err  # both ran, capped
+    for field in ("trial.cpus 100000 is more than this machine has: a trial gets ",
+                  "trial.memory 99999999g is more than this machine has: a trial gets at most ",
+                  "trial.time_limit_s 1000000000000000 is longer than the run's time budget"):
+        assert err.count(field) == 1, field

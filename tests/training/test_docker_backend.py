@@ -150,6 +150,35 @@ def test_a_trial_over_its_memory_limit_gets_a_clear_error(docker_backend: Docker
     assert "ran out of memory (limit 200m)" in result.error
 
 
+CGROUP_LIMITS = """
+import os, sklearn
+def first(*paths):
+    for path in paths:  # cgroup v2, then v1
+        try:
+            return open(path).read().split()[0]
+        except OSError:
+            continue
+print("limits", os.environ["MLOPS_CPUS"], first("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+      first("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+print("accuracy 0.9")
+"""
+
+
+@pytest.mark.usefixtures("ml_image")
+def test_more_cpus_and_memory_than_the_engine_has_are_bounded_by_it(docker_backend: DockerBackend, project_factory,
+                                                                    tmp_path: Path) -> None:
+    p = project_factory({"train.py": CGROUP_LIMITS})
+    lines: list[str] = []
+    result = docker_backend.run_trial(spec(p, tmp_path / "run", cpus=100000, memory="99999999g"), lines.append)
+    assert result.status == "ok", result.error
+    info = docker_backend.client.info()
+    most = docker_backend.capacity()
+    assert (most.cpus, most.memory) == (info["NCPU"], info["MemTotal"])
+    [(cpus, quota, memory)] = [tuple(line.split()[1:]) for line in lines if line.startswith("limits ")]
+    assert int(cpus) == info["NCPU"] and int(quota) == info["NCPU"] * 100_000
+    assert int(memory) == info["MemTotal"] // 1024**2 * 1024**2
+
+
 @pytest.mark.usefixtures("ml_image")
 def test_a_trial_over_its_time_limit_is_stopped(docker_backend: DockerBackend, project_factory,
                                                tmp_path: Path) -> None:

@@ -83,8 +83,8 @@ f1 = skm.f1_score(y_test, clf.predict(X_test), average="macro")
         assert code == 0 and m["sources"]["f1"] == "sklearn.metrics" and 0.7 < m["value"] <= 1
 
     @pytest.mark.parametrize(("line", "expected", "shown"), [
-        ('print("Accuracy: 93.5%")', 0.935, "Accuracy: 93.5%"),
-        ('print("model accuracy =", 87.25)', 0.8725, "model accuracy = 87.25"),
+        ('print("Accuracy: 93.5%")', 0.935, "Accuracy: 93.5% (read 93.5% as 0.935)"),
+        ('print("model accuracy =", 87.25)', 0.8725, "model accuracy = 87.25 (read 87.25 as 87.25% = 0.8725)"),
         ('print("acc", 0.66)\nprint("loss", 0.42)', 0.66, "acc 0.66"),
         ('print("accuracy: 0.93 (f1 0.91)")', 0.93, "accuracy: 0.93 (f1 0.91)"),
         ('print("Test accuracy", 0.71)\nprint(f"epochs: {3}")', 0.71, "Test accuracy 0.71"),
@@ -95,6 +95,33 @@ f1 = skm.f1_score(y_test, clf.predict(X_test), average="macro")
         code, m, _ = harness(p, "ml")
         assert code == 0 and m["sources"]["accuracy"] == f"print: {shown}"
         assert m["value"] == pytest.approx(expected)
+
+    @pytest.mark.parametrize(("source", "value", "note"), [
+        ('print("accuracy", 1.7)', 0.017, "read 1.7 as 1.7% = 0.017"),
+        ('print("accuracy", 93.5)', 0.935, "read 93.5 as 93.5% = 0.935"),
+        ('print("accuracy 80%")', 0.8, "read 80% as 0.8"),
+        ('open("accuracy.txt", "w").write("93.5")', 0.935, "read 93.5 as 93.5% = 0.935"),
+    ])
+    def test_a_value_read_as_a_percentage_says_so(self, project_factory, source: str, value: float,
+                                                  note: str) -> None:
+        code, m, _ = harness(project_factory({"train.py": "import sklearn\n" + source + "\n"}), "ml")
+        assert code == 0 and m["value"] == pytest.approx(value)
+        assert m["notes"] == {"accuracy": note} and m["sources"]["accuracy"].endswith(f"({note})")
+        plain = project_factory({"train.py": "import sklearn\nprint('accuracy', 0.93)\n"})
+        assert harness(plain, "ml")[1]["notes"] == {}  # a share is read as printed, with nothing to say
+
+    @pytest.mark.parametrize(("source", "shown"), [
+        ('print("accuracy", float("nan"))', "nan (print: accuracy nan)"),
+        ('print(f"Accuracy: {float(\'inf\'):.2f}")', "inf (print: Accuracy: inf)"),
+        ('print("accuracy 0.9")\nprint("accuracy -inf")', "-inf (print: accuracy -inf)"),
+        ('import training\ntraining.report(accuracy=float("nan"))', "nan (report)"),
+        ('open("accuracy.txt", "w").write("nan")', "nan (file: accuracy.txt: nan)"),
+    ])
+    def test_a_non_finite_metric_fails_the_trial_saying_so(self, project_factory, source: str, shown: str) -> None:
+        code, m, _ = harness(project_factory({"train.py": "import sklearn\n" + source + "\n"}), "ml")
+        assert code == 4 and m["value"] is None and m["error"]["kind"] == "non_finite_metric"
+        assert m["error"]["message"].startswith(f"train.py reported a non-finite accuracy: {shown}; ")
+        assert "nothing" not in m["error"]["message"] and "\n" not in m["error"]["message"]
 
     def test_a_lone_unnamed_number_counts_only_for_the_tasks_default_metric(self, project_factory) -> None:
         p = project_factory({"train.py": "import sklearn\nprint(0.91)\nprint('done')\n"})
@@ -210,6 +237,24 @@ print(sys.argv[1:])
         p = project_factory({"train.py": "import sys\nprint(0.99)\nsys.exit(2)\n"})
         code, m, _ = harness(p, "ml")
         assert code == 3 and m["error"]["message"] == "train.py called sys.exit(2)" and m["value"] is None
+        assert m["exit_code"] == 2
+
+    def test_sys_exit_after_reporting_keeps_the_metric_and_model_like_a_raise_and_records_the_code(
+            self, project_factory, tmp_path) -> None:
+        p = project_factory({"train.py": WINE + """
+import sys
+from sklearn.tree import DecisionTreeClassifier
+clf = DecisionTreeClassifier(random_state=0).fit(X_train, y_train)
+print("accuracy", clf.score(X_test, y_test))
+sys.exit(3)
+"""})
+        spec = TrialSpec(project=p, entry="train.py", run_dir=tmp_path / "run", env="ml")
+        result = LocalBackend().run_trial(spec, lambda line: None)
+        assert result.status == "ok" and result.value is not None and result.value > 0.8 and result.error is None
+        assert result.exit_code == 3 and result.model is not None and result.model["class"] == "DecisionTreeClassifier"
+        [warning] = [w for w in result.warnings if "sys.exit" in w]
+        assert warning.startswith("train.py called sys.exit(3) after reporting accuracy 0.")
+        assert warning.endswith("(exit code 3, kept in the trial)")
 
     def test_no_metric_is_an_error_never_a_fake_number(self, project_factory) -> None:
         p = project_factory({"train.py": WINE + "from sklearn.svm import SVC\nclf = SVC().fit(X_train, y_train)\n"})

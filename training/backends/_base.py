@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 
 from mlops.environments import NO_PACKAGES, Packages
+from training.backends._capacity import Capacity, this_machine
 from training.backends._supervise import supervise
 from training.backends._trial import OutputSink, TrialProcess, TrialResult, TrialSpec
 
@@ -34,6 +35,11 @@ class Backend(abc.ABC):
     def missing_modules(self, env: str, names: list[str]) -> list[str]:
         """Which of these top-level modules the environment (prepared) cannot import; by default: none."""
         return []
+
+    def capacity(self) -> Capacity:
+        """The most a trial can get here (``trial.cpus`` and ``trial.memory`` are bounded by it): this machine's
+        CPUs and memory by default."""
+        return this_machine()
 
     def stop_trial(self, labels: dict[str, str]) -> None:  # noqa: B027 - a process dies with its worker
         """Stop what is left of a trial whose worker died (its ``TrialSpec.labels``); no-op by default."""

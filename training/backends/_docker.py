@@ -25,6 +25,7 @@ from mlops import paths
 from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
 from training.backends import _archives
 from training.backends._base import PROBE, Backend
+from training.backends._capacity import Capacity
 from training.backends._docker_warm import (
     RUN_MOUNT,
     WARM_ROLE,
@@ -270,6 +271,23 @@ class DockerBackend(Backend):
     def close(self) -> None:
         self.warm_containers.close()
 
+    def capacity(self) -> Capacity:
+        """The largest engine's CPUs and memory (each trial is also bounded by the engine it lands on); engines
+        that do not answer are left out."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        answering = []
+        for host in self.hosts:
+            try:
+                answering.append((host.cpus, host.memory or 0, host.url))
+            except (DockerException, RequestException):
+                continue
+        if not answering:
+            return Capacity(float("inf"), None, "no Docker engine")
+        where = f"the Docker engine {answering[0][2]}" if len(self.hosts) == 1 else "the largest Docker engine"
+        return Capacity(max(a[0] for a in answering), max(a[1] for a in answering) or None, where)
+
     def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
         if len(self.hosts) == 1:
             return self.images.prepare_trial(env, say, packages)
@@ -363,16 +381,17 @@ class DockerBackend(Backend):
     def container_args(self, spec: TrialSpec, host: DockerHost) -> dict[str, Any]:
         """The arguments of ``containers.create`` for a trial on ``host``."""
         keras_home = SHIPPED_KERAS_HOME if host.ships_files else KERAS_HOME
+        cpus, memory = host.bound(spec.cpus, spec.memory)
         env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": keras_home,
-                                 **thread_environment(spec.cpus)})
+                                 **thread_environment(cpus)})
         if os.environ.get("MLOPS_HARNESS_STRICT"):
             env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
         create: dict[str, Any] = dict(
             environment=env, working_dir="/tmp", network_mode="bridge" if spec.network else "none",
-            mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
+            mem_limit=memory, memswap_limit=memory, nano_cpus=int(cpus * 1e9),
             pids_limit=1024, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
             labels={"mlops.role": "training", "mlops.run_dir": str(spec.run_dir), "mlops.project": spec.project.name,
-                    "mlops.entry": spec.entry, CPUS_LABEL: f"{spec.cpus:g}", **spec.labels},
+                    "mlops.entry": spec.entry, CPUS_LABEL: f"{cpus:g}", **spec.labels},
         )
         if host.ships_files:
             # No read-only root filesystem here (Docker refuses archives into one); the project and the harness

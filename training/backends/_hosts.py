@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from mlops.config import memory_bytes
 from mlops.environments import docker_client
 from mlops.errors import BackendError
 
@@ -34,13 +35,33 @@ class DockerHost:
     client: Any
     ships_files: bool = False
     _cpus: int | None = None
+    _memory: int | None = None
+
+    def _info(self) -> None:
+        info = self.client.info()
+        self._cpus = int(info.get("NCPU") or 1)
+        self._memory = int(info.get("MemTotal") or 0) or None
 
     @property
     def cpus(self) -> int:
         """The CPUs the engine's machine has."""
         if self._cpus is None:
-            self._cpus = int(self.client.info().get("NCPU") or 1)
-        return self._cpus
+            self._info()
+        return self._cpus or 1
+
+    @property
+    def memory(self) -> int | None:
+        """The memory of the engine's machine in bytes (``None`` when the engine does not say)."""
+        if self._cpus is None:
+            self._info()
+        return self._memory
+
+    def bound(self, cpus: float, memory: str) -> tuple[float, str]:
+        """A trial's CPUs and memory (``4g``) within what this engine's machine has (a smaller host among
+        ``docker.hosts`` than the one the run's limits were bounded by)."""
+        if self.memory is not None and memory_bytes(memory) > self.memory:
+            memory = f"{self.memory // 1024**2}m"
+        return min(cpus, self.cpus), memory
 
     def busy_cpus(self) -> float:
         """CPUs given to the mlops trial containers there now (running, or created and about to start)."""

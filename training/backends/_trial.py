@@ -111,6 +111,8 @@ class TrialResult:
     value: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: Metric -> how its value was read when not as printed (``read 93.5 as 93.5% = 0.935``).
+    notes: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     error_kind: str | None = None
     exit_code: int | None = None
@@ -138,7 +140,8 @@ class TrialResult:
     @classmethod
     def from_run_dir(cls, run_dir: Path, exit_code: int, log_tail: str, duration_s: float,
                      where: str) -> TrialResult:
-        """Read the harness's ``metrics.json``; a missing one becomes an error naming the exit code."""
+        """Read the harness's ``metrics.json``; a missing one becomes an error naming the exit code. The exit
+        code kept is the script's own when it called ``sys.exit(n)`` (also when its metric was kept)."""
         path = run_dir / "metrics.json"
         if not path.is_file():
             return cls(status="failed", exit_code=exit_code, log_tail=log_tail, duration_s=duration_s,
@@ -149,9 +152,9 @@ class TrialResult:
         ok = data.get("status") == "ok" and exit_code == 0
         return cls(
             status="ok" if ok else "failed", value=data.get("value"), metrics=data.get("metrics", {}),
-            sources=data.get("sources", {}),
+            sources=data.get("sources", {}), notes=data.get("notes", {}),
             error=None if ok else err.get("message") or f"exit code {exit_code}",
-            error_kind=None if ok else err.get("kind", "crashed"), exit_code=exit_code,
+            error_kind=None if ok else err.get("kind", "crashed"), exit_code=data.get("exit_code", exit_code),
             log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
             history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
             shims=(data.get("keras") or {}).get("shims", []),

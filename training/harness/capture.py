@@ -40,6 +40,10 @@ class Capture:
     metrics: dict[str, float] = field(default_factory=dict)
     #: Metric -> where its value came from, for people: ``keras.evaluate``, ``print: "Accuracy: 93.5%"``...
     sources: dict[str, str] = field(default_factory=dict)
+    #: Metric -> how its value was read when not as given: ``read 93.5 as 93.5% = 0.935``.
+    notes: dict[str, str] = field(default_factory=dict)
+    #: Metric -> the last non-finite value reported for it, and where (never taken as the metric's value).
+    non_finite: dict[str, str] = field(default_factory=dict)
     _ranks: dict[str, int] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     model: Any = None
@@ -66,27 +70,35 @@ class Capture:
             return False
         return os.path.abspath(frame.f_code.co_filename).startswith(str(self.workdir) + os.sep)
 
-    def record(self, name: str, value: Any, source: str, detail: str = "") -> None:
-        """Record one metric value if it is a finite number and its source ranks high enough.
+    def record(self, name: str, value: Any, source: str, detail: str = "", note: str = "") -> None:
+        """Record one metric value if it is a finite number and its source ranks high enough; a non-finite one
+        is only remembered (``non_finite``), so that a missing metric can be explained.
 
         Args:
             name: The metric (Keras log keys and scikit-learn function names are mapped to metric names).
             value: Its value.
             source: One of ``PRIORITY``.
             detail: What exactly (the printed line, the file), shown with the source.
+            note: How the value was read when not as given (a percentage), shown with the source too.
         """
         try:
             v = float(value)
         except (TypeError, ValueError):
             return
-        if not math.isfinite(v):
-            return
         name = canonical(name)
+        where = f"{source}: {detail}" if detail else source
+        if not math.isfinite(v):
+            self.non_finite[name] = f"{v} ({where})"
+            return
         rank = PRIORITY[source]
         if rank >= self._ranks.get(name, -1):
             self.metrics[name] = v
-            self.sources[name] = f"{source}: {detail}" if detail else source
+            self.sources[name] = f"{where} ({note})" if note else where
             self._ranks[name] = rank
+            if note:
+                self.notes[name] = note
+            else:
+                self.notes.pop(name, None)
 
     def epoch(self, epoch: int, logs: dict[str, Any]) -> None:
         """Append one epoch's logs to the history and stream them to ``events.jsonl``."""

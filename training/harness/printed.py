@@ -2,11 +2,14 @@
 
 ``print("Test accuracy:", 93.5)`` is accuracy 0.935; ``print(f"f1 {f1:.3f}")`` is f1. A number is only taken
 for a metric when the line names that metric; a line with no metric name counts only when the run's metric is
-the task's default one and the script printed exactly one number in all.
+the task's default one and the script printed exactly one number in all. A value read as a percentage carries a
+note that says so ("read 93.5 as 93.5% = 0.935"); ``nan`` and ``inf`` are read too, so that a non-finite value
+can be named as such (the capture never takes it as the metric).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +29,7 @@ METRIC_WORDS: dict[str, tuple[str, ...]] = {
 }
 #: Metrics that live in [0, 1]: a printed value above 1 (up to 100) or followed by % is a percentage.
 BOUNDED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc"})
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(%?)")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?)(?!\w))(%?)")
 _WORDS = sorted(((w, m) for m, words in METRIC_WORDS.items() for w in words), key=lambda wm: -len(wm[0]))
 _NAMES = re.compile(r"(?<![a-z0-9])(" + "|".join(re.escape(w) for w, _ in _WORDS) + r")(?![a-z0-9])", re.I)
 _BY_WORD = {w: m for w, m in _WORDS}
@@ -34,18 +37,28 @@ _BY_WORD = {w: m for w, m in _WORDS}
 
 @dataclass(frozen=True)
 class Reading:
-    """A metric value read from text, with the line it came from."""
+    """A metric value read from text, with the line it came from and, when it was read as a percentage, a note
+    saying so (``read 93.5 as 93.5% = 0.935``)."""
 
     metric: str
     value: float
     line: str
+    note: str = ""
 
 
-def _value(metric: str | None, match: re.Match[str]) -> float:
-    value = float(match.group(0).rstrip("%"))
-    if match.group(1) == "%" or (metric in BOUNDED and 1 < value <= 100):
-        value /= 100
-    return value
+def _value(metric: str | None, match: re.Match[str]) -> tuple[float, str]:
+    """The value of a printed number for ``metric`` and the note of a percentage reading (else ``""``)."""
+    shown = match.group(0).rstrip("%")
+    value = float(shown)
+    if math.isfinite(value) and (match.group(1) == "%" or (metric in BOUNDED and 1 < value <= 100)):
+        share = f"{value / 100:.6g}"
+        return value / 100, f"read {shown}% as {share}" if match.group(1) else f"read {shown} as {shown}% = {share}"
+    return value, ""
+
+
+def _reading(metric: str, match: re.Match[str], line: str) -> Reading:
+    value, note = _value(metric, match)
+    return Reading(metric, value, line, note)
 
 
 def named_readings(lines: list[str]) -> list[Reading]:
@@ -57,8 +70,7 @@ def named_readings(lines: list[str]) -> list[Reading]:
             end = names[i + 1].start() if i + 1 < len(names) else len(line)
             number = _NUMBER.search(line, name.end(), end)
             if number:
-                metric = _BY_WORD[name.group(1).lower()]
-                found.append(Reading(metric, _value(metric, number), line.strip()))
+                found.append(_reading(_BY_WORD[name.group(1).lower()], number, line.strip()))
     return found
 
 
@@ -76,7 +88,7 @@ def printed_metric(lines: list[str], metric: str, is_default: bool) -> Reading |
     every = numbers(lines)
     if is_default and len(every) == 1:
         match, line = every[0]
-        return Reading(metric, _value(metric, match), line.strip())
+        return _reading(metric, match, line.strip())
     return None
 
 
@@ -95,5 +107,5 @@ def file_readings(folder: Path, since: float) -> list[Reading]:
             continue
         number = _NUMBER.search(text)
         if number:
-            found.append(Reading(metric, _value(metric, number), f"{path.name}: {text.strip()[:80]}"))
+            found.append(_reading(metric, number, f"{path.name}: {text.strip()[:80]}"))
     return found

@@ -6,14 +6,16 @@ Usage (what every backend runs, inside the trial's virtualenv or container)::
         [--script REWRITTEN.py] [--metric accuracy] [--seed 42]
 
 Writes ``RUN_DIR/metrics.json`` and saves the model under ``RUN_DIR/model/``.
-Exit codes: 0 metric captured, 3 the script raised, 4 no metric reported,
-5 the harness itself failed. Imports only the standard library at start-up.
+Exit codes: 0 metric captured, 3 the script raised (or exited with an error code) before reporting it, 4 no
+metric reported (or only a non-finite one), 5 the harness itself failed. Imports only the standard library at
+start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -207,7 +209,9 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         run_script(target, namespace)
     except SystemExit as e:
         if e.code not in (None, 0):
+            failure = e  # like an exception: a metric reported before it is kept (below)
             code = EXIT_SCRIPT_ERROR
+            result["exit_code"] = e.code if isinstance(e.code, int) else 1  # the script's own, for the trial
             result["error"] = {"kind": "script_error", "message": f"{label} called sys.exit({e.code!r})"}
     except BaseException as e:
         failure = e
@@ -225,25 +229,34 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         if code == EXIT_OK or failure is not None:
             if metric not in cap.metrics:
                 for reading in _printed.file_readings(workdir, since=start):
-                    cap.record(reading.metric, reading.value, "file", reading.line)
+                    cap.record(reading.metric, reading.value, "file", reading.line, reading.note)
             if metric not in cap.metrics:
                 reading = _printed.printed_metric(printed, metric, metric_is_default)
                 if reading:
-                    cap.record(metric, reading.value, "print", reading.line)
+                    cap.record(metric, reading.value, "print", reading.line, reading.note)
             _find_model(cap, namespace)
         if failure is not None and metric in cap.metrics and cap.model is not None and not isinstance(
                 failure, KeyboardInterrupt):
             # The seeds' scripts save the model to /mycode, write accuracy.txt or send mail after the metric:
-            # what went wrong afterwards does not undo the metric and the trained model.
+            # what went wrong afterwards does not undo the metric and the trained model. ``sys.exit(n)`` is
+            # treated as a raise; its code is kept in the trial.
+            exited = f" (exit code {result['exit_code']}, kept in the trial)" if "exit_code" in result else ""
             cap.warn(f"{result['error']['message']} after reporting {metric} {cap.metrics[metric]:.4g}; "
-                     f"the model was taken from the fitted object")
+                     f"the model was taken from the fitted object{exited}")
             result["error"] = None
             code = EXIT_OK
         if code == EXIT_OK:
             result["model"] = _save_model(cap, run_dir)
-            if metric not in cap.metrics:
+            if metric not in cap.metrics and metric in cap.non_finite:
                 code = EXIT_NO_METRIC
-                seen = {**{r.metric: r.value for r in _printed.named_readings(printed)}, **cap.metrics}
+                result["error"] = {"kind": "non_finite_metric",
+                                   "message": f"{label} reported a non-finite {metric}: {cap.non_finite[metric]}; "
+                                              "it must be a number (look for a division by zero or a "
+                                              "diverging loss)"}
+            elif metric not in cap.metrics:
+                code = EXIT_NO_METRIC
+                seen = {**{r.metric: r.value for r in _printed.named_readings(printed) if math.isfinite(r.value)},
+                        **cap.metrics}
                 reported = ", ".join(f"{k}={v:.4g}" for k, v in sorted(seen.items())) or "nothing"
                 hint = (f"set 'metric: {next(iter(sorted(seen)))}' in mlops.yaml, or " if seen else "") + \
                     f"print or report the {metric} (training.report({metric}=...))"
@@ -265,6 +278,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         "value": cap.metrics.get(metric),
         "metrics": cap.metrics,
         "sources": cap.sources,
+        "notes": cap.notes,
         "history": cap.history,
         "warnings": cap.warnings,
         "resumed_from_epoch": cap.resumed_from,
