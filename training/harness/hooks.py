@@ -15,6 +15,7 @@ from typing import Any
 
 from training.harness import keras_compat
 from training.harness.capture import Capture, current
+from training.harness.facts import keras_facts
 from training.harness.patching import hook_failed, safe_patch, when_imported
 
 SKLEARN_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_score", "roc_auc_score",
@@ -99,6 +100,8 @@ def _install_keras(keras: ModuleType) -> None:
             history = original(self, *args, **kwargs)
             try:
                 cap.model, cap.model_source = self, "keras.fit"
+                cap.facts = keras_facts(self, args[0] if args else kwargs.get("x"),
+                                        args[1] if len(args) > 1 else kwargs.get("y"))
                 for key, values in (getattr(history, "history", None) or {}).items():
                     if not values:
                         continue
@@ -152,6 +155,22 @@ def _install_sklearn_base(base: ModuleType) -> None:
         safe_patch(mixin, "score", make_score)
 
 
+def _install_split(model_selection: ModuleType) -> None:
+    """Remember the user's ``X_train, X_test, y_train, y_test = train_test_split(X, y)``: the diagnosis scores
+    the model on its training rows too (``facts.sklearn_facts``)."""
+    def make_split(original: Callable[..., Any]) -> Callable[..., Any]:
+        def train_test_split(*arrays: Any, **kwargs: Any) -> Any:
+            result = original(*arrays, **kwargs)
+            cap = _user_call()
+            if cap is not None and len(arrays) == 2 and cap.split is None:
+                cap.split = (result[0], result[1], result[2], result[3])
+            return result
+
+        return train_test_split
+
+    safe_patch(model_selection, "train_test_split", make_split)
+
+
 def _install_sklearn_metrics(metrics: ModuleType) -> None:
     for name in SKLEARN_METRICS:
         def make_metric(original: Callable[..., Any], name: str = name) -> Callable[..., Any]:
@@ -200,4 +219,5 @@ def install(printed: list[str]) -> None:
     when_imported("tf_keras", _install_keras)
     when_imported("sklearn.base", _install_sklearn_base)
     when_imported("sklearn.metrics", _install_sklearn_metrics)
+    when_imported("sklearn.model_selection", _install_split)
     _install_print(printed)
