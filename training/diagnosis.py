@@ -114,7 +114,7 @@ def diagnose(history: dict[str, list[float]], facts: dict[str, Any], value: floa
     found: list[Finding] = []
     data = facts.get("data") or {}
     found += _nonfinite(history, data, facts, config)
-    if not any(f.kind in ("diverging", "nonfinite_input") for f in found):
+    if not any(f.strength == 1.0 for f in found):
         flat = _flat(history, data, facts, config)
         found += flat
         if not flat:
@@ -127,10 +127,11 @@ def diagnose(history: dict[str, list[float]], facts: dict[str, Any], value: floa
 
 def _nonfinite(history: dict[str, list[float]], data: dict[str, Any], facts: dict[str, Any],
                config: dict[str, Any]) -> list[Finding]:
-    if data.get("nonfinite"):
-        return [Finding("nonfinite_input", 1.0, f"the training data holds {data['nonfinite']} non-finite values "
-                        "(NaN or infinity): clean or impute them in the script")]
     loss = history.get("loss") or []
+    if data.get("nonfinite"):  # a NaN in the rows makes the loss NaN whatever the learning rate
+        return [Finding("nonfinite_input", 1.0 if loss and not _finite(loss) else 0.5,
+                        f"the training data holds {data['nonfinite']} non-finite values (NaN or infinity): "
+                        "clean or impute them in the script")]
     current = config.get("lr") or 1
     remedies = tuple({"lr": f} for f in LR_DOWN if f < current)
     bad = next((i for i, v in enumerate(loss) if not math.isfinite(v)), None)

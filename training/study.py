@@ -68,6 +68,8 @@ class Study:
     virtual: list[Trial] = field(default_factory=list)
     #: Tweaks that broke this script (from the run record): left out of every later suggestion.
     broken: list[BrokenTweak] = field(default_factory=list)
+    #: Whether the diagnosis's remedies come before the strategy's suggestions.
+    diagnosis: bool = True
 
     def __post_init__(self) -> None:
         run = self.store.get_run(self.run_id)
@@ -130,7 +132,7 @@ class Study:
                 return Suggestion(t.config, apply_config(self.source, t.config), t.source_hash, rerun_of=t)
         by_source = {t.source_hash: t for t in history if t.source_hash and t.status is not TrialStatus.REAPED}
         baseline = self.baseline
-        for config, because in remedies(history, self.space.choices, self.maximize):
+        for config, because in remedies(history, self.space.choices, self.maximize) if self.diagnosis else ():
             config = self.without_broken(config)
             outcome = apply_config(self.source, config)
             digest = source_hash(outcome.source)

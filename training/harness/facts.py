@@ -142,14 +142,30 @@ def keras_facts(model: Any, x: Any, y: Any) -> dict[str, Any]:
     return facts
 
 
+def unwrap(model: Any, x: Any) -> tuple[Any, Any]:
+    """The estimator inside pipelines and meta-estimators, and the rows as it sees them (``x`` through the
+    pipeline's transforms: scaled rows look scaled)."""
+    for _ in range(5):
+        if hasattr(model, "steps") and len(model.steps) > 1:
+            if x is not None:
+                x = model[:-1].transform(x)
+            model = model.steps[-1][1]
+        elif hasattr(model, "estimator_"):
+            model = model.estimator_
+        else:
+            break
+    return model, x
+
+
 def sklearn_facts(model: Any, split: tuple[Any, Any, Any, Any] | None) -> dict[str, Any]:
     """A fitted estimator's score on its training and test rows (from the script's ``train_test_split``), the
     data facts of its training rows and, with imbalanced classes, each class's recall on the test rows."""
-    facts: dict[str, Any] = {"framework": "sklearn", "estimator": type(model).__name__}
+    inner, seen = unwrap(model, split[0] if split is not None else None)
+    facts: dict[str, Any] = {"framework": "sklearn", "estimator": type(inner).__name__}
     if split is None:
         return facts
     x_train, x_test, y_train, y_test = split
-    facts["data"] = data_facts(x_train, y_train)
+    facts["data"] = data_facts(seen, y_train)
     rows = facts["data"].get("rows")
     if rows is None or not hasattr(model, "score") or not hasattr(model, "predict"):
         return facts
