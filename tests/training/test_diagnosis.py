@@ -3,12 +3,13 @@ remedy rewriting the script as users write it and fixing the symptom; the loop f
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from mlops.records import Trial, TrialStatus
-from tests.conftest import harness
+from tests.conftest import harness, mlops
 from training.diagnosis import Goal, diagnose, remedies
 from training.strategies import build_space
 from training.tweaks import analyze, apply_config
@@ -86,10 +87,10 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
-X, y = make_classification(n_samples=3000, n_features=12, n_informative=4, weights=[0.97, 0.03], class_sep=0.8,
+X, y = make_classification(n_samples=3000, n_features=12, n_informative=4, weights=[0.97, 0.03], class_sep=1.5,
                            flip_y=0.0, random_state=7)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=7, stratify=y)
-clf = LogisticRegression(max_iter=1000).fit(X_train, y_train)
+clf = LogisticRegression(C=0.01, max_iter=1000).fit(X_train, y_train)  # strongly regularised, as in the tutorial
 print("f1", f1_score(y_test, clf.predict(X_test)))
 """
 BALANCED = IMBALANCED.replace("weights=[0.97, 0.03]", "weights=[0.5, 0.5]")
@@ -165,6 +166,7 @@ class TestScikitLearnFindings:
         assert found["underfitting"].remedies[0] == {"crosses": True}
         _, after = run(project_factory, XOR, "ml", config={"crosses": True})
         assert before["value"] < 0.7 < 0.9 < after["value"]
+        assert after["model"]["class"] == "Pipeline"  # the model kept has the crosses, not only its last step
 
     def test_a_linear_relation_is_no_underfitting(self, project_factory) -> None:
         found, metrics = run(project_factory, LINEAR, "ml")
@@ -218,7 +220,7 @@ class TestKerasFindings:
             self, project_factory) -> None:
         found, before = run(project_factory, SIGMOID_STACK, "dl")
         assert "flat" in found, found
-        assert "7 sigmoid hidden layers" in found["flat"].evidence and "chance level 2.3" in found["flat"].evidence
+        assert "8 sigmoid hidden layers" in found["flat"].evidence and "chance level 2.3" in found["flat"].evidence
         remedy = found["flat"].remedies[0]
         assert remedy == {"activation": "relu", "optimizer": "adam"}
         fixed, after = run(project_factory, SIGMOID_STACK, "dl", config=remedy)
@@ -227,7 +229,7 @@ class TestKerasFindings:
     def test_a_wide_net_on_few_rows_overfits_and_early_stopping_with_dropout_helps(self, project_factory) -> None:
         found, before = run(project_factory, WIDE_ON_FEW_ROWS, "dl")
         assert "overfitting" in found and "validation loss lowest at epoch" in found["overfitting"].evidence
-        assert "few_rows" in found and "only 60 training rows" not in found["few_rows"].evidence
+        assert "few_rows" in found and "only 80 training rows for 73,985 weights" in found["few_rows"].evidence
         remedy = found["overfitting"].remedies[0]
         assert remedy == {"early_stop": True, "dropout": 0.2}
         _, after = run(project_factory, WIDE_ON_FEW_ROWS, "dl", config=remedy)
@@ -298,3 +300,24 @@ def test_the_diagnosis_of_a_diverging_history_names_the_epoch_and_the_learning_r
     assert [f.kind for f in diagnose({"loss": [2.3, 1.2, 0.6]}, facts, 0.95, {}, ACCURACY)] == []
 
 
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_loop_applies_the_remedy_of_what_the_last_trial_showed_and_reports_why(project_factory) -> None:
+    project = project_factory({"train.py": XOR, "mlops.yaml": "target: 0.9\nbudget:\n  max_trials: 4\n"})
+    proc = mlops("run", str(project), "--json", "--backend", "local", "--no-notify",
+                 env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert len(summary["trials"]) == 2  # the ladder would have scaled first: a linear model stays linear
+    first, second = summary["trials"]
+    assert "because trial 1 showed: LogisticRegression scores only" in proc.stderr
+    shown = json.loads(mlops("show", summary["run_id"], "--json").stdout)
+    trials = shown["trials"]
+    assert trials[0]["findings"][0]["kind"] == "underfitting" and trials[0]["findings"][0]["remedies"][0] == {
+        "crosses": True}
+    assert trials[1]["because"]["kind"] == "underfitting" and trials[1]["because"]["trial"] == first["number"]
+    assert trials[1]["reached"] and trials[1]["findings"] == []
+    text = mlops("show", summary["run_id"]).stdout
+    assert f"#{second['number']} trial {first['number']}: LogisticRegression scores only" in text
+    assert "-> feature crosses: degree-2 polynomial features" in text

@@ -8,13 +8,14 @@ mistaken for the script's result.
 from __future__ import annotations
 
 import builtins
+import os
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from training.harness import keras_compat
-from training.harness.capture import Capture, current
+from training.harness.capture import _HARNESS_DIR, Capture, current
 from training.harness.facts import keras_facts
 from training.harness.patching import hook_failed, safe_patch, when_imported
 
@@ -136,6 +137,22 @@ def _install_keras(keras: ModuleType) -> None:
 
 # --- scikit-learn ------------------------------------------------------------------------------
 
+def _outermost_scorer(estimator: Any) -> Any:
+    """The object whose ``score`` the user called: a Pipeline's (or a meta-estimator's) ``score`` calls its last
+    step's, and the model to keep is the Pipeline with its transforms, not that step."""
+    outer = estimator
+    frame = sys._getframe(1)
+    marker = f"{os.sep}sklearn{os.sep}"
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "score" and marker in code.co_filename:
+            outer = frame.f_locals.get("self", outer)
+        elif not code.co_filename.startswith(_HARNESS_DIR):
+            break
+        frame = frame.f_back
+    return outer
+
+
 def _install_sklearn_base(base: ModuleType) -> None:
     for mixin, metric in ((base.ClassifierMixin, "accuracy"), (base.RegressorMixin, "r2")):
         def make_score(original: Callable[..., Any], metric: str = metric) -> Callable[..., Any]:
@@ -145,7 +162,7 @@ def _install_sklearn_base(base: ModuleType) -> None:
                 if cap is not None:
                     try:
                         cap.record(metric, result, "sklearn.score")
-                        cap.model, cap.model_source = self, "sklearn.score"
+                        cap.model, cap.model_source = _outermost_scorer(self), "sklearn.score"
                     except Exception as e:
                         hook_failed("recording score()", e)
                 return result
