@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.records import Trial, TrialStatus
+from training.harness.facts import minority
 
 #: Training metric names in a Keras history that mean accuracy.
 _ACCURACY = ("accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
@@ -163,7 +164,8 @@ def _flat(history: dict[str, list[float]], data: dict[str, Any], facts: dict[str
     loss = history.get("loss") or []
     if len(loss) < 2 or not _finite(loss) or loss[0] <= 0:
         return []
-    if (loss[0] - loss[-1]) / loss[0] > 0.03:
+    late = loss[len(loss) // 2 - (len(loss) < 4):]  # the second half of the epochs (both, of two to three)
+    if (late[0] - late[-1]) / late[0] > 0.01:
         return []
     chance = _chance_loss(facts, data)
     accuracy = _train_accuracy(history)
@@ -181,13 +183,17 @@ def _flat(history: dict[str, list[float]], data: dict[str, Any], facts: dict[str
         causes.append(f"{len(saturating)} {'/'.join(sorted({h['activation'] for h in saturating}))} hidden layers")
     if facts.get("optimizer"):
         causes.append(_optimizer_words(facts))
-    evidence = (f"loss stayed at {loss[-1]:.3g} over {len(loss)} epochs (from {loss[0]:.3g}"
+    evidence = (f"loss stayed at {loss[-1]:.3g} over the last {len(late)} of {len(loss)} epochs (from {loss[0]:.3g}"
                 + (f"; chance level {chance:.3g}" if chance else "") + ")"
                 + (f", training accuracy {accuracy[-1]:.3f}" if accuracy else "")
                 + (f": {', '.join(causes)}" if causes else ""))
-    if len(saturating) >= 3:
-        remedies: tuple[dict[str, Any], ...] = ({"activation": "relu", "optimizer": "adam"}, {"activation": "relu"},
-                                                {"optimizer": "adam"})
+    rate = facts.get("learning_rate")
+    too_fast = rate is not None and rate >= (1.0 if optimizer == "sgd" else 0.1)
+    if too_fast:  # one huge step killed the units: the loss jumped, then stayed
+        current = config.get("lr") or 1
+        remedies: tuple[dict[str, Any], ...] = (*({"lr": f} for f in LR_DOWN if f < current), {"optimizer": "adam"})
+    elif len(saturating) >= 3:
+        remedies = ({"activation": "relu", "optimizer": "adam"}, {"activation": "relu"}, {"optimizer": "adam"})
     elif optimizer == "sgd":
         remedies = ({"optimizer": "adam", "epochs": 2}, {"optimizer": "adam"}, {"lr": 10.0})
     else:
@@ -261,13 +267,11 @@ def _sklearn_fit(facts: dict[str, Any], config: dict[str, Any], goal: Goal) -> l
 
 def _imbalance(data: dict[str, Any], facts: dict[str, Any], value: float | None, goal: Goal) -> list[Finding]:
     classes = data.get("classes") or {}
-    if len(classes) < 2:
+    rare = minority(classes)
+    if rare is None:
         return []
     total = sum(classes.values())
-    rare = min(classes, key=lambda k: classes[k])
     share = classes[rare] / total
-    if share >= 0.2:
-        return []
     recall = (facts.get("test_recall") or facts.get("train_recall") or {}).get(rare)
     where = "test rows" if facts.get("test_recall") else "training rows"
     if recall is None or recall >= 0.6:
@@ -286,12 +290,13 @@ def _imbalance(data: dict[str, Any], facts: dict[str, Any], value: float | None,
 
 def _unscaled(data: dict[str, Any]) -> list[Finding]:
     low, high, magnitude = data.get("std_min"), data.get("std_max"), data.get("abs_mean_max")
-    if low is None or high is None:
+    middle = data.get("std_median")
+    if low is None or high is None or not middle:
         return []
-    ratio = high / low if low > 0 else math.inf
-    if ratio > 20:
+    ratio = high / middle  # against the median column: a few near-constant columns (image borders) do not count
+    if ratio > 10:
         return [Finding("unscaled", 0.7, f"features on very different scales: standard deviations from {low:.3g} "
-                        f"to {high:.3g} ({ratio:,.0f}x)", ({"scale": True},))]
+                        f"to {high:.3g}, {ratio:,.0f}x the median column's ({middle:.3g})", ({"scale": True},))]
     if magnitude is not None and magnitude > 100:
         return [Finding("unscaled", 0.65, f"features far from zero: mean magnitude up to {magnitude:,.0f}",
                         ({"scale": True},))]

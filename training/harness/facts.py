@@ -77,9 +77,10 @@ def data_facts(x: Any, y: Any) -> dict[str, Any]:
                 clean = np.where(finite, flat, np.nan)
                 stds = np.nanstd(clean, axis=0)
                 means = np.nanmean(np.abs(clean), axis=0)
-            spread = [float(s) for s in stds if math.isfinite(float(s)) and s > 0]
+            spread = sorted(float(s) for s in stds if math.isfinite(float(s)) and s > 0)
             if spread:
-                facts["std_min"], facts["std_max"] = min(spread), max(spread)
+                facts["std_min"], facts["std_max"] = spread[0], spread[-1]
+                facts["std_median"] = spread[len(spread) // 2]
                 facts["abs_mean_max"] = float(np.nanmax(means))
     labels = class_labels(y)
     if labels is not None:
@@ -106,12 +107,14 @@ def recall_per_class(y_true: Any, y_pred: Any) -> dict[str, float]:
 
 
 def minority(classes: dict[str, int]) -> str | None:
-    """The rarest class when its share is under ``MINORITY_SHARE``."""
+    """The rarest class when its share is under ``MINORITY_SHARE`` and under half a class's even share (ten
+    balanced classes of 10% each have none)."""
     if len(classes) < 2:
         return None
     total = sum(classes.values())
     rare = min(classes, key=lambda k: classes[k])
-    return rare if classes[rare] / total < MINORITY_SHARE else None
+    share = classes[rare] / total
+    return rare if share < MINORITY_SHARE and share < 0.5 / len(classes) else None
 
 
 def keras_facts(model: Any, x: Any, y: Any) -> dict[str, Any]:
