@@ -121,7 +121,7 @@ def diagnose(history: dict[str, list[float]], facts: dict[str, Any], value: floa
         if not flat:
             found += _fit_quality(history, facts, value, config, goal)
     found += _imbalance(data, facts, value, goal)
-    found += _unscaled(data)
+    found += _unscaled(data, facts)
     found += _few_rows(data, facts, found)
     return sorted(found, key=lambda f: -f.strength)
 
@@ -288,17 +288,29 @@ def _imbalance(data: dict[str, Any], facts: dict[str, Any], value: float | None,
     return [Finding("imbalance", 0.85 if recall < 0.3 else 0.75, evidence, remedies)]
 
 
-def _unscaled(data: dict[str, Any]) -> list[Finding]:
+def _scale_matters(facts: dict[str, Any]) -> float:
+    """How much feature scales matter to the model: little to trees, most to distances, kernels and linear
+    models (it outranks their overfitting: an unscaled SVC looks overfit), much to a neural net."""
+    estimator = str(facts.get("estimator", ""))
+    if facts.get("framework") == "keras":
+        return 0.75
+    if any(word in estimator for word in ("Tree", "Forest", "Boosting", "NB")):
+        return 0.2
+    return 0.95
+
+
+def _unscaled(data: dict[str, Any], facts: dict[str, Any]) -> list[Finding]:
     low, high, magnitude = data.get("std_min"), data.get("std_max"), data.get("abs_mean_max")
     middle = data.get("std_median")
     if low is None or high is None or not middle:
         return []
+    strength = _scale_matters(facts)
     ratio = high / middle  # against the median column: a few near-constant columns (image borders) do not count
     if ratio > 10:
-        return [Finding("unscaled", 0.7, f"features on very different scales: standard deviations from {low:.3g} "
+        return [Finding("unscaled", strength, f"features on very different scales: standard deviations from {low:.3g} "
                         f"to {high:.3g}, {ratio:,.0f}x the median column's ({middle:.3g})", ({"scale": True},))]
     if magnitude is not None and magnitude > 100:
-        return [Finding("unscaled", 0.65, f"features far from zero: mean magnitude up to {magnitude:,.0f}",
+        return [Finding("unscaled", strength - 0.05, f"features far from zero: mean magnitude up to {magnitude:,.0f}",
                         ({"scale": True},))]
     return []
 
