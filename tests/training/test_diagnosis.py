@@ -321,3 +321,44 @@ def test_the_loop_applies_the_remedy_of_what_the_last_trial_showed_and_reports_w
     text = mlops("show", summary["run_id"]).stdout
     assert f"#{second['number']} trial {first['number']}: LogisticRegression scores only" in text
     assert "-> feature crosses: degree-2 polynomial features" in text
+
+
+# --- the remedies rewrite the ways users write their scripts (no training) -----------------------------------------
+
+@pytest.mark.parametrize(("compile_line", "expected", "said"), [
+    ('model.compile(optimizer="sgd", loss="mse")', 'optimizer=_mlops_keras.optimizers.SGD(learning_rate=0.001)',
+     "learning rate 0.01 -> 0.001"),
+    ("model.compile(optimizer=SGD(lr=8.0), loss='mse')", "optimizer=SGD(learning_rate=0.8)", "learning rate 8 -> 0.8"),
+    ("model.compile(SGD(0.5, momentum=0.9), 'mse')", "SGD(0.05, momentum=0.9)", "learning rate 0.5 -> 0.05"),
+    ("opt = SGD(learning_rate=rate)\nmodel.compile(optimizer=opt, loss='mse')", "opt = SGD(learning_rate=(rate) * 0.1)",
+     "learning rate rate -> (rate) * 0.1"),
+])
+def test_the_learning_rate_is_lowered_however_the_optimizer_was_written(compile_line: str, expected: str,
+                                                                        said: str) -> None:
+    source = ("from keras.models import Sequential\nfrom keras.layers import Dense\nfrom keras.optimizers import SGD\n"
+              "rate = 2.0\nmodel = Sequential([Dense(8, activation='relu'), Dense(1)])\n"
+              f"{compile_line}\nmodel.fit(X, y, epochs=3)\n")
+    outcome = apply_config(source, {"lr": 0.1})
+    assert expected in outcome.source and outcome.applied == [said]
+
+
+def test_keras_class_weights_are_computed_from_the_fits_own_labels_one_hot_included() -> None:
+    source = SIGMOID_STACK.replace("y_train, epochs", "keras.utils.to_categorical(y_train), epochs")
+    outcome = apply_config(source, {"class_weight": True})
+    assert "class_weight=_mlops_class_weight(keras.utils.to_categorical(y_train))" in outcome.source
+    namespace: dict[str, Any] = {}
+    exec(outcome.source.split("\n\n\n")[0], namespace)  # the helper alone
+    weights = namespace["_mlops_class_weight"]([[1, 0], [1, 0], [1, 0], [0, 1]])
+    assert weights == {0: 4 / 6, 1: 2.0}
+
+
+def test_image_augmentation_goes_before_the_first_convolution_and_keeps_the_input_shape() -> None:
+    source = ("from keras import layers, models\nmodel = models.Sequential()\n"
+              "model.add(layers.Conv2D(8, (3, 3), activation='relu', input_shape=(8, 8, 1)))\n"
+              "model.add(layers.Flatten())\nmodel.add(layers.Dense(10, activation='softmax'))\n"
+              "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\nmodel.fit(X, y, epochs=3)\n")
+    outcome = apply_config(source, {"augment": True})
+    lines = outcome.source.splitlines()
+    first = next(i for i, line in enumerate(lines) if "RandomTranslation" in line)
+    assert "input_shape=(8, 8, 1)" in lines[first] and "RandomRotation" in lines[first + 1]
+    assert "Conv2D" in lines[first + 2] and "RandomFlip" not in outcome.source
