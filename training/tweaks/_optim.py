@@ -128,7 +128,7 @@ class ActivationTweak(Tweak):
                                       lambda node, name: set_kwarg(node, "activation", f"\"{value}\"", 1))
         if not count:
             raise SkipTweak("no hidden Dense layer with a sigmoid or tanh activation")
-        return module, f"hidden activation {'/'.join(sorted(set(was)))} -> {value} ({count} layers)"
+        return module, f"hidden activation {'/'.join(sorted(set(was)))} -> {value}"
 
 
 @register
