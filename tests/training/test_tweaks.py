@@ -463,7 +463,7 @@ def test_scaling_keeps_dataframes_series_and_arrays_what_they_are(features: str,
                                       "augment", "class_weight"]),
     ("from sklearn.neighbors import KNeighborsClassifier\nKNeighborsClassifier().fit(X, y)\n",
      ["scale", "param:KNeighborsClassifier:n_neighbors", "param:KNeighborsClassifier:weights", "family",
-      "class_weight", "threshold"]),
+      "class_weight"]),
     ("import keras\nm = keras.Sequential([keras.layers.Dense(1)])\n", ["dense", "units"]),  # nothing calls fit
 ], ids=["ann", "cnn", "sklearn", "no-fit"])
 def test_the_space_offers_the_tweaks_that_apply_in_a_stable_order(source: str, keys: list[str]) -> None:

@@ -18,6 +18,8 @@ WEIGHTED = {"LogisticRegression", "LogisticRegressionCV", "SVC", "NuSVC", "Linea
             "ExtraTreesClassifier", "DecisionTreeClassifier", "ExtraTreeClassifier", "RidgeClassifier",
             "RidgeClassifierCV", "SGDClassifier", "Perceptron", "PassiveAggressiveClassifier",
             "HistGradientBoostingClassifier"}
+#: scikit-learn metrics whose default (no ``average=``) is a binary task's: a tuned threshold is for those.
+BINARY_METRICS = {"f1_score", "precision_score", "recall_score"}
 #: Linear scikit-learn models that polynomial crosses of the features help.
 LINEAR = {"LogisticRegression", "LinearSVC", "LinearRegression", "Ridge", "Lasso", "ElasticNet", "SGDClassifier",
           "SGDRegressor", "RidgeClassifier", "Perceptron", "LinearSVR"}
@@ -102,7 +104,11 @@ class ThresholdTweak(Tweak):
     def why_not(self, script: ScriptAnalysis) -> str | None:
         if script.framework != "sklearn" or not script.estimators:
             return "the script does not train a scikit-learn model"
-        return _classifier_task(script) or (None if script.task == "classification" else "not a classification")
+        if reason := _classifier_task(script):
+            return reason
+        binary = any(name.startswith("sklearn.metrics.") and name.rsplit(".", 1)[-1] in BINARY_METRICS
+                     and arg(call, None, "average") is None for call, name in script.calls.items())
+        return None if binary else "no binary metric (f1_score, precision_score, recall_score without average=)"
 
     def choices(self, script: ScriptAnalysis) -> dict[str, list[Any]]:
         return {self.name: [False, True]}
