@@ -210,28 +210,32 @@ def _fit_quality(history: dict[str, list[float]], facts: dict[str, Any], value: 
     val = _val_accuracy(history)
     held_out = val[-1] if val else value if goal.metric == "accuracy" else None
     val_loss = history.get("val_loss") or []
-    if train and held_out is not None and max(train) - held_out > 0.1:
-        gap = max(train) - held_out
-        evidence = f"training accuracy {max(train):.3f}, {'validation' if val else 'test'} {held_out:.3f}"
-        if len(val_loss) >= 3 and _finite(val_loss):
-            low = min(val_loss)
-            best = val_loss.index(low) + 1
-            if best < len(val_loss) - 1 and val_loss[-1] > low * 1.05:
-                evidence += f"; validation loss lowest at epoch {best} ({low:.3g}), {val_loss[-1]:.3g} at epoch " \
-                            f"{len(val_loss)}"
+    rising, rising_far = "", False  # the validation loss climbing back after its best epoch (far: by 30%)
+    if len(val_loss) >= 3 and _finite(val_loss):
+        low = min(val_loss)
+        best = val_loss.index(low) + 1
+        if best < len(val_loss) - 1 and val_loss[-1] > low * 1.05:
+            rising = f"validation loss lowest at epoch {best} ({low:.3g}), {val_loss[-1]:.3g} at epoch {len(val_loss)}"
+        rising_far = best <= 0.7 * len(val_loss) and val_loss[-1] >= 1.3 * low
+    gap = max(train) - held_out if train and held_out is not None else 0.0
+    if gap > 0.1 or rising_far:
+        evidence = f"training accuracy {max(train):.3f}, {'validation' if val else 'test'} {held_out:.3f}" \
+            if train and held_out is not None else ""
+        evidence = "; ".join(e for e in (evidence, rising) if e)
         if _convolutional(facts):
             remedies: tuple[dict[str, Any], ...] = ({"augment": True, "early_stop": True}, {"augment": True},
                                                     {"dropout": 0.2, "early_stop": True})
         else:
             remedies = ({"early_stop": True, "dropout": 0.2}, {"dropout": 0.5, "l2": 0.001, "early_stop": True},
                         {"dropout": 0.5}, {"l2": 0.01})
-        found.append(Finding("overfitting", min(0.9, 0.5 + gap), evidence, remedies))
+        found.append(Finding("overfitting", min(0.9, 0.5 + max(gap, 0.3 if rising_far else 0.0)), evidence, remedies))
         return found
     loss = history.get("loss") or []
     if len(loss) >= 2 and goal.below(value) and _finite(loss):
         rising = train[-1] - train[-2] if len(train) >= 2 else 0.0
         falling = (loss[-2] - loss[-1]) / loss[-2] if loss[-2] else 0.0
-        if rising > 0.002 or falling > 0.01:
+        learning = not train or goal.metric != "accuracy" or goal.below(train[-1])  # not a near-zero training loss
+        if learning and (rising > 0.002 or falling > 0.01):
             current = config.get("epochs") or 1
             more = tuple({"epochs": e} for e in EPOCHS_UP if e > current)
             what = f"training accuracy {train[-1]:.3f}, +{rising:.3f}" if rising > 0.002 and train else \

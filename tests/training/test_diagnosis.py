@@ -45,12 +45,12 @@ from sklearn.model_selection import train_test_split
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X[:600] / 16.0, y[:600], test_size=0.3, random_state=0)
 """
-DIVERGING = DIGITS + """
+DIVERGING = DIGITS.replace("X[:600] / 16.0, y[:600]", "X / 16.0, y") + """
 import keras
 model = keras.Sequential([keras.Input(shape=(64,)), keras.layers.Dense(32, activation="relu"),
                           keras.layers.Dense(10, activation="softmax")])
 model.compile(optimizer=keras.optimizers.SGD(lr=8.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(X_train, y_train, epochs=4, verbose=0)
+model.fit(X_train, y_train, epochs=10, verbose=0)
 print("accuracy", model.evaluate(X_test, y_test, verbose=0)[1])
 """
 SIGMOID_STACK = DIGITS.replace("X[:600] / 16.0, y[:600]", "X / 16.0, y") + """
@@ -63,6 +63,18 @@ model.add(keras.layers.Dense(10, activation="softmax"))
 model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(X_train, y_train, epochs=10, batch_size=32, verbose=0)
 print("accuracy", model.evaluate(X_test, y_test, verbose=0)[1])
+"""
+EXPLODING = """
+import keras
+import numpy as np
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400, 5)) * 100
+y = X @ rng.normal(size=5)
+model = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+model.fit(X[:300], y[:300], epochs=3, verbose=0)
+pred = model.predict(X[300:], verbose=0).ravel()
+print("mae", float(np.nan_to_num(np.abs(pred - y[300:]).mean(), nan=1e9)))
 """
 WIDE_ON_FEW_ROWS = """
 import pandas as pd
@@ -208,9 +220,9 @@ class TestScikitLearnFindings:
 @pytest.mark.usefixtures("dl_env")
 class TestKerasFindings:
     def test_a_loss_that_becomes_nan_is_diverging(self, project_factory) -> None:
-        found, _ = run(project_factory, DIVERGING.replace("lr=8.0", "lr=10000.0"), "dl")
+        found, _ = run(project_factory, EXPLODING, "dl", Goal("mae", 1.0, maximize=False))
         assert "diverging" in found, found
-        assert found["diverging"].evidence.startswith("loss became nan at epoch 1 (learning rate 10000")
+        assert found["diverging"].evidence.startswith("loss became nan at epoch 1 (learning rate 0.1, SGD")
         assert found["diverging"].remedies[0] == {"lr": 0.1}
 
     def test_a_too_high_learning_rate_is_found_and_lowering_it_fixes_it(self, project_factory) -> None:
@@ -242,14 +254,14 @@ class TestKerasFindings:
         assert after["value"] >= before["value"] - 0.01
 
     def test_a_small_net_with_enough_rows_neither_diverges_nor_overfits_nor_sits_flat(self, project_factory) -> None:
-        healthy = DIVERGING.replace("keras.optimizers.SGD(lr=8.0)", '"adam"').replace("epochs=4", "epochs=15")
+        healthy = DIVERGING.replace("keras.optimizers.SGD(lr=8.0)", '"adam"').replace("epochs=10", "epochs=15")
         found, metrics = run(project_factory, healthy, "dl")
         assert metrics["value"] > 0.85
         assert not {"diverging", "flat", "overfitting", "few_rows", "unscaled"} & set(found), found
 
     def test_a_model_still_improving_at_its_last_epoch_underfits_and_more_epochs_fix_it(self, project_factory
                                                                                       ) -> None:
-        short = DIVERGING.replace("keras.optimizers.SGD(lr=8.0)", '"adam"').replace("epochs=4", "epochs=2")
+        short = DIVERGING.replace("keras.optimizers.SGD(lr=8.0)", '"adam"').replace("epochs=10", "epochs=2")
         found, before = run(project_factory, short, "dl")
         assert "underfitting" in found and "still improving at the last epoch (2)" in found["underfitting"].evidence
         assert found["underfitting"].remedies[0] == {"epochs": 2}
