@@ -314,6 +314,8 @@ class ProjectConfig(_Strict):
     target: float | None = Field(None, allow_inf_nan=False)
     direction: Literal["maximize", "minimize"] | None = None
     strategy: Literal["ladder", "optuna", "random"] = "optuna"
+    diagnosis: bool = Field(True, description="the next trial treats what the last ones showed (their findings) "
+                                              "before the strategy suggests; false: the strategy alone")
     image: str | None = None
     budget: Budget = Field(default_factory=Budget)
     trial: TrialLimits = Field(default_factory=TrialLimits)
@@ -484,6 +486,7 @@ class ProjectConfig(_Strict):
 #: Environment variables that override fields (dotted path -> variable).
 ENV_OVERRIDES = {
     "metric": "MLOPS_METRIC", "target": "MLOPS_TARGET", "strategy": "MLOPS_STRATEGY",
+    "diagnosis": "MLOPS_DIAGNOSIS",
     "image": "MLOPS_IMAGE", "budget.max_trials": "MLOPS_MAX_TRIALS",
     "budget.max_minutes": "MLOPS_MAX_MINUTES", "trial.time_limit_s": "MLOPS_TRIAL_TIME_LIMIT",
     "mail.to": "MLOPS_MAIL_TO", "datasets_cache": "MLOPS_DATASETS_CACHE", "workers": "MLOPS_WORKERS",

@@ -230,6 +230,12 @@ class Trial(Record):
     heartbeat: float | None = None
     #: A re-run of the winning trial with another seed (``confirm: K``): the number of the trial it confirms.
     confirms: int | None = None
+    #: What the harness saw of the data and the model (rows, scales, classes, optimizer...), for the diagnosis.
+    facts: dict[str, Any] = Field(default_factory=dict)
+    #: What the diagnosis found in this trial, strongest first (``training.diagnosis.Finding.to_doc``).
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    #: Why this trial runs, when the diagnosis chose it: ``{trial, kind, evidence, remedy}``.
+    because: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelVersion(Record):

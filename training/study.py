@@ -12,6 +12,7 @@ from typing import Any
 
 from mlops.records import BrokenTweak, Trial, TrialStatus
 from mlops.store import RunStore, this_worker
+from training.diagnosis import remedies
 from training.strategies import BaseStrategy, TweakSpace, full_config
 from training.tweaks import TweakOutcome, apply_config
 
@@ -35,6 +36,8 @@ class Suggestion:
     digest: str
     #: The reaped trial (its worker died) whose configuration this runs again.
     rerun_of: Trial | None = None
+    #: Why the diagnosis chose it: ``{trial, kind, evidence, remedy}`` (empty: the strategy chose it).
+    because: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -65,10 +68,17 @@ class Study:
     virtual: list[Trial] = field(default_factory=list)
     #: Tweaks that broke this script (from the run record): left out of every later suggestion.
     broken: list[BrokenTweak] = field(default_factory=list)
+    #: Whether the diagnosis's remedies come before the strategy's suggestions.
+    diagnosis: bool = True
 
     def __post_init__(self) -> None:
         run = self.store.get_run(self.run_id)
         self.broken = list(run.broken_tweaks) if run else []
+
+    @property
+    def maximize(self) -> bool:
+        """Whether higher values of the metric are better."""
+        return self.strategy.goal == "maximize"
 
     @property
     def baseline(self) -> dict[str, Any]:
@@ -122,6 +132,12 @@ class Study:
                 return Suggestion(t.config, apply_config(self.source, t.config), t.source_hash, rerun_of=t)
         by_source = {t.source_hash: t for t in history if t.source_hash and t.status is not TrialStatus.REAPED}
         baseline = self.baseline
+        for config, because in remedies(history, self.space.choices, self.maximize) if self.diagnosis else ():
+            config = self.without_broken(config)
+            outcome = apply_config(self.source, config)
+            digest = source_hash(outcome.source)
+            if outcome.applied and digest not in by_source:
+                return Suggestion(config, outcome, digest, because=because)
         while True:
             suggested = self.strategy.suggest(history + self.virtual)
             if suggested is None:
@@ -147,7 +163,7 @@ class Study:
             config=suggestion.config, label=suggestion.label, tweaks=outcome.applied,
             skipped=[list(s) for s in outcome.skipped], diff=outcome.diff(self.source, self.entry),
             script=script, source_hash=suggestion.digest, worker=this_worker(), host=socket.gethostname(),
-            started_at=time.time()))
+            started_at=time.time(), because=suggestion.because))
         self.strategy.before_trial(trial.number, suggestion.config)
         return trial
 

@@ -18,6 +18,7 @@ from mlops.records import RunStatus, Trial, TrialModel, TrialStatus
 from mlops.store import RunStore
 from training.backends import Backend, TrialResult, TrialSpec
 from training.carry import carry_checkpoint, put_checkpoint, put_model
+from training.diagnosis import Goal, diagnose_trial
 from training.harness.capture import canonical
 from training.harness.source import write_source
 from training.study import Study, Suggestion
@@ -90,6 +91,8 @@ def run_trial(ctx: TuneContext, study: Study, trial: Trial, suggestion: Suggesti
         write_source(script, suggestion.outcome.source)
     again = f" (again: trial {suggestion.rerun_of.number}'s worker died)" if suggestion.rerun_of else ""
     out.step(f"trial {number}/{cfg.budget.max_trials}: {trial.label}{again}")
+    if trial.because:
+        out.info(f"    because trial {trial.because['trial']} showed: {trial.because['evidence']}")
     for key, why in suggestion.outcome.skipped:
         out.info(f"    skipped {key}: {why}")
     if suggestion.rerun_of:
@@ -111,7 +114,7 @@ def run_trial(ctx: TuneContext, study: Study, trial: Trial, suggestion: Suggesti
 
     spec = trial_spec(ctx, number, trial_dir, script, deadline, on_epoch)
     result = ctx.backend.run_trial(spec, out.trial_line)
-    return ended_trial(trial, result, script, trial_dir, curve, cfg)
+    return with_findings(ended_trial(trial, result, script, trial_dir, curve, cfg), cfg)
 
 
 def trial_labels(run_id: str, number: int) -> dict[str, str]:
@@ -193,7 +196,15 @@ def ended_trial(trial: Trial, result: TrialResult, script: Path | None, trial_di
         run_dir=str(trial_dir), model=TrialModel.from_doc(result.model) if result.model else None,
         history=result.history, curve=curve, warnings=result.warnings, shims=result.shims, where=result.where,
         restarts=result.restarts, resumed_from_epoch=result.resumed_from_epoch, host=result.host or trial.host,
-        reached=result.status == "ok" and cfg.reached(result.value)))
+        reached=result.status == "ok" and cfg.reached(result.value), facts=result.facts))
+
+
+def with_findings(trial: Trial, cfg: ProjectConfig) -> Trial:
+    """The trial with what the diagnosis finds in it (none once it reached the target)."""
+    if trial.reached:
+        return trial
+    goal = Goal(cfg.metric, cfg.target, cfg.goal == "maximize")
+    return trial.model_copy(update={"findings": [f.to_doc() for f in diagnose_trial(trial, goal)]})
 
 
 def _trial_line(out: Out, t: Trial, cfg: ProjectConfig) -> None:
@@ -205,6 +216,8 @@ def _trial_line(out: Out, t: Trial, cfg: ProjectConfig) -> None:
         return
     mark = "reaches the target" if cfg.reached(t.value) else "under the target"
     out.info(f"trial {t.number}  {t.label}  {value_text(t, cfg.metric)}  {t.duration_s:.1f}s  ({mark} {cfg.target})")
+    for finding in t.findings[:3]:
+        out.info(f"    saw: {finding['evidence']}")
 
 
 def value_text(t: Trial, metric: str) -> str:

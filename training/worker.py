@@ -128,7 +128,7 @@ def work(ctx: TuneContext) -> str:
     space = build_space(analyze(ctx.source))
     strategy = make_strategy(cfg.strategy, space, cfg.goal, cfg.trial.seed, storage=ctx.strategy_storage,
                              study_name=f"mlops-{ctx.run_id}")
-    study = Study(store, ctx.run_id, ctx.source, ctx.entry, space, strategy)
+    study = Study(store, ctx.run_id, ctx.source, ctx.entry, space, strategy, diagnosis=cfg.diagnosis)
     with store.lock(ask_lock(ctx.run_id)):
         reap(ctx, strategy)
         history = study.history()

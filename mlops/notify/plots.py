@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,15 +18,53 @@ TIMELINE_COLOURS = {"reached the target": "tab:green", TrialStatus.OK: "tab:blue
                     TrialStatus.RUNNING: "wheat"}
 
 
+#: At most this many trials get a learning-curve plot of their own (the first ones: the diagnosis's story).
+MAX_TRIAL_CURVES = 12
+
+
+def trial_curves_name(number: int) -> str:
+    """The plot name of a trial's learning curves (its file is ``curves-trial-NNN.png``)."""
+    return f"curves-trial-{number}"
+
+
 def report_plots(run: Run, trials: list[Trial], run_dir: Path) -> dict[str, Path]:
     """The plots of a run's report: the ones ``report.html`` was written with, else drawn now."""
     if (run_dir / "report.html").is_file():
-        return {name: run_dir / f for name, f in PLOTS.items() if (run_dir / f).is_file()}
+        found = {name: run_dir / f for name, f in PLOTS.items() if (run_dir / f).is_file()}
+        for t in trials:
+            path = run_dir / f"{trial_curves_name(t.number)}.png"
+            if path.is_file():
+                found[trial_curves_name(t.number)] = path
+        return found
     return write_plots(run, trials, run_dir)
+
+
+def _draw_trial_curves(plt: Any, trial: Trial, metric: str, path: Path) -> None:
+    """Loss (left) and the other per-epoch values (right) of one trial, training solid and validation dashed;
+    an epoch whose loss was not finite is marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.6), dpi=90)
+    for key, values in sorted(trial.history.items()):
+        ax = left if key.endswith("loss") else right
+        epochs = range(1, len(values) + 1)
+        finite = [v if math.isfinite(v) else float("nan") for v in values]
+        ax.plot(epochs, finite, "--" if key.startswith("val_") else "-", label=key)
+        bad = [i + 1 for i, v in enumerate(values) if not math.isfinite(v)]
+        if bad:
+            ax.axvline(bad[0], color="tab:red", linestyle=":", label=f"{key} not finite from epoch {bad[0]}")
+    for ax, what in ((left, "loss"), (right, "metrics")):
+        ax.set_xlabel("epoch")
+        ax.set_title(what, fontsize="small")
+        if ax.lines:
+            ax.legend(loc="best", fontsize="x-small")
+    fig.suptitle(f"trial {trial.number}: {trial.label or 'baseline'}"[:90], fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def write_plots(run: Run, trials: list[Trial], run_dir: Path, runs: Sequence[Run] = ()) -> dict[str, Path]:
     """Write ``metric.png`` (metric per trial vs the target), ``curves.png`` (best trial's history),
+    ``curves-trial-N.png`` (each trial's learning curves, for "what we saw -> what we changed"),
     ``history.png`` (the project's metric over its last runs, from ``runs``: newest first) and ``timeline.png``
     (the trials over time, one row per worker).
 
@@ -84,6 +123,10 @@ def write_plots(run: Run, trials: list[Trial], run_dir: Path, runs: Sequence[Run
         out["history"] = run_dir / PLOTS["history"]
         fig.savefig(out["history"])
         plt.close(fig)
+    for t in [t for t in trials if t.history][:MAX_TRIAL_CURVES]:
+        name = trial_curves_name(t.number)
+        out[name] = run_dir / f"{name}.png"
+        _draw_trial_curves(plt, t, metric, out[name])
     rows = timeline_rows(trials)
     if rows:
         _draw_timeline(plt, rows, run_dir / PLOTS["timeline"])

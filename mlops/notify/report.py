@@ -125,6 +125,26 @@ def _change(value: float | None) -> str:
     return "-" if value is None else f"{value:+.4g}"
 
 
+def reasoning(trials: list[Trial]) -> list[dict[str, Any]]:
+    """Per trial, "what we saw -> what we changed": the finding of an earlier trial that the diagnosis treated
+    (or who chose the change instead), the change, and what the diagnosis found in this trial."""
+    rows = []
+    for t in trials:
+        if t.confirms is not None:
+            continue
+        because = t.because or {}
+        if because:
+            saw = f"trial {because.get('trial')}: {because.get('evidence', '')}"
+        elif not t.tweaks:
+            saw = "the script as pushed"
+        else:
+            saw = "no finding to treat: the tuning strategy's next step"
+        rows.append({"number": t.number, "saw": saw, "changed": t.label or "baseline (as pushed)",
+                     "findings": [f.get("evidence", "") for f in t.findings],
+                     "curves": f"curves-trial-{t.number}"})
+    return rows
+
+
 def gate_rows(decision: Decision | None) -> list[dict[str, Any]]:
     """The gate's table: metric, on whose test rows, production, candidate, change, limit, pass/fail."""
     if decision is None:
@@ -206,6 +226,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
         "log_trial": last_log.number if last_log else None,
         "error": run.error if run.status in (RunStatus.FAILED, RunStatus.ABORTED) else None,
         "outcomes": {t.number: outcome(run, t) for t in trials},
+        "reasoning": reasoning(trials),
         "measured": _measured(run, trials),
         "warnings": [(t.number, w) for t in trials for w in t.warnings],
         "broken_tweaks": _broken(broken_tweaks),

@@ -132,7 +132,8 @@ def test_report_html_links_its_stylesheet_and_carries_no_inline_style_script_or_
     assert (tmp_path / "report.css").read_text() == stylesheet() and ".verdict.failed" in stylesheet()
     assert "<style" not in html and " style=" not in html and "<script" not in html and "data:" not in html
     images = [attrs["src"] for tag, attrs in Page(html).tags if tag == "img"]
-    assert images == ["metric.png", "curves.png"] and all((tmp_path / src).is_file() for src in images)
+    assert images == [f"curves-trial-{trials[0].number}.png", "metric.png", "curves.png"]
+    assert all((tmp_path / src).is_file() for src in images)
 
 
 def test_the_mail_carries_the_report_css_inline_in_its_elements() -> None:

@@ -458,10 +458,12 @@ def test_scaling_keeps_dataframes_series_and_arrays_what_they_are(features: str,
 # --- the registry and the tweak space ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("source", "keys"), [
-    (SPLIT_MODULE, ["scale", "dense", "units", "epochs"]),
-    (CNN_CHAIN + "model.fit(X, Y)\n", ["filters", "conv", "kernel", "stride", "dense", "units", "epochs"]),
+    (SPLIT_MODULE, ["scale", "dense", "units", "epochs", "optimizer", "lr", "early_stop", "class_weight"]),
+    (CNN_CHAIN + "model.fit(X, Y)\n", ["filters", "conv", "kernel", "stride", "dense", "units", "epochs", "early_stop",
+                                      "augment", "class_weight"]),
     ("from sklearn.neighbors import KNeighborsClassifier\nKNeighborsClassifier().fit(X, y)\n",
-     ["scale", "param:KNeighborsClassifier:n_neighbors", "param:KNeighborsClassifier:weights", "family"]),
+     ["scale", "param:KNeighborsClassifier:n_neighbors", "param:KNeighborsClassifier:weights", "family",
+      "class_weight"]),
     ("import keras\nm = keras.Sequential([keras.layers.Dense(1)])\n", ["dense", "units"]),  # nothing calls fit
 ], ids=["ann", "cnn", "sklearn", "no-fit"])
 def test_the_space_offers_the_tweaks_that_apply_in_a_stable_order(source: str, keys: list[str]) -> None:

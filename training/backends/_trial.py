@@ -127,6 +127,8 @@ class TrialResult:
     host: str = ""
     restarts: int = 0
     resumed_from_epoch: list[int] = field(default_factory=list)
+    #: What the harness saw of the data and the model (``training.harness.facts``).
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def timed_out(cls, spec: TrialSpec, log_tail: str, duration_s: float, where: str, restarts: int = 0,
@@ -158,7 +160,7 @@ class TrialResult:
             log_tail=log_tail, duration_s=duration_s, model=data.get("model"),
             history=data.get("history", {}), warnings=data.get("warnings", []), where=where,
             shims=(data.get("keras") or {}).get("shims", []),
-            resumed_from_epoch=data.get("resumed_from_epoch", []),
+            resumed_from_epoch=data.get("resumed_from_epoch", []), facts=data.get("facts") or {},
         )
 
 

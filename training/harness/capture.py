@@ -52,6 +52,10 @@ class Capture:
     events_path: Path | None = None
     fit_calls: int = 0
     resumed_from: list[int] = field(default_factory=list)  # epochs already done when a fit resumed
+    #: What the data and model looked like (``training.harness.facts``), for the diagnosis.
+    facts: dict[str, Any] = field(default_factory=dict)
+    #: The user's ``train_test_split`` of ``X, y``: (X_train, X_test, y_train, y_test).
+    split: tuple[Any, Any, Any, Any] | None = None
 
     def from_user_code(self, through: tuple[str, str] | None = None) -> bool:
         """True when the nearest caller outside the harness is a file of the user's project.

@@ -8,13 +8,15 @@ mistaken for the script's result.
 from __future__ import annotations
 
 import builtins
+import os
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from training.harness import keras_compat
-from training.harness.capture import Capture, current
+from training.harness.capture import _HARNESS_DIR, Capture, current
+from training.harness.facts import keras_facts
 from training.harness.patching import hook_failed, safe_patch, when_imported
 
 SKLEARN_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_score", "roc_auc_score",
@@ -99,6 +101,8 @@ def _install_keras(keras: ModuleType) -> None:
             history = original(self, *args, **kwargs)
             try:
                 cap.model, cap.model_source = self, "keras.fit"
+                cap.facts = keras_facts(self, args[0] if args else kwargs.get("x"),
+                                        args[1] if len(args) > 1 else kwargs.get("y"))
                 for key, values in (getattr(history, "history", None) or {}).items():
                     if not values:
                         continue
@@ -133,6 +137,22 @@ def _install_keras(keras: ModuleType) -> None:
 
 # --- scikit-learn ------------------------------------------------------------------------------
 
+def _outermost_scorer(estimator: Any) -> Any:
+    """The object whose ``score`` the user called: a Pipeline's (or a meta-estimator's) ``score`` calls its last
+    step's, and the model to keep is the Pipeline with its transforms, not that step."""
+    outer = estimator
+    frame = sys._getframe(1)
+    marker = f"{os.sep}sklearn{os.sep}"
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "score" and marker in code.co_filename:
+            outer = frame.f_locals.get("self", outer)
+        elif not code.co_filename.startswith(_HARNESS_DIR):
+            break
+        frame = frame.f_back
+    return outer
+
+
 def _install_sklearn_base(base: ModuleType) -> None:
     for mixin, metric in ((base.ClassifierMixin, "accuracy"), (base.RegressorMixin, "r2")):
         def make_score(original: Callable[..., Any], metric: str = metric) -> Callable[..., Any]:
@@ -142,7 +162,7 @@ def _install_sklearn_base(base: ModuleType) -> None:
                 if cap is not None:
                     try:
                         cap.record(metric, result, "sklearn.score")
-                        cap.model, cap.model_source = self, "sklearn.score"
+                        cap.model, cap.model_source = _outermost_scorer(self), "sklearn.score"
                     except Exception as e:
                         hook_failed("recording score()", e)
                 return result
@@ -150,6 +170,22 @@ def _install_sklearn_base(base: ModuleType) -> None:
             return score
 
         safe_patch(mixin, "score", make_score)
+
+
+def _install_split(model_selection: ModuleType) -> None:
+    """Remember the user's ``X_train, X_test, y_train, y_test = train_test_split(X, y)``: the diagnosis scores
+    the model on its training rows too (``facts.sklearn_facts``)."""
+    def make_split(original: Callable[..., Any]) -> Callable[..., Any]:
+        def train_test_split(*arrays: Any, **kwargs: Any) -> Any:
+            result = original(*arrays, **kwargs)
+            cap = _user_call()
+            if cap is not None and len(arrays) == 2 and cap.split is None:
+                cap.split = (result[0], result[1], result[2], result[3])
+            return result
+
+        return train_test_split
+
+    safe_patch(model_selection, "train_test_split", make_split)
 
 
 def _install_sklearn_metrics(metrics: ModuleType) -> None:
@@ -200,4 +236,5 @@ def install(printed: list[str]) -> None:
     when_imported("tf_keras", _install_keras)
     when_imported("sklearn.base", _install_sklearn_base)
     when_imported("sklearn.metrics", _install_sklearn_metrics)
+    when_imported("sklearn.model_selection", _install_split)
     _install_print(printed)

@@ -270,6 +270,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         keras_info = {"api": keras_api, "runtime": "tf_keras" if keras_compat.redirected() else "keras",
                       "shims": keras_compat.applied()} if keras_compat.model_classes() else None
         revert_patches()
+        facts = _facts(cap)
         keras_compat.uninstall()
         file_patches.undo()
         _capture.set_current(None)
@@ -283,6 +284,7 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         "warnings": cap.warnings,
         "resumed_from_epoch": cap.resumed_from,
         "keras": keras_info,
+        "facts": facts,
         "duration_s": round(time.time() - start, 3),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     })
@@ -291,6 +293,19 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         result.pop("error", None)
     write_json_atomic(run_dir / "metrics.json", result)
     return code
+
+
+def _facts(cap: Any) -> dict[str, Any]:
+    """The data and model facts of the trial (the Keras fit's, else the scikit-learn model's); never raises."""
+    from training.harness.facts import sklearn_facts
+
+    try:
+        if cap.facts or cap.model is None or not _is_fitted_estimator(cap.model):
+            return cap.facts
+        return sklearn_facts(cap.model, cap.split)
+    except Exception as e:  # a fact we could not read must not cost the trial its result
+        cap.warn(f"could not read the trial's data facts ({type(e).__name__}: {e})")
+        return {}
 
 
 def _peak_rss_mb() -> float:

@@ -20,6 +20,27 @@ KERAS_ALIAS = "_mlops_keras"
 _EPOCHS_AT = {"fit": 3, "fit_generator": 2}  # position of the epochs argument
 
 
+def with_early_stopping(node: cst.Call, epochs_at: int, patience: int, split: float = 0.1) -> cst.Call:
+    """A Keras fit call with an ``EarlyStopping`` callback that restores the best weights added to its callbacks.
+
+    It watches the validation loss; a fit on arrays without validation data gets ``validation_split=split``;
+    a fit on a generator or dataset (where Keras refuses ``validation_split``) watches the training loss.
+    """
+    validated = arg(node, None, "validation_split", "validation_data") is not None
+    if not validated and epochs_at == 3 and arg(node, 1, "y") is not None:  # arrays: Keras can split them
+        node = set_kwarg(node, "validation_split", str(split))
+        validated = True
+    monitor = "val_loss" if validated else "loss"
+    stop = (f'{KERAS_ALIAS}.callbacks.EarlyStopping(monitor="{monitor}", patience={patience}, '
+            "restore_best_weights=True)")
+    existing = arg(node, None, "callbacks")
+    if existing is None:
+        return set_kwarg(node, "callbacks", f"[{stop}]")
+    if isinstance(existing.value, cst.List):
+        return set_kwarg(node, "callbacks", f"[{', '.join(code(e.value) for e in existing.value.elements)}, {stop}]")
+    return set_kwarg(node, "callbacks", f"[*{code(existing.value)}, {stop}]")
+
+
 @register
 class FiltersTweak(Tweak):
     """Give every convolution layer at least ``value`` filters."""
@@ -164,21 +185,7 @@ class EpochsTweak(Tweak):
                 raise SkipTweak(f"epochs is not a number literal ({code(current.value)})")  # type: ignore[union-attr]
             epochs = max(base * value, 10 * value)  # x2 of a 3-epoch script is still too short to tell
             node = set_kwarg(node, "epochs", str(epochs), at, ("nb_epoch",))
-            validated = arg(node, None, "validation_split", "validation_data") is not None
-            if not validated and at == 3 and arg(node, 1, "y") is not None:  # arrays: Keras can split them
-                node = set_kwarg(node, "validation_split", "0.1")
-                validated = True
-            monitor = "val_loss" if validated else "loss"
-            stop = (f'{KERAS_ALIAS}.callbacks.EarlyStopping(monitor="{monitor}", patience={max(3, epochs // 10)}, '
-                    "restore_best_weights=True)")
-            existing = arg(node, None, "callbacks")
-            if existing is None:
-                node = set_kwarg(node, "callbacks", f"[{stop}]")
-            elif isinstance(existing.value, cst.List):
-                node = set_kwarg(node, "callbacks",
-                                 f"[{', '.join(code(e.value) for e in existing.value.elements)}, {stop}]")
-            else:
-                node = set_kwarg(node, "callbacks", f"[*{code(existing.value)}, {stop}]")
+            node = with_early_stopping(node, at, max(3, epochs // 10))
             changes.append(f"{base}->{epochs}")
             return node
 
