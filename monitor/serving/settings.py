@@ -28,7 +28,7 @@ MAX_ROWS_ENV = "MLOPS_PREDICT_MAX_ROWS"
 CAPTURE_ROWS_ENV = "MLOPS_CAPTURE_MAX_ROWS"
 DEFAULT_MAX_BODY_MB = 10
 DEFAULT_MAX_ROWS = 10_000
-DEFAULT_CAPTURE_ROWS = 100
+DEFAULT_CAPTURE_ROWS = 1000
 #: What a serving unit is started with from the environment of the command that starts it (``mlops deploy``),
 #: kept with the unit so that a restart or a rollback starts it the same way.
 UNIT_ENVS = (TOKEN_ENV, CAPTURE_ENV, RETENTION_ENV, MAX_BODY_ENV, MAX_ROWS_ENV, CAPTURE_ROWS_ENV)
