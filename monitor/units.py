@@ -24,6 +24,7 @@ from mlops.console import Out
 from mlops.environments import SERVE_REQUIREMENTS, Images, Virtualenvs, content_hash, dockerfile, translate_docker_error
 from mlops.errors import DeployError
 from mlops.registry import Registry
+from monitor.serving.settings import CAPTURE_DIR_ENV, CAPTURE_ENV, UNIT_ENVS
 
 ROLE = "serving"
 
@@ -37,19 +38,32 @@ def _serve_files() -> dict[str, Path]:
                if f.is_file() and "__pycache__" not in f.parts}}
 
 
-def capture_env(project: str, capture_at: str | None = None) -> dict[str, str]:
-    """What a serving unit needs to capture predictions and take feedback: the run store's MongoDB when
-    ``MONGODB_URI`` is set, else the project's spool (``capture_at``: where it is mounted, for a container), the
-    feedback token and the retention limit when they are set."""
-    env = {var: os.environ[var] for var in ("MLOPS_FEEDBACK_TOKEN", "MLOPS_CAPTURE_RETENTION", "MLOPS_CAPTURE")
-           if os.environ.get(var)}
+#: What a unit's record or container keeps of what it was started with (``unit_env``).
+KEPT_ENVS = (*UNIT_ENVS, "MONGODB_URI", CAPTURE_DIR_ENV)
+
+
+def unit_env(project: str, capture_at: str | None = None) -> dict[str, str]:
+    """What a serving unit is started with: the settings of ``UNIT_ENVS`` that are set here (the feedback token,
+    capture, retention, the request limits), and where it captures: the run store's MongoDB when ``MONGODB_URI``
+    is set, else the project's spool (``capture_at``: where it is mounted, for a container).
+
+    A unit keeps them (a local unit in its private record, a container in its own environment), so that a restart
+    or a rollback by ``mlops watch`` starts it the same way whatever the watchdog's own environment holds.
+    """
+    env = {var: os.environ[var] for var in UNIT_ENVS if os.environ.get(var)}
     if os.environ.get("MONGODB_URI"):
         env["MONGODB_URI"] = os.environ["MONGODB_URI"]
     else:
         folder = paths.capture_dir(project)
         folder.mkdir(parents=True, exist_ok=True)
-        env["MLOPS_CAPTURE_DIR"] = capture_at or str(folder)
+        env[CAPTURE_DIR_ENV] = capture_at or str(folder)
     return env
+
+
+def probe_env() -> dict[str, str]:
+    """What a unit that only answers the gate's probes is started with: no capture (its answers are not live
+    predictions, and never reach the capture store or ``/review``) and no feedback token."""
+    return {CAPTURE_ENV: "off"}
 
 
 def free_port() -> int:
@@ -141,22 +155,25 @@ def serving_containers(client: Any, project: str | None = None) -> list[Any]:
 
 
 def start_container(client: Any, registry: Registry, project: str, version: int, env: str, out: Out,
-                    memory: str = "2g") -> DockerUnit:
-    """Start a serving container for a model version (not yet waiting for it)."""
+                    memory: str = "2g", settings: dict[str, str] | None = None) -> DockerUnit:
+    """Start a serving container for a model version (not yet waiting for it), with ``settings`` in its
+    environment (default: ``unit_env``)."""
     from docker.errors import DockerException
 
     folder = model_folder(registry, project, version)
     tag = serve_image(client, env, out)
     name = f"mlops-serve-{project}-v{version}-{int(time.time())}"
-    capture = capture_env(project, capture_at="/capture")
+    settings = unit_env(project, capture_at="/capture") if settings is None else settings
     volumes = {str(folder): {"bind": "/model", "mode": "ro"}}
     extra: dict[str, Any] = {}
-    if "MLOPS_CAPTURE_DIR" in capture:  # the spool is shared with the mlops commands: same user on both sides
-        volumes[str(paths.capture_dir(project))] = {"bind": "/capture", "mode": "rw"}
+    if CAPTURE_DIR_ENV in settings:  # the spool is shared with the mlops commands: same user on both sides
+        spool = paths.capture_dir(project)
+        spool.mkdir(parents=True, exist_ok=True)
+        volumes[str(spool)] = {"bind": settings[CAPTURE_DIR_ENV], "mode": "rw"}
         extra["user"] = f"{os.getuid()}:{os.getgid()}"
     try:
         container = client.containers.run(
-            tag, detach=True, name=name, volumes=volumes, environment=capture, **extra,
+            tag, detach=True, name=name, volumes=volumes, environment=settings, **extra,
             ports={"8000/tcp": ("127.0.0.1", free_port())}, mem_limit=memory, read_only=True,
             tmpfs={"/tmp": "rw,exec,size=256m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
             labels={"mlops.role": ROLE, "mlops.project": project, "mlops.model_version": str(version),
@@ -207,7 +224,14 @@ class DockerUnit(ServingUnit):
         self._call("removing", lambda: self.container.remove(force=True))
 
     def start_version(self, registry: Registry, version: int, out: Out) -> ServingUnit:
-        return start_container(self.client, registry, self.project, version, self.env, out)
+        return start_container(self.client, registry, self.project, version, self.env, out,
+                               settings=self.settings())
+
+    def settings(self) -> dict[str, str]:
+        """What the container was started with (``KEPT_ENVS`` of its environment)."""
+        self._call("inspecting", self.container.reload)
+        pairs = (item.split("=", 1) for item in self.container.attrs["Config"].get("Env") or [] if "=" in item)
+        return {name: value for name, value in pairs if name in KEPT_ENVS}
 
 
 # -- local processes -----------------------------------------------------------------------------
@@ -217,8 +241,22 @@ def serving_records() -> Path:
     return paths.home() / "serving"
 
 
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write a unit's record readable by this user only (it holds the feedback token), replacing it at once."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
 class LocalUnit(ServingUnit):
-    """A serving process on this machine (uvicorn in a virtualenv of the model's environment)."""
+    """A serving process on this machine (uvicorn in a virtualenv of the model's environment).
+
+    Its record (``serving_records()/<name>.json``, mode 0600) keeps what it was started with (``settings``), so
+    that a restart or a rollback starts it the same way.
+    """
 
     def __init__(self, record: Path) -> None:
         self.record = record
@@ -274,7 +312,7 @@ class LocalUnit(ServingUnit):
         self.record.unlink(missing_ok=True)
 
     def start_version(self, registry: Registry, version: int, out: Out) -> ServingUnit:
-        return start_local(registry, self.project, version, self.env, out)
+        return start_local(registry, self.project, version, self.env, out, settings=self.data.get("settings"))
 
     def _stop(self) -> None:
         if self._alive():
@@ -289,38 +327,40 @@ class LocalUnit(ServingUnit):
             os.killpg(self.data["pid"], signal.SIGKILL)
 
     def _save(self) -> None:
-        tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        os.replace(tmp, self.record)
+        _write_private(self.record, self.data)
 
 
 def _spawn(data: dict[str, Any]) -> dict[str, Any]:
-    """Start the server process described by a record; return the fields that change."""
+    """Start the server process described by a record (with its ``settings``; a record written before units kept
+    them: ``unit_env``); return the fields that change."""
     log = open(data["log"], "a")  # handed to the child process, closed here once it has it
+    settings = data["settings"] if "settings" in data else unit_env(data["project"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "PYTHONPATH": str(paths.source_root() / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **capture_env(data["project"])}
+           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **settings}
     proc = subprocess.Popen([data["python"], "-m", "serving", "--host", "127.0.0.1", "--port", str(data["port"])],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
     return {"pid": proc.pid, "started": time.time()}
 
 
-def start_local(registry: Registry, project: str, version: int, env: str, out: Out) -> LocalUnit:
-    """Start a local serving process for a model version (its virtualenv is built once)."""
+def start_local(registry: Registry, project: str, version: int, env: str, out: Out,
+                settings: dict[str, str] | None = None) -> LocalUnit:
+    """Start a local serving process for a model version (its virtualenv is built once), with ``settings`` in its
+    environment (default: ``unit_env``), kept in its record."""
     folder = model_folder(registry, project, version)
     venvs = Virtualenvs()
     extra = (paths.source_root() / SERVE_REQUIREMENTS,)
     venvs.prepare(env, out.info, extra=extra)
     records = serving_records()
-    records.mkdir(parents=True, exist_ok=True)
+    records.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = f"mlops-serve-{project}-v{version}-{int(time.time() * 1000)}"
     data = {"name": name, "project": project, "version": version, "env": env, "port": free_port(),
             "python": str(venvs.python_of(env, extra)), "model_dir": str(folder),
-            "log": str(records / f"{name}.log")}
+            "log": str(records / f"{name}.log"), "settings": unit_env(project) if settings is None else settings}
     data.update(_spawn(data))
     record = records / f"{name}.json"
-    record.write_text(json.dumps(data, indent=2))
+    _write_private(record, data)
     return LocalUnit(record)
 
 
@@ -338,8 +378,9 @@ def all_units(client: Any | None, project: str | None = None) -> list[ServingUni
 
 
 def start_unit(client: Any | None, registry: Registry, project: str, version: int, env: str,
-               out: Out) -> ServingUnit:
-    """A container when Docker answers, else a local process."""
+               out: Out, settings: dict[str, str] | None = None) -> ServingUnit:
+    """A container when Docker answers, else a local process, with ``settings`` in its environment (default:
+    ``unit_env``)."""
     if client is not None:
-        return start_container(client, registry, project, version, env, out)
-    return start_local(registry, project, version, env, out)
+        return start_container(client, registry, project, version, env, out, settings=settings)
+    return start_local(registry, project, version, env, out, settings=settings)

@@ -95,6 +95,29 @@ def test_the_call_checker_catches_what_does_not_exist(bad: str) -> None:
         check_parses(bad)
 
 
+#: The mlops commands that may start a serving unit: a deploy, a rollback (``watch``), a retrain's deploy, and the
+#: retrain that ``monitor`` starts itself without Jenkins.
+STARTS_UNITS = ("deploy", "watch", "retrain", "monitor", "run", "serve")
+TOKEN_BINDING = "MLOPS_FEEDBACK_TOKEN = credentials('mlops-feedback-token')"
+
+
+def test_every_stage_that_starts_a_serving_unit_binds_the_feedback_token_and_no_other_stage_does() -> None:
+    starting = []
+    for path in JENKINS_FILES:
+        text = path.read_text()
+        own_environment = text.split("stages {", 1)[0]  # the pipeline's, seen by all its stages
+        blocks = re.split(r"stage\('([^']+)'\)", text)
+        for name, block in zip(blocks[1::2], blocks[2::2], strict=True):
+            calls = [c for c in mlops_calls(block) if c.split()[1:2] and c.split()[1] in STARTS_UNITS]
+            bound = TOKEN_BINDING in block or TOKEN_BINDING in own_environment
+            if calls:
+                starting.append(name)
+                assert bound, f"{path.name}: stage '{name}' runs {calls} without binding the feedback token"
+            elif path.name == "Jenkinsfile":  # its other stages run the pushed code: they never see the token
+                assert not bound, f"Jenkinsfile: stage '{name}' sees the feedback token but starts no unit"
+    assert {"Deploy", "Watch", "Live accuracy", "Retrain"} <= set(starting)
+
+
 def test_groovy_lint_finds_no_errors() -> None:
     linter = shutil.which("npm-groovy-lint")
     if linter is None:

@@ -29,6 +29,8 @@ pipelineJob('mlops-monitor') {
                         MONGODB_URI = credentials('mlops-mongodb-uri')
                         SMTP_PASSWORD = credentials('mlops-smtp-password')
                         JENKINS_API = credentials('mlops-jenkins-api')
+                        // a rollback (mlops watch) or a retrain started without Jenkins (mlops monitor) starts a unit
+                        MLOPS_FEEDBACK_TOKEN = credentials('mlops-feedback-token')
                     }
                     stages {
                         stage('Watch') {

@@ -63,7 +63,7 @@ class Units:
         Raises:
             MlopsError: It could not be started or did not load its model; the message says why.
         """
-        from monitor.units import start_unit
+        from monitor.units import probe_env, start_unit
 
         if version.version in self.failed:
             raise MlopsError(self.failed[version.version])
@@ -73,7 +73,8 @@ class Units:
             self.out.info(f"gate: serving model v{version.version} in {where} to evaluate it ({env} environment)")
             begun = time.time()
             try:
-                unit = start_unit(self.client, self.registry, version.project, version.version, env, self.out)
+                unit = start_unit(self.client, self.registry, version.project, version.version, env, self.out,
+                                  settings=probe_env())  # the probes are not live predictions: nothing captured
             except MlopsError as e:
                 self.failed[version.version] = f"it could not be started: {str(e).splitlines()[0]}"
                 raise MlopsError(self.failed[version.version]) from e

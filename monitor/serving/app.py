@@ -89,10 +89,10 @@ def _capture_sink(settings: Settings, serving_metrics: ServingMetrics) -> Predic
     store = open_capture(settings.mongodb_uri, settings.capture_dir) if settings.capture else None
     if store is None:
         return NullSink()
-    print(f"mlops serve: capturing predictions into {store.description} (keeping {settings.retention} per project)",
-          file=sys.stderr, flush=True)
+    print(f"mlops serve: capturing predictions into {store.description} (keeping {settings.retention} per project, "
+          f"the first {settings.capture_rows} rows of a request)", file=sys.stderr, flush=True)
     return CaptureSink(store, settings.retention, on_written=serving_metrics.captured.inc,
-                       on_dropped=serving_metrics.capture_dropped.inc)
+                       on_dropped=serving_metrics.capture_dropped.inc, per_call=settings.capture_rows)
 
 
 def _load(app: FastAPI, settings: Settings) -> None:

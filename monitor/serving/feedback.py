@@ -121,7 +121,9 @@ def record_feedback(state: Any, items: list[LabelItem], source: str) -> LabelRes
             shown = ", ".join(repr(i) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
             what = f"no prediction with inference_id {shown}" if single else \
                 f"{len(missing)} of {len(pairs)} inference_ids have no prediction: {shown}"
-            raise FeedbackRefused(404, f"{what} (unknown, or older than the retention limit); nothing was recorded")
+            raise FeedbackRefused(404, f"{what} (unknown, older than the retention limit, or beyond the first "
+                                       f"{state.settings.capture_rows} rows of its request, the ones captured); "
+                                       "nothing was recorded")
         return store.add_labels(model.project, pairs, source)
     except CaptureUnavailable as e:
         raise FeedbackRefused(503, f"cannot record labels now: {e}") from e

@@ -96,6 +96,18 @@ class ServedModel(abc.ABC):
         """Score validated rows: ``{"predictions": [...]}`` (and ``probabilities`` for Keras classifiers)."""
 
 
+def boolean_in(rows: list[Any]) -> str | None:
+    """Why the rows are refused if a value in them is ``true`` or ``false`` (numpy would take it as 1 or 0), else
+    ``None``."""
+    for i, row in enumerate(rows):
+        values = row.items() if isinstance(row, dict) else enumerate(_flatten(row) if isinstance(row, list) else [])
+        for where, value in values:
+            if isinstance(value, bool):
+                what = f"feature {where!r}" if isinstance(row, dict) else f"value {where}"
+                return f"row {i}: {what} is {str(value).lower()}, not a number; send 1 or 0 if that is what it means"
+    return None
+
+
 def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
     """Rows checked one by one and flattened, or the reason why the first bad one does not fit ``model``."""
     out = []
@@ -108,6 +120,8 @@ def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
         if model.width and len(flat) != model.width:
             raise BadInput(f"row {i}: expected {model.width} numbers (input shape {list(model.shape)}), "
                            f"got {len(flat)}")
+        if any(isinstance(v, bool) for v in flat):
+            raise BadInput(f"row {i}: true and false are not numbers; send 1 or 0 if that is what they mean")
         try:
             values = [math.nan if v is None and model.allow_missing else float(v) for v in flat]
         except (TypeError, ValueError) as e:

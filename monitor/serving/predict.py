@@ -23,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from .model import BadInput
+from .model import BadInput, boolean_in
 from .schemas import PredictRequest, one_line
 from .sink import Prediction
 
@@ -53,7 +53,10 @@ OPERATION: dict[str, Any] = {
                                "`probabilities` for classifiers that have them); `Server-Timing: predict;dur=<ms>, "
                                "server;dur=<ms>`"},
         "405": {"description": "Not a POST"},
-        "422": {"description": "The rows do not fit the model: `detail` says why, in one line"},
+        "413": {"description": "The body is larger than `MLOPS_PREDICT_MAX_MB` (10 MB) or has more rows than "
+                               "`MLOPS_PREDICT_MAX_ROWS` (10,000): `detail` says which"},
+        "422": {"description": "The rows do not fit the model (a value that is not a number, `true` and `false` "
+                               "included): `detail` says why, in one line"},
         "503": {"description": "The model is still loading"}},
 }
 
@@ -65,14 +68,18 @@ async def answer(state: Any, scope: MutableMapping[str, Any], receive: Receive, 
     start = time.perf_counter()
     status = 500
     try:
+        settings = state.settings
         if scope["method"] != "POST":
             status, content, predict_s, scored = 405, _detail("Method Not Allowed"), None, None
         else:
-            raw = await _body(receive)
-            if raw is None:  # the client went away before it finished sending
+            raw = None if _declared(scope) > settings.max_body else await _body(receive, settings.max_body)
+            if raw is _GONE:  # the client went away before it finished sending
                 status = 499
                 return
-            status, content, predict_s, scored = await _answer(state, raw, start)
+            if not isinstance(raw, bytes):
+                status, content, predict_s, scored = 413, _too_large(settings.max_body), None, None
+            else:
+                status, content, predict_s, scored = await _answer(state, raw, start)
         headers = [_JSON, (b"content-length", b"%d" % len(content))]
         if status == 405:
             headers.append((b"allow", b"POST"))
@@ -88,16 +95,42 @@ async def answer(state: Any, scope: MutableMapping[str, Any], receive: Receive, 
         state.metrics.observe("/predict", status, time.perf_counter() - start)
 
 
-async def _body(receive: Receive) -> bytes | None:
-    """The whole request body, or ``None`` if the client disconnected."""
+class _Gone:
+    """What ``_body`` returns when the client went away before it finished sending."""
+
+
+_GONE = _Gone()
+
+
+def _declared(scope: MutableMapping[str, Any]) -> int:
+    """The body's size that the request's ``Content-Length`` header announces (0 without one)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0  # the server has refused a malformed one already
+    return 0
+
+
+async def _body(receive: Receive, limit: int) -> bytes | _Gone | None:
+    """The whole request body; ``None`` once it grows beyond ``limit`` bytes (the rest is not read), ``_GONE`` if
+    the client disconnected."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            return _GONE
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
             return None
-        chunks.append(message.get("body", b""))
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def _too_large(limit: int) -> bytes:
+    return _detail(f"the body is larger than {limit / 1e6:g} MB, the server's limit (MLOPS_PREDICT_MAX_MB); "
+                   "send fewer rows per request")
 
 
 Answer = tuple[int, bytes, float | None, Prediction | None]
@@ -110,6 +143,12 @@ async def _answer(state: Any, raw: bytes, start: float) -> Answer:
         body = PredictRequest.model_validate_json(raw)
     except ValidationError as e:
         return 422, _detail(one_line(e.errors())), None, None
+    limit = state.settings.max_rows
+    if len(body.rows) > limit:
+        return 413, _detail(f"{len(body.rows)} rows in one request, more than the server's limit of {limit} "
+                            "(MLOPS_PREDICT_MAX_ROWS); send them in several requests"), None, None
+    if (b"true" in raw or b"false" in raw) and (why := boolean_in(body.rows)) is not None:
+        return 422, _detail(why), None, None
     model = state.slot.model
     if model is None:
         return 503, _detail("the model is still loading"), None, None

@@ -21,6 +21,17 @@ CAPTURE_DIR_ENV = "MLOPS_CAPTURE_DIR"
 CAPTURE_ENV = "MLOPS_CAPTURE"
 RETENTION_ENV = "MLOPS_CAPTURE_RETENTION"
 TOKEN_ENV = "MLOPS_FEEDBACK_TOKEN"
+#: What one ``POST /predict`` may carry: its body in MB (413 beyond), its rows (413 beyond), and how many of its
+#: rows are captured (the first ones; one client's large requests cannot push everyone else's out of retention).
+MAX_BODY_ENV = "MLOPS_PREDICT_MAX_MB"
+MAX_ROWS_ENV = "MLOPS_PREDICT_MAX_ROWS"
+CAPTURE_ROWS_ENV = "MLOPS_CAPTURE_MAX_ROWS"
+DEFAULT_MAX_BODY_MB = 10
+DEFAULT_MAX_ROWS = 10_000
+DEFAULT_CAPTURE_ROWS = 1000
+#: What a serving unit is started with from the environment of the command that starts it (``mlops deploy``),
+#: kept with the unit so that a restart or a rollback starts it the same way.
+UNIT_ENVS = (TOKEN_ENV, CAPTURE_ENV, RETENTION_ENV, MAX_BODY_ENV, MAX_ROWS_ENV, CAPTURE_ROWS_ENV)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,9 @@ class Settings:
         retention: Predictions kept per project (``MLOPS_CAPTURE_RETENTION``).
         feedback_token: The token that ``POST /feedback`` and ``/review`` ask for (``MLOPS_FEEDBACK_TOKEN``);
             ``None``: feedback is refused.
+        max_body: Largest ``/predict`` body in bytes (``MLOPS_PREDICT_MAX_MB``, in MB).
+        max_rows: Most rows one ``/predict`` may carry (``MLOPS_PREDICT_MAX_ROWS``).
+        capture_rows: Rows of one ``/predict`` that are captured, the first ones (``MLOPS_CAPTURE_MAX_ROWS``).
     """
 
     model_dir: Path = Path("/model")
@@ -51,6 +65,9 @@ class Settings:
     capture: bool = True
     retention: int = DEFAULT_RETENTION
     feedback_token: str | None = field(default=None, repr=False)
+    max_body: int = DEFAULT_MAX_BODY_MB * 1_000_000
+    max_rows: int = DEFAULT_MAX_ROWS
+    capture_rows: int = DEFAULT_CAPTURE_ROWS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,7 +82,10 @@ class Settings:
                    capture_dir=Path(env[CAPTURE_DIR_ENV]) if env.get(CAPTURE_DIR_ENV) else None,
                    capture=env.get(CAPTURE_ENV, "on").strip().lower() not in ("off", "0", "false", "no"),
                    retention=_positive(RETENTION_ENV, env.get(RETENTION_ENV), DEFAULT_RETENTION),
-                   feedback_token=env.get(TOKEN_ENV) or None)
+                   feedback_token=env.get(TOKEN_ENV) or None,
+                   max_body=_positive(MAX_BODY_ENV, env.get(MAX_BODY_ENV), DEFAULT_MAX_BODY_MB) * 1_000_000,
+                   max_rows=_positive(MAX_ROWS_ENV, env.get(MAX_ROWS_ENV), DEFAULT_MAX_ROWS),
+                   capture_rows=_positive(CAPTURE_ROWS_ENV, env.get(CAPTURE_ROWS_ENV), DEFAULT_CAPTURE_ROWS))
 
 
 def _positive(name: str, value: str | None, default: int) -> int:

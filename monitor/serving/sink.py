@@ -81,10 +81,10 @@ class NullSink:
         """Nothing to stop."""
 
 
-def documents(prediction: Prediction) -> list[dict[str, Any]]:
+def documents(prediction: Prediction, limit: int | None = None) -> list[dict[str, Any]]:
     """The ``predictions`` documents of one answered call, one per row (``row`` still a numpy row: each store
-    encodes it its own way)."""
-    rows = prediction.rows.reshape(len(prediction.rows), -1)
+    encodes it its own way); of its first ``limit`` rows only, when a limit is given."""
+    rows = prediction.rows[:limit].reshape(len(prediction.rows[:limit]), -1)
     outputs = prediction.result.get("predictions", [])
     probabilities = prediction.result.get("probabilities") or [None] * len(rows)
     return [{"_id": inference_id, "project": prediction.project, "model_version": prediction.model_version,
@@ -109,7 +109,9 @@ class CaptureSink:
     as possible (the loop waits up to the interpreter's switch interval, 5 ms, for a thread that holds it). A daemon
     thread writes the queue in batches; while the store cannot be reached it keeps up to ``max_pending`` rows,
     drops the oldest beyond that, retries with back-off and says once that capture paused and once that it resumed.
-    Every ``PRUNE_EVERY_S`` it deletes the oldest unlabelled predictions beyond ``retention``.
+    Every ``PRUNE_EVERY_S`` it deletes the oldest unlabelled predictions beyond ``retention``. Of a call with more
+    than ``per_call`` rows only the first ``per_call`` are kept, so that one client's large requests cannot push
+    everyone else's predictions out of the retention.
 
     Args:
         store: Where predictions go.
@@ -117,12 +119,14 @@ class CaptureSink:
         max_pending: Rows kept in memory while the store is unreachable.
         on_written: Called with the number of rows of each batch written.
         on_dropped: Called with the number of rows dropped.
+        per_call: Rows kept of one call (``None``: all).
     """
 
     def __init__(self, store: CaptureStore, retention: int, max_pending: int = MAX_PENDING_ROWS,
                  on_written: Callable[[int], None] | None = None,
-                 on_dropped: Callable[[int], None] | None = None) -> None:
+                 on_dropped: Callable[[int], None] | None = None, per_call: int | None = None) -> None:
         self.store = store
+        self.per_call = per_call
         self.on_written = on_written or (lambda n: None)
         self.on_dropped = on_dropped or (lambda n: None)
         self.retention = retention
@@ -145,11 +149,12 @@ class CaptureSink:
     def record(self, prediction: Prediction) -> None:
         """Queue one answered call (never blocks on the store, never raises)."""
         try:
-            item = _Queued(prediction.project, self.store.prepare(documents(prediction)))
+            item = _Queued(prediction.project, self.store.prepare(documents(prediction, self.per_call)))
         except Exception as e:  # the client has its answer: this call goes uncaptured, and is counted as dropped
+            lost = len(prediction.inference_ids[:self.per_call])
             with self._lock:
-                self.dropped += len(prediction.inference_ids)
-            self.on_dropped(len(prediction.inference_ids))
+                self.dropped += lost
+            self.on_dropped(lost)
             if not self._said_unprepared:
                 self._said_unprepared = True
                 self._say(f"capture: a prediction could not be stored and was dropped: {type(e).__name__}: {e}")

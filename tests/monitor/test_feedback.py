@@ -364,3 +364,17 @@ def test_mlops_feedback_sends_a_csv_in_batches_and_names_the_line_it_refuses(pyt
     store = SpoolCapture(spool)
     assert len(store.labelled("wine")) == 600
     assert {h["source"] for h in store.label_history("wine")} == {"cli"}
+
+
+def test_only_the_first_rows_of_a_large_request_are_captured_and_can_take_labels(python, model, rows, tmp_path):
+    spool = tmp_path / "capture"
+    with server(python, model, spool, MLOPS_CAPTURE_MAX_ROWS="5") as url:
+        large = predict(url, rows[:8])["inference_ids"]
+        small = predict(url, rows[8:11])["inference_ids"]
+        assert len(large) == 8  # every row is answered
+        wait_captured(spool, [*large[:5], *small])
+        assert sorted(SpoolCapture(spool).predictions("wine", large)) == sorted(large[:5])
+        code, body = http(f"{url}/feedback", {"inference_id": large[6], "label": 1}, token=TOKEN)
+        assert code == 404 and "beyond the first 5 rows of its request, the ones captured" in body["detail"]
+        code, body = http(f"{url}/feedback", {"inference_id": large[4], "label": 1}, token=TOKEN)
+        assert code == 200 and body == {"recorded": 1, "replaced": 0}

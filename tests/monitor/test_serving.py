@@ -106,13 +106,16 @@ def test_a_killed_serving_container_is_restarted_with_the_same_model(env, client
     assert event.reason.startswith("exited")
 
 
-def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, home: Path) -> None:
+def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, home: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     good = deploy(env)
     registry = Registry(get_run_store())
     bad_version = register_broken_model(registry, home)
     registry.promote("wine-sklearn", bad_version, why="a new model that cannot load")
     client.containers.get(good["container"]).remove(force=True)
+    monkeypatch.setenv("MLOPS_FEEDBACK_TOKEN", "deployed-with-this-token")
     bad = start_container(client, registry, "wine-sklearn", bad_version, "ml", Out())
+    monkeypatch.delenv("MLOPS_FEEDBACK_TOKEN")  # the watchdog's environment has none
     assert bad.wait_healthy(120) == "exited"  # its workers start, fail to load, exit 3
     dog = Watchdog(registry, Out(), client, Policy(max_restarts=2, backoff_s=0))
     actions = [dog.check_once() for _ in range(4)]
@@ -128,6 +131,7 @@ def test_a_crash_looping_new_model_is_rolled_back_and_alerted_once(env, client, 
     assert len(outbox) == 1
     [serving] = serving_containers(client, "wine-sklearn")
     assert serving.labels["mlops.model_version"] == "1"
+    assert "MLOPS_FEEDBACK_TOKEN=deployed-with-this-token" in serving.attrs["Config"]["Env"]  # the unit's, kept
     assert not any(c.name == bad.name for c in serving_containers(client))
 
 

@@ -136,6 +136,9 @@ BAD = [
     ({"rows": []}, 'send {"rows": [[...], ...]}: a non-empty list of rows'),
     ({"data": [[1.0] * 13]}, 'send {"rows": [[...], ...]}'),
     ([[1.0] * 13], 'send {"rows": [[...], ...]}'),
+    ({"rows": [[1.0] * 12 + [True]]}, "row 0: value 12 is true, not a number; send 1 or 0"),
+    ({"rows": [[1.0] * 13, [[1.0] * 6, [False] + [1.0] * 6]]}, "row 1: value 6 is false, not a number"),
+    ({"rows": [dict.fromkeys(["Alcohol", "Malic_acid"], 1.0) | {"Ash": True}]}, "row 0: feature 'Ash' is true"),
 ]
 
 
@@ -367,3 +370,56 @@ def test_a_port_in_use_ends_the_server_with_one_line(python, models, workers) ->
     assert proc.returncode != 0
     assert "address already in use" in proc.stderr.lower()
     assert "Traceback" not in proc.stderr
+
+
+def post_streamed(url: str, body: bytes, chunked: bool) -> tuple[int, dict]:
+    """``POST /predict`` of ``body``, announced by ``Content-Length`` or sent in chunks without it."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        if chunked:
+            pieces = (body[i:i + 65536] for i in range(0, len(body), 65536))
+            connection.request("POST", "/predict", body=pieces, encode_chunked=True,
+                               headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        else:
+            connection.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_limit_gets_a_413_before_it_is_parsed_announced_or_streamed(python, models) -> None:
+    row = json.loads((models / "expected.json").read_text())["rows"][0]
+    not_json = b"x" * 2_500_000  # parsed, it would be a 422 "not JSON"
+    with server(python, models / "wine", MLOPS_PREDICT_MAX_MB="2") as (url, _):
+        for chunked in (False, True):
+            code, answer = post_streamed(url, not_json, chunked)
+            assert code == 413, (chunked, answer)
+            assert answer["detail"] == ("the body is larger than 2 MB, the server's limit (MLOPS_PREDICT_MAX_MB); "
+                                        "send fewer rows per request")
+            code, answer = post_streamed(url, json.dumps({"rows": [row] * 4000}).encode(), chunked)  # 1.5 MB
+            assert code == 200 and len(answer["predictions"]) == 4000
+    with server(python, models / "wine") as (url, _):  # 10 MB unless told otherwise
+        code, answer = post_streamed(url, b" " * 10_000_001, chunked=False)
+        assert code == 413 and "larger than 10 MB" in answer["detail"]
+
+
+def test_more_rows_than_the_limit_get_a_413_naming_the_limit(python, models) -> None:
+    row = json.loads((models / "expected.json").read_text())["rows"][0]
+    with server(python, models / "wine", MLOPS_PREDICT_MAX_ROWS="50") as (url, _):
+        code, text = call(f"{url}/predict", {"rows": [row] * 51})
+        assert code == 413 and json.loads(text)["detail"] == (
+            "51 rows in one request, more than the server's limit of 50 (MLOPS_PREDICT_MAX_ROWS); send them in "
+            "several requests")
+        code, text = call(f"{url}/predict", {"rows": [row] * 50})
+        assert code == 200 and len(json.loads(text)["predictions"]) == 50
+
+
+@pytest.mark.parametrize(("name", "value"), [("MLOPS_PREDICT_MAX_MB", "0"), ("MLOPS_PREDICT_MAX_ROWS", "many"),
+                                             ("MLOPS_CAPTURE_MAX_ROWS", "-1")])
+def test_a_bad_request_limit_is_refused_in_one_line(python, name: str, value: str) -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), name: value}
+    proc = subprocess.run([python, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"mlops serve: {name} must be a whole number of at least 1, but got {value!r}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlops.data import read_snapshot
+from monitor.serving.capture import SpoolCapture
 from tests.conftest import EXAMPLES, mlops
 
 DATA = Path("/work/shared/data")
@@ -203,3 +204,20 @@ def test_a_keras_data_project_is_served_with_its_transform_and_blessed(tmp_path:
     meta = json.loads((folder / "model.json").read_text())
     assert meta["transform"] == "transform.joblib" and (folder / "transform.joblib").is_file()
     assert meta["classes"] == ["1", "2", "3"] and summary["evaluation"]["labels"] == ["1", "2", "3"]
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_gates_probes_are_not_captured_as_live_predictions(tmp_path: Path, mlops_home: Path) -> None:
+    project = tmp_path / "wine"
+    project.mkdir()
+    (project / "mlops.yaml").write_text("data: {path: wines.csv.gz, label: Class}\nbudget: {max_trials: 1}\n"
+                                        "target: 0.5\n")
+    (project / "wines.csv.gz").write_bytes(WINES.read_bytes())
+    out = tmp_path / "out"
+    code, _, err = cli("train", str(project), "--out", str(out), uri="")
+    assert code == 0, err
+    code, decision, err = cli("evaluate", str(out / "summary.json"), "--json", uri="")
+    assert decision["infra"]["status"] == "passed" and decision["infra"]["rows"] >= 5, err  # the probes answered
+    spool = mlops_home / "capture" / "wine"
+    # nothing for /review to show, nothing for the live accuracy or the next retrain to take as a user's row
+    assert not (spool / "capture.sqlite").exists() or SpoolCapture(spool).recent("wine", 1000) == []
