@@ -116,7 +116,7 @@ def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     prune_checkouts(dest.parent, keep=KEEP_CHECKOUTS)
     project = dest / os.environ.get("MLOPS_PROJECT_DIR", ".")
     out.info(f"mlops: training {short} of {repo} from {project}")
-    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo)
+    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo, from_hook=True)
     summary = run_project(project, opts, out)
     return 0 if summary["status"] == "passed" else 1
 
