@@ -73,6 +73,8 @@ def unavailable_reason() -> str:
         return f"{BWRAP} is empty"
     if program is None:
         return "bubblewrap is not installed (apt-get install bubblewrap)"
+    if bwrap() is not None:
+        return "bubblewrap is turned off for this backend"
     return f"{program} cannot create namespaces here (are unprivileged user namespaces disabled?)"
 
 
