@@ -65,11 +65,18 @@ def _docker(warm: bool) -> Backend:
     return backend
 
 
+def need_bubblewrap() -> None:
+    """Skip where bubblewrap cannot sandbox (fail with ``MLOPS_REQUIRE_BWRAP=1``, as in CI)."""
+    if bwrap() is None:
+        if os.environ.get("MLOPS_REQUIRE_BWRAP") == "1":
+            pytest.fail("MLOPS_REQUIRE_BWRAP=1 but bubblewrap cannot make namespaces here")
+        pytest.skip("bubblewrap cannot make namespaces here (apt-get install bubblewrap)")
+
+
 @pytest.fixture(params=["local", "local-warm", "docker", "docker-warm"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param.startswith("local"):
-        if bwrap() is None:
-            pytest.skip("bubblewrap cannot make namespaces here (apt-get install bubblewrap)")
+        need_bubblewrap()
         request.getfixturevalue("ml_env")
         made: Backend = LocalBackend(warm=request.param == "local-warm")
     else:
@@ -133,8 +140,7 @@ def test_a_trial_reaches_no_secret_project_file_process_port_or_other_project(
 
 def test_a_warm_trial_leaves_nothing_running_for_the_next_one(ml_env: str, project_factory, tmp_path: Path,
                                                                 mlops_home: Path) -> None:
-    if bwrap() is None:
-        pytest.skip("bubblewrap cannot make namespaces here")
+    need_bubblewrap()
     sleep = f"{600 + secrets.randbelow(10_000) / 1000:.3f}"
     project = project_factory({"train.py": f"import subprocess, sklearn\n"
                                            f"subprocess.Popen(['sleep', '{sleep}'], start_new_session=True)\n"
