@@ -103,6 +103,7 @@ class Cgroups:
     def create(self, memory: str | None, cpus: float | None) -> Cgroup | None:
         """A new cgroup limited to ``memory`` and ``cpus`` (what can be limited here), or ``None``."""
         name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.remove_stale()
         try:
             v2 = self._v2_root()
             if v2 is not None:
@@ -110,6 +111,21 @@ class Cgroups:
             return self._create_v1(name, memory, cpus)
         except OSError:
             return None
+
+    def remove_stale(self) -> int:
+        """Remove the empty cgroups that processes now gone made (one killed before it removed its own)."""
+        removed = 0
+        for group in (self.root / GROUP, self.root / "unified" / GROUP, self.root / "memory" / GROUP,
+                      self.root / "cpu" / GROUP):
+            for folder in group.iterdir() if group.is_dir() else []:
+                owner = folder.name.split("-", 1)[0]
+                if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                    try:
+                        folder.rmdir()
+                        removed += 1
+                    except OSError:
+                        continue
+        return removed
 
     def _create_v2(self, root: Path, name: str, memory: str | None, cpus: float | None) -> Cgroup:
         wanted = {"memory", "cpu"} & set((root / "cgroup.controllers").read_text().split())
