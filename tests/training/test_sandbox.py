@@ -189,3 +189,21 @@ def test_the_operator_lets_it_run_unsandboxed_and_every_run_says_so(project_fact
     assert "refusing" not in done.stdout + done.stderr
     assert "accuracy=0.9000" in done.stdout, done.stdout  # the trial ran, unsandboxed: and the run says so
     assert "sandbox: NONE (MLOPS_BWRAP is empty;" in done.stdout
+
+
+def test_the_git_hook_refuses_a_push_when_nothing_can_sandbox_it(tmp_path: Path) -> None:
+    git_env = {**os.environ, **HOOKED, "MLOPS_ALLOW_UNSANDBOXED": "", "GIT_AUTHOR_NAME": "ds",
+               "GIT_AUTHOR_EMAIL": "ds@example.com", "GIT_COMMITTER_NAME": "ds",
+               "GIT_COMMITTER_EMAIL": "ds@example.com"}
+    bare, work = tmp_path / "models.git", tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    assert mlops("hook", "install", str(bare)).returncode == 0
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
+    write_project(work, {"train.py": "import sklearn\nprint('accuracy 0.9')\n"})
+    for args in (["add", "."], ["commit", "-q", "-m", "a model"]):
+        subprocess.run(["git", *args], cwd=work, check=True, env=git_env)
+    push = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=work, capture_output=True, text=True,
+                          env=git_env, timeout=300)
+    refusals = [line for line in push.stderr.splitlines() if "refusing to run a push from the git hook" in line]
+    assert len(refusals) == 1 and "MLOPS_ALLOW_UNSANDBOXED=1" in refusals[0], push.stderr
+    assert "trial 1" not in push.stderr and "Traceback" not in push.stderr
