@@ -115,6 +115,8 @@ class Run(Record):
     task: str = "classification"
     image: str = ""
     backend: str = ""
+    #: The line naming the sandbox its trials had (``sandbox: bubblewrap (...)``, ``sandbox: NONE (...)``).
+    sandbox: str = ""
     metric: str = "accuracy"
     target: float = 0.8
     goal: str = "maximize"

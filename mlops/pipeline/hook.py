@@ -119,7 +119,8 @@ def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     out.info(f"mlops: training {short} of {repo} from {project}")
     within = Path(os.environ.get("MLOPS_PROJECT_DIR", ".")).as_posix().strip("/")
     origin = str(git_dir.resolve()) + ("" if within in ("", ".") else f"#{within}")
-    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo, origin=origin)
+    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo, origin=origin,
+                      from_hook=True)
     summary = run_project(project, opts, out)
     return 0 if summary["status"] == "passed" else 1
 

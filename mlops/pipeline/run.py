@@ -59,6 +59,8 @@ class RunOptions:
     quiet: bool = False
     #: More dotted config fields (``mlops retrain`` adds its ground-truth file to ``data.path``).
     config: dict[str, Any] = field(default_factory=dict)
+    #: The git hook runs a push: ``--backend auto`` refuses to run it without a sandbox (as under Jenkins).
+    from_hook: bool = False
 
     def overrides(self) -> dict[str, Any]:
         """Dotted config fields set on the command line (and by ``mlops retrain``: ``config``)."""
@@ -91,6 +93,8 @@ class Pipeline:
     reach: Any = None
     #: What mlops decided on its own for the script (paths mapped, repository, packages): console and report.
     resolved: list[str] = field(default_factory=list)
+    #: The line naming the sandbox the trials get (``sandbox: bubblewrap (...)``).
+    sandbox: str = ""
 
     @property
     def is_data_project(self) -> bool:
@@ -224,11 +228,12 @@ def detect_stage(p: Pipeline) -> None:
 def build_stage(p: Pipeline) -> str:
     """Build image: the trial environment (a Docker image, or a local virtualenv)."""
     from mlops.errors import BuildError
-    from training.backends import LocalBackend, get_backend
+    from training.backends import LocalBackend, get_backend, refuse_unsandboxed
 
     assert p.cfg is not None
-    p.backend, why = get_backend(p.opts.backend, p.cfg.docker.hosts)
+    p.backend, why = get_backend(p.opts.backend, p.cfg.docker.hosts, from_hook=p.opts.from_hook)
     p.out.step(f"prepare: {why}")
+    say_sandbox(p)
     p.packages = project_packages(p.project_dir, p.cfg.packages, p.env)
     for line, reason in p.packages.ignored:
         p.out.info(f"{p.packages.source}: '{line}' is left out: {reason}")
@@ -246,6 +251,8 @@ def build_stage(p: Pipeline) -> str:
                    "instead. To train in Docker here, build a base image with scripts/bootstrap-base-image and "
                    "export MLOPS_BASE_IMAGE=mlops-base:bookworm (or use --backend docker to make this an error)")
         p.backend = LocalBackend()
+        refuse_unsandboxed(p.backend, p.opts.from_hook)
+        say_sandbox(p)
         p.packages = with_imported_packages(p, asked)
         built = p.backend.prepare(p.env, p.out.info, p.packages)
     p.out.info(built)
@@ -273,6 +280,13 @@ def with_imported_packages(p: Pipeline, packages: Packages) -> Packages:
         if line not in p.resolved:
             p.resolved.append(line)
     return packages.with_auto(auto.pins)
+
+
+def say_sandbox(p: Pipeline) -> None:
+    """Print the one line naming the sandbox the trials get (kept for the run record and the report)."""
+    assert p.cfg is not None
+    p.sandbox = p.backend.sandbox_line(p.cfg.trial.memory, p.cfg.trial.cpus, p.cfg.trial.network)
+    p.out.info(p.sandbox)
 
 
 def open_run(p: Pipeline, fingerprint: str) -> Run:
@@ -311,7 +325,7 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
     data_project = p.is_data_project
     return p.store.create_run(Run(
         id=run_id, project=project_name(p), path=str(p.project), entry=d.entry, framework=d.framework, kind=d.kind,
-        env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name,
+        env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name, sandbox=p.sandbox,
         metric=p.cfg.metric, target=p.cfg.target, metric_is_default=p.cfg.metric_is_default,
         goal=p.cfg.goal, config=p.cfg.run_settings(), strategy=p.cfg.strategy,
         build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker(),

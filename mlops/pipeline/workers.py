@@ -129,7 +129,7 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     Raises:
         UsageError: The run does not appear, or this copy of the project is not the one it trains.
     """
-    from training.backends import get_backend
+    from training.backends import get_backend, refuse_unsandboxed
     from training.detect import detect, load_source
     from training.resolve import reach_of
     from training.tuner import TuneContext
@@ -169,7 +169,10 @@ def join_run(store: RunStore, run_id: str, project: Path | None, backend_name: s
     if backend.name != run.backend:
         raise UsageError(f"run {run.id} trains with the {run.backend} backend, but this machine would use "
                          f"{why}; give it the same (--backend {run.backend})")
+    if backend_name == "auto":  # the run's backend, chosen for this machine: the same refusal as the run's
+        refuse_unsandboxed(backend)
     out.step(f"joining run {run.id} of {run.project} ({store.description}); trials run on {why}")
+    out.info(backend.sandbox_line(cfg.trial.memory, cfg.trial.cpus, cfg.trial.network))
     out.info(backend.prepare(run.env, out.info, packages))
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.strategy == "optuna" and not cfg.optuna_storage and run.owner.rpartition(":")[0] != socket.gethostname():

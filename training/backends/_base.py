@@ -41,6 +41,10 @@ class Backend(abc.ABC):
         CPUs and memory by default."""
         return this_machine()
 
+    def sandbox_line(self, memory: str, cpus: float, network: bool) -> str:
+        """One line naming the sandbox its trials get with these limits (``sandbox: ...``)."""
+        return "sandbox: NONE (this backend does not isolate trials)"
+
     def stop_trial(self, labels: dict[str, str]) -> None:  # noqa: B027 - a process dies with its worker
         """Stop what is left of a trial whose worker died (its ``TrialSpec.labels``); no-op by default."""
 

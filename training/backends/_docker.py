@@ -288,6 +288,16 @@ class DockerBackend(Backend):
         where = f"the Docker engine {answering[0][2]}" if len(self.hosts) == 1 else "the largest Docker engine"
         return Capacity(max(a[0] for a in answering), max(a[1] for a in answering) or None, where)
 
+    def sandbox_line(self, memory: str, cpus: float, network: bool) -> str:
+        shipped = any(h.ships_files for h in self.hosts)
+        uid = CONTAINER_UID if shipped or os.getuid() == 0 else os.getuid()
+        where = ", ".join(h.url for h in self.hosts)
+        files = ("project and harness shipped as root-owned archives" if shipped
+                 else "project read-only; read-only root filesystem")
+        net = "network on (trial.network)" if network else "no network"
+        return (f"sandbox: docker on {where} (a container per trial: pid, net, ipc, uts, mount namespaces; uid {uid}; "
+                f"all capabilities dropped; {files}; {net}; memory {memory}, cpus {cpus:g} via the engine)")
+
     def prepare(self, env: str, say: OutputSink, packages: Packages = NO_PACKAGES) -> str:
         if len(self.hosts) == 1:
             return self.images.prepare_trial(env, say, packages)

@@ -43,27 +43,42 @@ class Zygotes:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        #: The zygotes this object started: socket -> their process (bwrap's, for a sandboxed one).
+        self.started: dict[Path, subprocess.Popen[bytes]] = {}
 
-    def socket_for(self, python: Path, kind: str, env: dict[str, str], harness_id: str) -> Path | None:
-        """A live zygote's socket, started if needed; ``None`` when none can start (trials start cold)."""
-        key = hashlib.sha256(f"{python}|{kind}|{harness_id}|{sorted(env.items())}".encode()).hexdigest()[:16]
-        path = self.folder / f"{key}.sock"
+    def socket_for(self, python: Path, kind: str, env: dict[str, str], harness_id: str,
+                   sandbox: Callable[[Path, list[str]], list[str]] | None = None, key_extra: str = "",
+                   preexec_fn: Callable[[], None] | None = None) -> Path | None:
+        """A live zygote's socket, started if needed; ``None`` when none can start (trials start cold).
+
+        Args:
+            sandbox: Given the zygote's own folder (writable in its sandbox) and its Python arguments, the command
+                that runs it in a sandbox (``None``: it runs as a plain process).
+            key_extra: What else makes a zygote another one (a sandbox's binds and limits).
+            preexec_fn: Run in the zygote's process before it starts (joins a cgroup).
+        """
+        key = hashlib.sha256(f"{python}|{kind}|{harness_id}|{sorted(env.items())}|{key_extra}".encode()
+                             ).hexdigest()[:16]
+        own = self.folder / key if sandbox else self.folder
+        path = own / "zygote.sock" if sandbox else self.folder / f"{key}.sock"
         if socket_answers(path):
             return path
-        self.folder.mkdir(parents=True, exist_ok=True)
+        own.mkdir(parents=True, exist_ok=True)
         with open(self.folder / f"{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if socket_answers(path):
                 return path
             path.unlink(missing_ok=True)
             log = open(self.folder / f"{key}.log", "ab")
-            proc = subprocess.Popen([str(python), "-m", "training.harness.zygote", "--socket", str(path),
-                                     "--preload", kind, "--idle", str(IDLE_S)], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            argv = ["-m", "training.harness.zygote", "--socket", str(path), "--preload", kind, "--idle", str(IDLE_S)]
+            cmd = sandbox(own, [*argv, "--own-pid-namespace"]) if sandbox else [str(python), *argv]
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=preexec_fn)
             log.close()
             deadline = time.time() + START_TIMEOUT_S
             while time.time() < deadline:
                 if path.exists():
+                    self.started[path] = proc
                     return path
                 if proc.poll() is not None:
                     return None
@@ -71,6 +86,17 @@ class Zygotes:
             proc.kill()
             return None
 
+    def stop_started(self) -> int:
+        """Stop the zygotes this object started (a sandboxed one with its whole sandbox); return how many."""
+        stopped = 0
+        for path, proc in list(self.started.items()):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+                stopped += 1
+            path.unlink(missing_ok=True)
+            del self.started[path]
+        return stopped
 
     def stop_all(self) -> int:
         """Stop every zygote of this folder (they also stop by themselves when idle); return how many."""
@@ -105,12 +131,15 @@ class WarmProcess(TrialProcess):
         env: The trial's environment.
         cwd: Its working folder.
         where: Where it runs, for messages.
+        own_pid_namespace: The zygote runs in a PID namespace of its own (a sandbox): its pids mean nothing
+            here, so a kill goes through the zygote (closing the connection's write side kills the trial).
     """
 
     def __init__(self, sock: Path | Callable[[], Path], argv: list[str], env: dict[str, str], cwd: str,
-                 where: str) -> None:
+                 where: str, own_pid_namespace: bool = False) -> None:
         self.sock, self.argv, self.env, self.cwd = sock, argv, env, cwd
         self.where = where
+        self.own_pid_namespace = own_pid_namespace
         self.pid: int | None = None
         self.ended: dict[str, Any] = {}  # the zygote's last message about the trial
         self._conn: socket.socket | None = None
@@ -161,6 +190,14 @@ class WarmProcess(TrialProcess):
 
     def kill(self) -> None:
         if self.pid is None:
+            return
+        if self.own_pid_namespace:
+            if self._code is None and self._conn is not None:
+                try:
+                    self._conn.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                self.wait(10)
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:

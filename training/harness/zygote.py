@@ -12,6 +12,10 @@ write end of a pipe (``SCM_RIGHTS``) that becomes the trial's stdout and stderr.
 ``{"pid": N}``, and ``{"exit": CODE}`` when the trial ends (``-SIGNAL`` when killed; in a container,
 ``"oom_kill"`` counts the kernel's out-of-memory kills in it meanwhile). It exits after ``--idle`` seconds
 without a trial. Closing the connection (or shutting down its write side) kills the trial.
+
+In a PID namespace of its own (``--own-pid-namespace``: a bubblewrap sandbox or a container), whatever a trial
+leaves running (a detached child in a session of its own) is killed when the trial ends: every process of the
+namespace but its first, the zygote and the trials still running.
 """
 
 from __future__ import annotations
@@ -107,7 +111,47 @@ def oom_kills() -> int:
     return 0
 
 
-def _serve_one(conn: socket.socket, listener: socket.socket, in_container: bool = False) -> None:
+#: The trials this zygote runs now (their pids).
+_RUNNING: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _parents() -> dict[int, int]:
+    """Every process of this PID namespace -> its parent (threads are not listed in ``/proc``)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return parents
+
+
+def sweep(keep: set[int]) -> int:
+    """Kill every process of this PID namespace but its first one, this zygote, and ``keep`` with their
+    descendants (the trials still running); return how many."""
+    parents = _parents()
+    killed = 0
+    for pid in parents:
+        if pid in (1, os.getpid()):
+            continue
+        ancestor, steps = pid, 0
+        while ancestor in parents and ancestor not in keep and steps < 10_000:
+            ancestor, steps = parents[ancestor], steps + 1
+        if ancestor in keep:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    return killed
+
+
+def _serve_one(conn: socket.socket, listener: socket.socket, in_container: bool = False,
+               own_pid_namespace: bool = False) -> None:
     data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 1)
     if not fds:
         conn.close()
@@ -120,6 +164,8 @@ def _serve_one(conn: socket.socket, listener: socket.socket, in_container: bool 
         conn.close()
         _child(request, fds[0])
     os.close(fds[0])
+    with _RUNNING_LOCK:
+        _RUNNING.add(pid)
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
     ended = threading.Event()
@@ -127,6 +173,10 @@ def _serve_one(conn: socket.socket, listener: socket.socket, in_container: bool 
     def reap() -> None:
         _, status = os.waitpid(pid, 0)
         ended.set()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(pid)
+            if own_pid_namespace:
+                sweep(set(_RUNNING))
         try:
             ended_with = {"exit": _exit_code(status)}
             if in_container:
@@ -153,7 +203,7 @@ def _serve_one(conn: socket.socket, listener: socket.socket, in_container: bool 
     threading.Thread(target=follow_client, daemon=True).start()
 
 
-def serve(path: Path, kind: str, idle_s: float, in_container: bool = False) -> int:
+def serve(path: Path, kind: str, idle_s: float, in_container: bool = False, own_pid_namespace: bool = False) -> int:
     """Preload, then fork a trial per connection until ``idle_s`` seconds pass without one."""
     missing = preload(kind)
     if missing:
@@ -181,7 +231,7 @@ def serve(path: Path, kind: str, idle_s: float, in_container: bool = False) -> i
             break
         conn.settimeout(None)
         try:
-            _serve_one(conn, listener, in_container)
+            _serve_one(conn, listener, in_container, own_pid_namespace or in_container)
         except (OSError, ValueError) as e:
             print(f"mlops zygote: a request failed: {e}", file=sys.stderr, flush=True)
     path.unlink(missing_ok=True)
@@ -196,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preload", choices=sorted(PRELOAD), required=True)
     parser.add_argument("--idle", type=float, default=600.0, help="seconds without a trial before it exits")
     parser.add_argument("--container", action="store_true", help="in a trial container: report its OOM kills")
+    parser.add_argument("--own-pid-namespace", action="store_true",
+                        help="in a sandbox: kill what a trial leaves running when it ends")
     args = parser.parse_args(argv)
-    return serve(args.socket, args.preload, args.idle, args.container)
+    return serve(args.socket, args.preload, args.idle, args.container, args.own_pid_namespace)
 
 
 if __name__ == "__main__":
