@@ -12,6 +12,7 @@ import pytest
 
 from mlops.environments import Images, docker_client
 from tests.conftest import EXAMPLES, mlops
+from tests.training.test_resolve import book_repository
 from training.backends import DockerBackend, TrialSpec
 
 
@@ -101,29 +102,12 @@ def test_the_container_is_non_root_read_only_offline_and_without_the_docker_sock
                       "project_writable": False, "network": False}
 
 
-IN_A_REPOSITORY = """
-import os
-import pandas as pd
-from sklearn.tree import DecisionTreeClassifier
-iris = pd.read_csv('../Dataset/iris.csv')
-extra = pd.read_csv('/mycode/more.csv')
-model = DecisionTreeClassifier(random_state=0).fit(iris[['a', 'b']], iris['y'])
-open('../Dataset/written.csv', 'w').write('x')
-print('accuracy', model.score(extra[['a', 'b']], extra['y']))
-print('cwd', os.path.basename(os.getcwd()))
-"""
 
 
 @pytest.mark.usefixtures("ml_image")
 def test_a_project_inside_a_repository_sees_it_read_only_working_in_its_folder(
         docker_backend: DockerBackend, tmp_path: Path) -> None:
-    repo = tmp_path / "book"
-    (repo / "Chap4").mkdir(parents=True)
-    (repo / "Dataset").mkdir()
-    (repo / ".git").mkdir()
-    (repo / "Dataset" / "iris.csv").write_text("a,b,y\n1,2,0\n3,4,1\n1,2,0\n3,4,1\n")
-    (repo / "Chap4" / "more.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
-    (repo / "Chap4" / "train.py").write_text(IN_A_REPOSITORY)
+    repo = book_repository(tmp_path / "book").parent
     lines: list[str] = []
     owner = os.stat(os.getcwd()).st_uid
     result = docker_backend.run_trial(spec(repo / "Chap4", tmp_path / "run", tree=repo, paths={"/mycode": "."}),

@@ -23,6 +23,31 @@ def git_repo(root: Path) -> Path:
     return root
 
 
+IN_A_REPOSITORY = """
+import os
+import pandas as pd
+from sklearn.tree import DecisionTreeClassifier
+iris = pd.read_csv('../Dataset/iris.csv')
+extra = pd.read_csv('/mycode/more.csv')
+model = DecisionTreeClassifier(random_state=0).fit(iris[['a', 'b']], iris['y'])
+open('../Dataset/written.csv', 'w').write('x')
+print('accuracy', model.score(extra[['a', 'b']], extra['y']))
+print('cwd', os.path.basename(os.getcwd()))
+"""
+
+
+def book_repository(root: Path) -> Path:
+    """A repository as a book's code comes: ``Chap4/train.py`` reads ``../Dataset/iris.csv`` and ``/mycode/more.csv``
+    (its own folder), and writes ``../Dataset/written.csv``; returns the project folder ``Chap4``."""
+    repo = git_repo(root)
+    (repo / "Chap4").mkdir()
+    (repo / "Dataset").mkdir()
+    (repo / "Dataset" / "iris.csv").write_text("a,b,y\n1,2,0\n3,4,1\n1,2,0\n3,4,1\n")
+    (repo / "Chap4" / "more.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
+    (repo / "Chap4" / "train.py").write_text(IN_A_REPOSITORY)
+    return repo / "Chap4"
+
+
 def test_the_analysis_sees_absolute_path_literals_and_not_urls_or_relative_ones() -> None:
     source = ("import pandas as pd\ndf = pd.read_csv('/mycode/wines.csv')\nurl = 'https://x.org/a.csv'\n"
               "rel = pd.read_csv('data/x.csv')\nroot = '/'\nsep = '//'\nmsg = 'see /etc/x\\nand more'\n"
@@ -77,29 +102,14 @@ def test_a_repository_that_would_expose_the_host_is_refused_in_one_line(tmp_path
     assert held.root is None and ".mlops" in held.refused
 
 
-IN_A_REPOSITORY = """
-import os
-import pandas as pd
-from sklearn.tree import DecisionTreeClassifier
-iris = pd.read_csv('../Dataset/iris.csv')
-extra = pd.read_csv('/mycode/more.csv')
-model = DecisionTreeClassifier(random_state=0).fit(iris[['a', 'b']], iris['y'])
-open('../Dataset/written.csv', 'w').write('x')
-print('accuracy', model.score(extra[['a', 'b']], extra['y']))
-print('cwd', os.path.basename(os.getcwd()))
-"""
 
 
 @pytest.mark.usefixtures("ml_env")
 def test_a_local_trial_of_a_project_inside_a_repository_works_in_its_folder(tmp_path: Path) -> None:
     from training.backends import LocalBackend, TrialSpec
 
-    repo = git_repo(tmp_path / "book")
-    (repo / "Chap4").mkdir()
-    (repo / "Dataset").mkdir()
-    (repo / "Dataset" / "iris.csv").write_text("a,b,y\n1,2,0\n3,4,1\n1,2,0\n3,4,1\n")
-    (repo / "Chap4" / "more.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
-    (repo / "Chap4" / "train.py").write_text(IN_A_REPOSITORY)
+    project = book_repository(tmp_path / "book")
+    repo = project.parent
     lines: list[str] = []
     spec = TrialSpec(project=repo / "Chap4", entry="train.py", run_dir=tmp_path / "run", env="ml",
                      tree=repository_tree(repo / "Chap4").root, paths={"/mycode": "."})
