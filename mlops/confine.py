@@ -11,6 +11,7 @@ ground-truth file) may name other places.
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +21,11 @@ from mlops.errors import ConfigError
 
 #: A ``packages:`` or requirements line that names a local path or file URL (pip installs what it points at).
 _LOCAL = re.compile(r"^(?:[./~]|file:)|@\s*file:")
+#: A line pip would build from source on this machine, outside any sandbox: a local folder or archive, a VCS
+#: checkout, a URL that is not a wheel (a project's named packages are installed from wheels only).
+_SOURCE_BUILD = re.compile(r"^(?:[./~]|file:|[a-z]+\+)|@\s*(?:file:|[a-z]+\+)|(?:^|@\s*)https?://(?!\S*\.whl\b)")
+#: The operator's switch that lets a push's packages be built from source on the machine that trains it.
+ALLOW_SOURCE_BUILDS = "MLOPS_ALLOW_SOURCE_BUILDS"
 
 
 def inside(root: Path, name: str | Path) -> Path | None:
@@ -61,6 +67,12 @@ def _check_package(project: Path, field: str, line: str) -> None:
         target = line.split("@", 1)[1].strip() if "@" in line and "file:" in line else line
         local = urlsplit(target).path if target.startswith("file:") else target
         _check(project, field, local.split(";")[0].split("[")[0].strip())
+    if _SOURCE_BUILD.search(line) and os.environ.get(ALLOW_SOURCE_BUILDS) != "1":
+        source = str(project / (field if field == "requirements.txt" else CONFIG_FILE))
+        raise ConfigError(source, "" if field == "requirements.txt" else field,
+                          f"'{line}' would be built from source on this machine, outside the trial's sandbox; "
+                          f"name a package on PyPI (installed from its wheels), or the operator allows builds "
+                          f"with {ALLOW_SOURCE_BUILDS}=1")
 
 
 def check_pushed_paths(project: Path, pushed: ProjectConfig) -> None:
@@ -99,5 +111,5 @@ def check_pushed_paths(project: Path, pushed: ProjectConfig) -> None:
             raise _refuse(project, "requirements.txt", "requirements.txt")
         for raw in requirements.read_text(encoding="utf-8", errors="replace").splitlines():
             line = raw.split(" #", 1)[0].strip()
-            if line and not line.startswith("#") and _LOCAL.search(line):
+            if line and not line.startswith(("#", "-")) and (_LOCAL.search(line) or _SOURCE_BUILD.search(line)):
                 _check_package(project, "requirements.txt", line)

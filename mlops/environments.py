@@ -101,9 +101,13 @@ class Packages:
         return bool(self.lines or self.auto)
 
     def text(self) -> str:
-        """The requirements file to install (the automatic ones from wheels only: no build on the host)."""
+        """The requirements file to install: from wheels only (a push's packages are not built on the machine
+        that trains it, outside the trial's sandbox) unless the operator sets ``MLOPS_ALLOW_SOURCE_BUILDS=1``;
+        the automatic ones from wheels always."""
         text = "".join(line + "\n" for line in (*self.lines, *self.auto))
-        if self.auto:
+        if self.lines and os.environ.get("MLOPS_ALLOW_SOURCE_BUILDS") != "1":
+            text += "--only-binary=:all:\n"
+        elif self.auto:
             text += f"--only-binary={','.join(_NAME.match(a).group(1) for a in self.auto)}\n"  # type: ignore[union-attr]
         return text
 
@@ -156,6 +160,19 @@ def project_packages(project_dir: Path, declared: list[str], env: str) -> Packag
 
 
 # -- virtualenvs ---------------------------------------------------------------------------------
+
+#: What pip and venv keep of this process's environment when they build a virtualenv: where things are, the
+#: locale, pip's own settings and proxies; no token or password of the operator's reaches a package's build.
+_BUILD_ENV = re.compile(r"^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_\w+|TMPDIR|TZ|PIP_\w+|SSL_CERT_\w+|"
+                        r"REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|(?i:https?_proxy|no_proxy|all_proxy)|"
+                        r"PYTHONHASHSEED|SOURCE_DATE_EPOCH)$")
+
+
+def build_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a virtualenv is built in: this one without anything secret (``JENKINS_TOKEN``,
+    ``SMTP_PASSWORD``, ``MLOPS_FEEDBACK_TOKEN``, ...): only what ``_BUILD_ENV`` names."""
+    return {k: v for k, v in (os.environ if environ is None else environ).items() if _BUILD_ENV.match(k)}
+
 
 def _complete(venv: Path) -> bool:
     """Built to the end, and a layered one still sees the environment it was layered on."""
@@ -244,7 +261,8 @@ class Virtualenvs:
             for i, cmd in enumerate(([self.python, "-m", "venv", str(venv)], install)):
                 if i == 1 and after_venv:
                     after_venv(say)
-                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=build_environment())
                 assert proc.stdout is not None
                 for line in proc.stdout:
                     log.write(line)

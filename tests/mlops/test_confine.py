@@ -69,3 +69,56 @@ def test_the_data_validation_stage_refuses_a_symlinked_data_file_before_reading_
     proc = mlops("data", "validate", str(project))
     assert proc.returncode == 2 and "data.path: 'rows.csv' leads to" in proc.stderr
     assert "$6$hash" not in proc.stdout + proc.stderr
+
+
+EVIL_SETUP = "import pathlib\npathlib.Path(__file__).with_name('built-on-the-host').write_text('yes')\n" \
+             "from setuptools import setup\nsetup(name='evil', version='1.0')\n"
+
+
+@pytest.mark.parametrize(("files", "field", "line"), [
+    ({"requirements.txt": "./evil\n"}, "requirements.txt", "./evil"),
+    ({"requirements.txt": "evil @ git+https://example.invalid/evil.git\n"}, "requirements.txt", "evil @ git+"),
+    ({"mlops.yaml": "packages: ['evil @ https://example.invalid/evil-1.0.tar.gz']\n"}, "packages", "evil @ https"),
+    ({"mlops.yaml": "packages: [./evil]\n"}, "packages", "./evil"),
+])
+def test_a_package_the_push_would_have_built_on_the_host_is_refused(project_factory, files: dict[str, str],
+                                                                     field: str, line: str) -> None:
+    project = project_factory({"train.py": SCRIPT, "evil/setup.py": EVIL_SETUP, **files}, "project")
+    proc = mlops("run", str(project), env={**NO_DOCKER, "JENKINS_TOKEN": "sekrit"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    source = project / ("requirements.txt" if field == "requirements.txt" else "mlops.yaml")
+    assert proc.stderr.startswith(f"error: {source}: {'' if field == 'requirements.txt' else field + ': '}'{line}")
+    assert "would be built from source on this machine, outside the trial's sandbox" in proc.stderr
+    assert "MLOPS_ALLOW_SOURCE_BUILDS=1" in proc.stderr
+    assert not (project / "evil" / "built-on-the-host").exists() and get_run_store().find_runs() == []
+
+
+@pytest.mark.slow
+def test_a_build_the_operator_allows_sees_none_of_the_operators_secrets(tmp_path: Path, monkeypatch) -> None:
+    from mlops.environments import Packages, Virtualenvs
+
+    pkg = tmp_path / "leaky"
+    pkg.mkdir()
+    # pip passes its own PIP_* settings on to a build: the build writes the names it sees where PIP_LEAK_TO says
+    (pkg / "setup.py").write_text("import os, pathlib\npathlib.Path(os.environ['PIP_LEAK_TO']).write_text("
+                                  "'\\n'.join(sorted(os.environ)))\nfrom setuptools import setup\n"
+                                  "setup(name='leaky', version='1.0')\n")
+    seen = tmp_path / "seen.txt"
+    monkeypatch.setenv("PIP_LEAK_TO", str(seen))
+    monkeypatch.setenv("MLOPS_ALLOW_SOURCE_BUILDS", "1")
+    monkeypatch.setenv("JENKINS_TOKEN", "sekrit")
+    monkeypatch.setenv("SMTP_PASSWORD", "sekrit")
+    monkeypatch.setenv("PIP_NO_BUILD_ISOLATION", "1")  # setuptools from the environment: no index needed
+    venvs = Virtualenvs()
+    packages = Packages((f"leaky @ file://{pkg}",), source="requirements.txt")
+    assert "--only-binary" not in packages.text()  # the operator allowed builds
+    venvs.prepare("ml", lambda _: None, packages=packages)
+    names = set(seen.read_text().split())
+    assert "PATH" in names and "PIP_LEAK_TO" in names
+    assert "JENKINS_TOKEN" not in names and "SMTP_PASSWORD" not in names
+
+
+def test_a_pushs_named_packages_are_installed_from_wheels_only() -> None:
+    from mlops.environments import Packages
+
+    assert Packages(("lightgbm==4.3",), source="requirements.txt").text() == "lightgbm==4.3\n--only-binary=:all:\n"
