@@ -20,6 +20,11 @@ pytestmark = pytest.mark.docker
 LOCAL = "unix:///var/run/docker.sock"
 
 
+#: A target the wine KNN does not reach within these budgets: the diagnosis is off, since with it the third trial
+#: swaps the estimator family and scores 1.0 (these tests are about workers and hosts, not about the remedies).
+OUT_OF_REACH = "target: 1.0\ndiagnosis: false\n"
+
+
 @pytest.fixture(scope="module")
 def hosts(second_docker_host: str) -> list[str]:
     """Both engines, each with the scikit-learn trial image (built here, copied there)."""
@@ -54,7 +59,7 @@ def test_trials_run_on_both_hosts_and_the_remote_ones_get_no_bind_mount(project_
     script = (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text().replace(
         "knn.fit(X_train, y_train)", "import time\ntime.sleep(6)\nknn.fit(X_train, y_train)")
     p = project_factory({"train.py": script, "mlops.yaml": (
-        "target: 1.0\nstrategy: ladder\nworkers: 2\nbudget: {max_trials: 3}\ntrial: {cpus: 2}\n"
+        OUT_OF_REACH + "strategy: ladder\nworkers: 2\nbudget: {max_trials: 3}\ntrial: {cpus: 2}\n"
         f"docker:\n  hosts: [{hosts[0]}, {hosts[1]}]\n")})
     (p / "wines.csv.gz").write_bytes((EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes())
     watch = ContainerWatch(hosts[1])
