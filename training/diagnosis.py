@@ -165,7 +165,7 @@ def _flat(history: dict[str, list[float]], data: dict[str, Any], facts: dict[str
     if len(loss) < 2 or not _finite(loss) or loss[0] <= 0:
         return []
     late = loss[len(loss) // 2 - (len(loss) < 4):]  # the second half of the epochs (both, of two to three)
-    if (late[0] - late[-1]) / late[0] > 0.01:
+    if late[0] <= 0 or (late[0] - late[-1]) / late[0] > 0.01:  # a loss down to 0 learned the rows by heart
         return []
     chance = _chance_loss(facts, data)
     accuracy = _train_accuracy(history)

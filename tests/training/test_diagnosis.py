@@ -317,6 +317,16 @@ def test_the_diagnosis_of_a_diverging_history_names_the_epoch_and_the_learning_r
     assert [f.kind for f in diagnose({"loss": [2.3, 1.2, 0.6]}, facts, 0.95, {}, ACCURACY)] == []
 
 
+def test_a_training_loss_down_to_zero_is_not_a_flat_loss_and_does_not_end_the_run() -> None:
+    # overfit-few-rows: a wide net on 96 rows reaches a float32 loss of exactly 0.0; the run ended with
+    # ZeroDivisionError instead of a report
+    history = {"loss": [0.4, 0.0, 0.0, 0.0], "accuracy": [0.9, 1.0, 1.0, 1.0], "val_loss": [0.3, 0.2, 0.25, 0.4],
+               "val_accuracy": [0.9, 0.92, 0.92, 0.92]}
+    facts = {"framework": "keras", "optimizer": "Adam", "learning_rate": 0.01, "data": {"classes": {"0": 45, "1": 75}}}
+    kinds = [f.kind for f in diagnose(history, facts, 0.93, {}, Goal("accuracy", 0.96))]
+    assert "flat" not in kinds and "overfitting" in kinds
+
+
 
 
 @pytest.mark.usefixtures("ml_env")
