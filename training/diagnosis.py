@@ -218,7 +218,9 @@ def _fit_quality(history: dict[str, list[float]], facts: dict[str, Any], value: 
             rising = f"validation loss lowest at epoch {best} ({low:.3g}), {val_loss[-1]:.3g} at epoch {len(val_loss)}"
         rising_far = best <= 0.7 * len(val_loss) and val_loss[-1] >= 1.3 * low
     gap = max(train) - held_out if train and held_out is not None else 0.0
-    if gap > 0.1 or rising_far:
+    # a model under the target on its own training rows underfits first, whatever its validation rows say
+    fits_train = not train or goal.metric != "accuracy" or not goal.below(max(train))
+    if (gap > 0.1 and fits_train) or rising_far:
         evidence = f"training accuracy {max(train):.3f}, {'validation' if val else 'test'} {held_out:.3f}" \
             if train and held_out is not None else ""
         evidence = "; ".join(e for e in (evidence, rising) if e)
