@@ -165,7 +165,7 @@ def _flat(history: dict[str, list[float]], data: dict[str, Any], facts: dict[str
     if len(loss) < 2 or not _finite(loss) or loss[0] <= 0:
         return []
     late = loss[len(loss) // 2 - (len(loss) < 4):]  # the second half of the epochs (both, of two to three)
-    if (late[0] - late[-1]) / late[0] > 0.01:
+    if late[0] <= 0 or (late[0] - late[-1]) / late[0] > 0.01:  # a loss down to 0 learned the rows by heart
         return []
     chance = _chance_loss(facts, data)
     accuracy = _train_accuracy(history)
@@ -218,7 +218,9 @@ def _fit_quality(history: dict[str, list[float]], facts: dict[str, Any], value: 
             rising = f"validation loss lowest at epoch {best} ({low:.3g}), {val_loss[-1]:.3g} at epoch {len(val_loss)}"
         rising_far = best <= 0.7 * len(val_loss) and val_loss[-1] >= 1.3 * low
     gap = max(train) - held_out if train and held_out is not None else 0.0
-    if gap > 0.1 or rising_far:
+    # a model under the target on its own training rows underfits first, whatever its validation rows say
+    fits_train = not train or goal.metric != "accuracy" or not goal.below(max(train))
+    if (gap > 0.1 and fits_train) or rising_far:
         evidence = f"training accuracy {max(train):.3f}, {'validation' if val else 'test'} {held_out:.3f}" \
             if train and held_out is not None else ""
         evidence = "; ".join(e for e in (evidence, rising) if e)

@@ -317,6 +317,25 @@ def test_the_diagnosis_of_a_diverging_history_names_the_epoch_and_the_learning_r
     assert [f.kind for f in diagnose({"loss": [2.3, 1.2, 0.6]}, facts, 0.95, {}, ACCURACY)] == []
 
 
+def test_a_training_loss_down_to_zero_is_not_a_flat_loss_and_does_not_end_the_run() -> None:
+    # overfit-few-rows: a wide net on 96 rows reaches a float32 loss of exactly 0.0; the run ended with
+    # ZeroDivisionError instead of a report
+    history = {"loss": [0.4, 0.0, 0.0, 0.0], "accuracy": [0.9, 1.0, 1.0, 1.0], "val_loss": [0.3, 0.2, 0.25, 0.4],
+               "val_accuracy": [0.9, 0.92, 0.92, 0.92]}
+    facts = {"framework": "keras", "optimizer": "Adam", "learning_rate": 0.01, "data": {"classes": {"0": 45, "1": 75}}}
+    kinds = [f.kind for f in diagnose(history, facts, 0.93, {}, Goal("accuracy", 0.96))]
+    assert "flat" not in kinds and "overfitting" in kinds
+
+
+def test_a_model_under_the_target_on_its_training_rows_is_not_overfitting_for_a_small_validation_gap() -> None:
+    # few-epochs after 20 epochs of SGD(0.001): training 0.710, validation 0.605; dropout and L2 there cost 4 trials
+    history = {"loss": [0.75, 0.70, 0.66, 0.63], "accuracy": [0.60, 0.64, 0.68, 0.71],
+               "val_loss": [0.78, 0.74, 0.71, 0.69], "val_accuracy": [0.55, 0.57, 0.59, 0.605]}
+    facts = {"framework": "keras", "optimizer": "SGD", "learning_rate": 0.001}
+    kinds = [f.kind for f in diagnose(history, facts, 0.62, {"epochs": 2}, ACCURACY)]
+    assert kinds == ["underfitting"]
+
+
 
 
 @pytest.mark.usefixtures("ml_env")
