@@ -355,6 +355,7 @@ class _Reader(cst.CSTVisitor):
         self.calls_fit = False
         self.method_calls: list[tuple[cst.Call, str]] = []  # (call, method name) of ``x.method(...)``
         self.sklearn_names: set[str] = set()  # variables assigned a scikit-learn object
+        self.augmenter_names: set[str] = set()  # variables assigned an ImageDataGenerator (its fit trains nothing)
         self.sklearn_classes: dict[str, str] = {}  # class defined in the script -> the scikit-learn class it extends
         self.sklearn_objects: dict[cst.Call, str] = {}  # constructor calls of those classes -> the base class
         self.class_stack: list[bool] = []  # for each enclosing class: whether it extends a scikit-learn class
@@ -472,10 +473,16 @@ class _Reader(cst.CSTVisitor):
             self.calls[node] = name
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
-        if self._sklearn_object(original_node.value):
+        names = self.sklearn_names if self._sklearn_object(original_node.value) else \
+            self.augmenter_names if self._augmenter(original_node.value) else None
+        if names is not None:
             for t in original_node.targets:
                 if isinstance(t.target, cst.Name):
-                    self.sklearn_names.add(t.target.value)
+                    names.add(t.target.value)
+
+    def _augmenter(self, node: cst.BaseExpression) -> bool:
+        """``ImageDataGenerator(...)``: its ``fit`` computes statistics of the images, it trains no model."""
+        return isinstance(node, cst.Call) and self.calls.get(node, "").rsplit(".", 1)[-1] == "ImageDataGenerator"
 
     def leave_Module(self, original_node: cst.Module) -> None:
         # Derived facts need line numbers, which are only available while the walk lasts.
@@ -517,7 +524,8 @@ class _Reader(cst.CSTVisitor):
             receiver = call.func.value  # type: ignore[attr-defined]
             if isinstance(receiver, cst.Name) and receiver.value in self.sklearn_names:
                 continue
-            if self._sklearn_object(receiver):
+            if self._sklearn_object(receiver) or self._augmenter(receiver) or (
+                    isinstance(receiver, cst.Name) and receiver.value in self.augmenter_names):
                 continue
             fits.append(call)
         return fits

@@ -44,7 +44,9 @@ def wine_project(project_factory, files: dict[str, str], name: str | None = None
 @pytest.mark.slow
 @pytest.mark.usefixtures("ml_env")
 def test_a_script_needing_a_package_runs_once_requirements_txt_names_it(project_factory, tmp_path) -> None:
-    missing = wine_project(project_factory, {"train.py": SEABORN, "mlops.yaml": "budget: {max_trials: 5}\n"})
+    # With the packages of its imports turned off (else seaborn installs itself: test_real_scripts.py)
+    missing = wine_project(project_factory, {"train.py": SEABORN,
+                                             "mlops.yaml": "budget: {max_trials: 5}\nauto_packages: false\n"})
     code, summary, _ = run(missing)
     assert code == 1 and len(summary["trials"]) == 1  # no tweak installs a package: one trial, not five
     assert summary["error"] == ("train.py:2 imports seaborn, which is not installed: add seaborn to requirements.txt "

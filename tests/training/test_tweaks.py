@@ -180,6 +180,17 @@ def test_epochs_keep_the_users_callbacks() -> None:
     assert "callbacks=[*cb, _mlops_keras.callbacks.EarlyStopping(" in out.source
 
 
+@pytest.mark.parametrize("datagen", ["datagen = ImageDataGenerator(rotation_range=10)\ndatagen.fit(X)\n",
+                                     "ImageDataGenerator(rotation_range=10).fit(X)\n"])
+def test_epochs_leave_an_image_data_generators_fit_alone(datagen: str) -> None:
+    src = ("from keras.preprocessing.image import ImageDataGenerator\nimport keras\n"
+           "model = keras.Sequential([keras.layers.Dense(1)])\n" + datagen +
+           "model.fit(X, y, epochs=4)\n")
+    out = apply_config(src, {"epochs": 2})
+    assert ".fit(X)\n" in out.source  # the generator's statistics: no epochs, no callbacks
+    assert "model.fit(X, y, epochs=20, validation_split=0.1, callbacks=[" in out.source
+
+
 def test_epochs_that_are_not_a_literal_are_skipped() -> None:
     src = "import keras\nn = 5\nm = keras.Sequential()\nm.fit(X, y, epochs=n)\n"
     assert apply_config(src, {"epochs": 2}).skipped == [("epochs", "epochs is not a number literal (n)")]
