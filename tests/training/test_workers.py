@@ -72,7 +72,7 @@ def test_two_workers_run_trials_side_by_side_within_the_budget_and_never_the_sam
 
 def test_the_first_trial_to_reach_the_target_stops_the_others(project_factory) -> None:
     # The third rung (7 distance-weighted neighbours) takes a minute; the second (scaling) reaches 0.9 at once.
-    p = knn_project(project_factory, "target: 0.9\nstrategy: ladder\nworkers: 2\n",
+    p = knn_project(project_factory, "target: 0.9\ndiagnosis: false\nstrategy: ladder\nworkers: 2\n",
                     sleep="60 if 'distance' in repr(knn) else 2")
     started = time.time()
     proc = mlops("run", str(p), "--backend", "local", "--json", "--no-notify", env=NO_DOCKER)

@@ -132,5 +132,5 @@ class OptunaStrategy(BaseStrategy):
         curve = record.curve
         self.study.add_trial(self._optuna.trial.create_trial(
             params=config, distributions=self.distributions, value=value, state=state,
-            intermediate_values={i: v for i, v in enumerate(curve)},
+            intermediate_values={i: v for i, v in enumerate(curve)}, user_attrs={"mlops_trial": record.number},
         ))
