@@ -32,7 +32,7 @@ Say = Callable[[str], None]
 REQUIREMENTS = {"ml": "requirements-ml.txt", "dl": "requirements-dl.txt"}
 SERVE_REQUIREMENTS = "requirements-serve.txt"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-_BASE_LINK = "_mlops_base_env.pth"  # a layered virtualenv's path to its environment's site-packages
+BASE_LINK = "_mlops_base_env.pth"  # a layered virtualenv's path to its environment's site-packages
 _READY = ".mlops-ready"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -178,7 +178,7 @@ def _complete(venv: Path) -> bool:
     """Built to the end, and a layered one still sees the environment it was layered on."""
     if not (venv / _READY).exists():
         return False
-    link = next(venv.glob(f"lib/python3*/site-packages/{_BASE_LINK}"), None)
+    link = next(venv.glob(f"lib/python3*/site-packages/{BASE_LINK}"), None)
     return link is None or Path(link.read_text().strip()).is_dir()
 
 
@@ -239,7 +239,7 @@ class Virtualenvs:
 
         def link(_: Say) -> None:
             target = next((venv / "lib").glob("python3*/site-packages"))
-            (target / _BASE_LINK).write_text(str(site) + "\n")
+            (target / BASE_LINK).write_text(str(site) + "\n")
 
         say(f"adding {packages.described()} to the {env} environment (first run only)")
         self._build(venv, (), say, requirements=[str(req)], constraints=requirements_file(env), after_venv=link)

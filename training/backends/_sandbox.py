@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mlops import paths
+from mlops.environments import BASE_LINK
 from training.backends._trial import TrialSpec
 
 #: The unprivileged uid and gid a trial runs as (``nobody``), where user namespaces allow it.
@@ -99,6 +100,10 @@ def _interpreter(python: Path) -> list[str]:
     base interpreter is not a system one, its installation."""
     venv = python.absolute().parent.parent
     args = _ro(venv.parent)
+    for link in venv.glob(f"lib/python3*/site-packages/{BASE_LINK}"):  # a project's layer: its environment's
+        base = Path(link.read_text().strip())  # site-packages, which may live elsewhere (a linked cache)
+        if base.is_dir() and not _inside(base, [venv.parent]):
+            args += _ro(base)
     real = Path(os.path.realpath(python))
     if not any(str(real).startswith(top + "/") for top in SYSTEM):
         args += _ro(real.parent.parent)
