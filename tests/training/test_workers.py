@@ -16,16 +16,13 @@ import pytest
 
 from mlops.records import Trial
 from mlops.store import get_run_store
-from tests.conftest import EXAMPLES, ROOT, mlops
+from tests.conftest import EXAMPLES, OUT_OF_REACH, ROOT, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 WINES = (EXAMPLES / "wine-knn-unscaled" / "wines.csv.gz").read_bytes()
 KNN = (EXAMPLES / "wine-knn-unscaled" / "train.py").read_text()
 
 pytestmark = pytest.mark.usefixtures("ml_env")
-#: A target the wine KNN does not reach within these budgets: the diagnosis is off, since with it the third trial
-#: swaps the estimator family and scores 1.0 (these tests are about workers and hosts, not about the remedies).
-OUT_OF_REACH = "target: 1.0\ndiagnosis: false\n"
 
 
 def knn_project(project_factory, yaml: str, sleep: str = "3") -> Path:
