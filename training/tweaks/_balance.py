@@ -12,6 +12,7 @@ import libcst as cst
 from training.analysis import ScriptAnalysis, arg, is_estimator
 from training.tweaks._base import SkipTweak, Tweak, register
 from training.tweaks._cst import code, ensure_top, expr, rewrite_calls, set_kwarg
+from training.tweaks._scale import PIPELINE_IMPORTS
 
 #: scikit-learn classifiers that take ``class_weight``.
 WEIGHTED = {"LogisticRegression", "LogisticRegressionCV", "SVC", "NuSVC", "LinearSVC", "RandomForestClassifier",
@@ -152,8 +153,8 @@ class CrossesTweak(Tweak):
             outside_sklearn_calls=True)
         if not count:
             raise SkipTweak("no linear model constructed outside another scikit-learn call")
-        for line in ("from sklearn.preprocessing import StandardScaler as _MlopsStandardScaler",
-                     "from sklearn.preprocessing import PolynomialFeatures as _MlopsPolynomialFeatures",
-                     "from sklearn.pipeline import make_pipeline as _mlops_make_pipeline"):
+        scaler, pipeline = PIPELINE_IMPORTS
+        for line in (scaler, "from sklearn.preprocessing import PolynomialFeatures as _MlopsPolynomialFeatures",
+                     pipeline):
             module = ensure_top(module, line)
         return module, "feature crosses: degree-2 polynomial features, scaled, before the linear model"

@@ -12,6 +12,9 @@ from training.tweaks._base import SkipTweak, Tweak, register
 from training.tweaks._cst import BlockEditor, code, ensure_top, expr, rewrite_calls, stmt
 
 NO_ESTIMATOR = "no scikit-learn estimator constructed outside another scikit-learn call"
+#: The names a rewritten scikit-learn script builds its scaled Pipeline with (scaling, feature crosses).
+PIPELINE_IMPORTS = ("from sklearn.preprocessing import StandardScaler as _MlopsStandardScaler",
+                    "from sklearn.pipeline import make_pipeline as _mlops_make_pipeline")
 #: A StandardScaler that gives back what it was given, written into Keras scripts: pandas code after the split
 #: (``X_train.values``, ``.iloc``, column access) keeps working. Plain scikit-learn otherwise: the rewritten
 #: script runs without mlops.
@@ -75,8 +78,8 @@ class ScaleTweak(Tweak):
             outside_sklearn_calls=True)
         if not count:
             raise SkipTweak(NO_ESTIMATOR)
-        module = ensure_top(module, "from sklearn.preprocessing import StandardScaler as _MlopsStandardScaler")
-        module = ensure_top(module, "from sklearn.pipeline import make_pipeline as _mlops_make_pipeline")
+        for line in PIPELINE_IMPORTS:
+            module = ensure_top(module, line)
         return module, "scale features (StandardScaler in a Pipeline)"
 
     @staticmethod
