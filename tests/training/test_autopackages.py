@@ -35,9 +35,13 @@ def test_a_framework_of_its_own_is_never_installed_silently() -> None:
                                    "requirements.txt")
 
 
-def test_pinned_packages_install_from_wheels_only() -> None:
+def test_pinned_packages_install_from_wheels_only(monkeypatch) -> None:
+    monkeypatch.delenv("MLOPS_ALLOW_SOURCE_BUILDS", raising=False)
     packages = Packages(("requests",), source="requirements.txt").with_auto(["seaborn==0.13.2"])
+    assert packages.text() == "requests\nseaborn==0.13.2\n--only-binary=:all:\n"
+    monkeypatch.setenv("MLOPS_ALLOW_SOURCE_BUILDS", "1")  # the operator allows builds: the pins stay wheels-only
     assert packages.text() == "requests\nseaborn==0.13.2\n--only-binary=seaborn\n"
+    assert Packages().with_auto(["seaborn==0.13.2"]).text() == "seaborn==0.13.2\n--only-binary=seaborn\n"
     assert packages.digest() != Packages(("requests",)).digest()
 
 
