@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlops.data import (  # noqa: E402
+from core.data import (  # noqa: E402
     content_hash,
     detect_drift,
     fitted_transform,
@@ -54,7 +54,7 @@ def main() -> None:
     base, frame = timed(lambda: read_files(FILES, NA))
     rows.append(("read the 3 CSV files (pandas)", base))
     with tempfile.TemporaryDirectory() as tmp:
-        from mlops.store import get_run_store
+        from core.store import get_run_store
 
         store = get_run_store(None, home=Path(tmp))
         collection = store._db["aps"]

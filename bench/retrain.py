@@ -107,7 +107,7 @@ def main() -> int:
             sys.path.insert(0, str(ROOT))
             os.environ["MLOPS_HOME"] = str(home)
             os.environ.pop("MONGODB_URI", None)
-            from mlops.store import get_run_store
+            from core.store import get_run_store
 
             store = get_run_store()
             deployed = store.events("retrain", project="aps-bench", step="deployed")
@@ -132,7 +132,7 @@ def main() -> int:
 
             client = None
             if args.docker:
-                from mlops.environments import docker_client
+                from core.infra.docker_engine import docker_client
 
                 client = docker_client()[0]
             for unit in all_units(client, "aps-bench"):

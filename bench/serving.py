@@ -311,7 +311,7 @@ class Server:
 
 def serve_venv(kind: str) -> Path:
     """The serving virtualenv of ``kind`` (built once, as local serving units use it)."""
-    from mlops.environments import Virtualenvs
+    from core.infra.virtualenvs import Virtualenvs
 
     venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
     venvs.prepare(kind, lambda line: print(f"  {line}", flush=True), extra=extra)

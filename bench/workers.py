@@ -38,7 +38,7 @@ def run(project: Path, workers: int, home: Path, extra: list[str], backend: str)
     """One ``mlops train`` (the stage the workers change): its summary, its trials as stored, its wall time and
     its tuning time (from the first trial's start to the end of the last one, stopped ones included)."""
     sys.path.insert(0, str(ROOT))
-    from mlops.store import get_run_store
+    from core.store import get_run_store
 
     env = {**os.environ, "MLOPS_HOME": str(home), "NO_COLOR": "1"}
     env.pop("MONGODB_URI", None)

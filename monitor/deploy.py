@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.console import Out
-from mlops.errors import DeployError
-from mlops.records import Event, env_of
-from mlops.registry import PRODUCTION, Registry
+from core.console import Out
+from core.errors import DeployError
+from core.records import Event, env_of
+from core.registry import PRODUCTION, Registry
 from monitor.units import all_units, start_unit
 
 

@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import MlopsError, UsageError
+from core.errors import MlopsError, UsageError
 
 #: Labels per request (the server takes at most 1000).
 BATCH = 500

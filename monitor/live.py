@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.config import Monitoring
-from mlops.records import Event, LiveCheck
-from mlops.registry import PRODUCTION, Registry
+from core import paths
+from core.config import Monitoring
+from core.records import Event, LiveCheck
+from core.registry import PRODUCTION, Registry
 from monitor.serving.capture import CaptureStore, CaptureUnavailable, open_capture
 
 
@@ -93,7 +93,7 @@ def _drift(holder: Any, served: list[dict[str, Any]], model: dict[str, Any] | No
         return {"drift_note": f"only {len(served)} served row(s): too few to test"}
     import pandas as pd
 
-    from mlops.data import detect_drift, read_snapshot
+    from core.data import detect_drift, read_snapshot
 
     snapshot = read_snapshot(folder)
     label = snapshot.summary.label
@@ -128,9 +128,9 @@ def resolve_project(ref: str, store: Any) -> tuple[str, Path | None, Monitoring]
         UsageError: Neither a folder nor a project with runs.
         ConfigError: Its mlops.yaml is invalid.
     """
-    from mlops.config import load_config
-    from mlops.errors import UsageError
-    from mlops.names import check_name, default_name
+    from core.config import load_config
+    from core.errors import UsageError
+    from core.names import check_name, default_name
 
     folder = Path(ref)
     if folder.is_dir():

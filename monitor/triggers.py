@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.config import Monitoring
-from mlops.console import Out
-from mlops.errors import MlopsError
-from mlops.records import Event, LiveCheck
-from mlops.registry import Registry
+from core import paths
+from core.config import Monitoring
+from core.console import Out
+from core.errors import MlopsError
+from core.records import Event, LiveCheck
+from core.registry import Registry
 
 #: The Jenkins job that retrains (jenkins/jobs/retrain.groovy); ``MLOPS_RETRAIN_JOB`` overrides.
 RETRAIN_JOB = "mlops-retrain"
@@ -93,7 +93,7 @@ def act(check: LiveCheck, cfg: Monitoring, registry: Registry, project_dir: Path
 
 def alert(check: LiveCheck, registry: Registry, out: Out, will_retrain: bool) -> None:
     """Mail one alert (the same mail module as the reports) and record it."""
-    from mlops.notify import compose, deliver, recipients_for, smtp_settings
+    from core.notify import compose, deliver, recipients_for, smtp_settings
 
     store = registry.store
     run = next(iter(store.find_runs(project=check.project, limit=1)), None)

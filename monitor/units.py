@@ -19,11 +19,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.console import Out
-from mlops.environments import SERVE_REQUIREMENTS, Images, Virtualenvs, content_hash, dockerfile, translate_docker_error
-from mlops.errors import DeployError
-from mlops.registry import Registry
+from core import paths
+from core.console import Out
+from core.errors import DeployError
+from core.infra.docker_engine import translate_docker_error
+from core.infra.images import SERVE_REQUIREMENTS, Images, dockerfile
+from core.infra.requirements import content_hash
+from core.infra.virtualenvs import Virtualenvs
+from core.registry import Registry
 from monitor.serving.settings import CAPTURE_DIR_ENV, CAPTURE_ENV, UNIT_ENVS
 
 ROLE = "serving"

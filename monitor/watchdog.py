@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mlops.console import Out
-from mlops.errors import MlopsError
-from mlops.records import Event
-from mlops.registry import PRODUCTION, Registry
+from core.console import Out
+from core.errors import MlopsError
+from core.records import Event
+from core.registry import PRODUCTION, Registry
 from monitor.units import ServingUnit, all_units
 
 
@@ -129,7 +129,7 @@ class Watchdog:
 
     def alert(self, project: str, container: str, what: str, logs: str) -> None:
         """Mail one alert (same mail module as the reports) and record it."""
-        from mlops.notify import compose, deliver, recipients_for, smtp_settings
+        from core.notify import compose, deliver, recipients_for, smtp_settings
 
         deploy = next(reversed(self.store.events("deploy", container=container)), None)
         run = self.store.get_run(deploy.run_id) if deploy and deploy.run_id else None

@@ -41,7 +41,7 @@ def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def stop_zygotes() -> Iterator[None]:
     """Warm trials leave zygotes behind (they exit when idle); the suite stops the ones it started."""
     yield
-    from mlops import paths
+    from core import paths
     from training.backends._warm import Zygotes
 
     Zygotes(paths.cache_dir() / "warm").stop_all()
@@ -148,7 +148,7 @@ def load_joblib_model(run_dir: Path, env: str, check: str) -> str:
 
 def register_broken_model(registry: Any, home: Path) -> int:
     """Register a model version whose file is not a model (it cannot load), as a bad push would."""
-    from mlops.records import ModelVersion
+    from core.records import ModelVersion
 
     broken = home / "broken" / "model.joblib"
     broken.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,7 @@ def second_docker_host() -> Iterator[str]:
     ``$MLOPS_TEST_SECOND_DOCKER_HOST``, else started with ``scripts/start-second-dockerd`` and stopped at the end
     (when this session started it)."""
     given = os.environ.get("MLOPS_TEST_SECOND_DOCKER_HOST")
-    from mlops.environments import docker_client
+    from core.infra.docker_engine import docker_client
 
     already = given or (docker_client(base_url="tcp://127.0.0.1:2376")[0] is not None and "tcp://127.0.0.1:2376")
     if already:

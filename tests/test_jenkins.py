@@ -19,10 +19,10 @@ import typer.main
 import yaml
 from typer.core import TyperGroup
 
+from core.store import get_run_store
 from mlops.cli import app
 from mlops.pipeline.run import ACTIONS
 from mlops.pipeline.stages import POST_ALWAYS, STAGES
-from mlops.store import get_run_store
 from tests.conftest import EXAMPLES, ROOT
 
 try:  # typer >= 0.16 vendors click

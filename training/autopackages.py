@@ -17,8 +17,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops import paths
-from mlops.environments import PROVIDED_ALIASES, Packages, content_hash, normalize_name, provided, requirements_file
+from core import paths
+from core.infra.requirements import (
+    PROVIDED_ALIASES,
+    Packages,
+    content_hash,
+    normalize_name,
+    provided,
+    requirements_file,
+)
 from training.harness.pip_names import pip_name
 
 __all__ = ["NEVER_AUTO", "AutoPackages", "resolve_imports"]

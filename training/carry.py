@@ -14,8 +14,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from mlops.records import Trial
-from mlops.store import RunStore
+from core.records import Trial
+from core.store import RunStore
 
 #: A checkpoint bigger than this is not copied to the store (a rerun elsewhere starts from epoch 1).
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024

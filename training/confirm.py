@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mlops.records import Trial, TrialStatus
+from core.records import Trial, TrialStatus
 from training.tuner import TuneContext, ended_trial, trial_spec, value_text
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops.data import Snapshot, TransformOptions, make_transform
-from mlops.data._columns import class_names, text_values
-from mlops.evaluation import positive_class
+from core.data import Snapshot, TransformOptions, make_transform
+from core.data._columns import class_names, text_values
+from core.evaluation import positive_class
 from training.detect import IMAGES, Detection, Evidence, _python_files
 
 ENTRY = "train.py"

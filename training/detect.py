@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlops.errors import DetectionError
+from core.errors import DetectionError
 from training.analysis import ScriptAnalysis, TaskSignal, analyze, decide_task, layer_kind
 from training.harness.source import SourceError, notebook_to_python, read_source
 

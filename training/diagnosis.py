@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops.records import Trial, TrialStatus
+from core.records import Trial, TrialStatus
 from training.harness.facts import minority
 
 #: Training metric names in a Keras history that mean accuracy.

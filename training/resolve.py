@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import paths as mlops_paths
+from core import paths as mlops_paths
 from training.analysis import Finding
 
 __all__ = ["MappedPath", "Reach", "Tree", "map_absolute_paths", "project_reach", "reach_of", "repository_tree"]

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops.records import BrokenTweak, Trial, TrialStatus
-from mlops.store import RunStore, this_worker
+from core.records import BrokenTweak, Trial, TrialStatus
+from core.store import RunStore, this_worker
 from training.diagnosis import remedies
 from training.strategies import BaseStrategy, TweakSpace, full_config
 from training.tweaks import TweakOutcome, apply_config

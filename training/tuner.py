@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.config import ProjectConfig
-from mlops.console import Out
-from mlops.environments import NO_PACKAGES, Packages
-from mlops.records import RunStatus, Trial, TrialModel, TrialStatus
-from mlops.store import RunStore
+from core.config import ProjectConfig
+from core.console import Out
+from core.infra.requirements import NO_PACKAGES, Packages
+from core.records import RunStatus, Trial, TrialModel, TrialStatus
+from core.store import RunStore
 from training.backends import Backend, TrialResult, TrialSpec
 from training.carry import carry_checkpoint, put_checkpoint, put_model
 from training.diagnosis import Goal, diagnose_trial

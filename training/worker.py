@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops.config import ProjectConfig
-from mlops.errors import ConfigError
-from mlops.records import Run, RunStatus, Trial, TrialStatus
-from mlops.store import RunStore, redact_uri
+from core.config import ProjectConfig
+from core.errors import ConfigError
+from core.records import Run, RunStatus, Trial, TrialStatus
+from core.store import RunStore, redact_uri
 from training.strategies import BaseStrategy, build_space, make_strategy
 from training.study import Study
 from training.tuner import TuneContext, baseline_failure, bound_limits, report_trial, run_trial, trial_labels

@@ -15,8 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from core.errors import Aborted, MlopsError, disk_fault
 from mlops import __version__
-from mlops.errors import Aborted, MlopsError, disk_fault
 
 app = typer.Typer(
     name="mlops",

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from core.console import Out
 from mlops.cli._app import JsonOpt, ProjectArg, app, emit_json, handles_errors
-from mlops.console import Out
 
 data_app = typer.Typer(help="A project's data: load files into a collection, validate a snapshot.",
                        no_args_is_help=True)
@@ -27,8 +27,8 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Load files into a collection, in batches, once: a file loaded before (same content) adds nothing."""
-    from mlops.data import load_files
-    from mlops.store import get_run_store
+    from core.data import load_files
+    from core.store import get_run_store
 
     out = Out(json_mode=as_json)
     store = get_run_store()
@@ -48,8 +48,8 @@ def load(
 def validate(project: ProjectArg, as_json: JsonOpt = False) -> None:
     """Jenkins stage "Validate data": take the snapshot, check it against the project's schema and measure drift
     against the production model's snapshot. Exit 1 with the reasons when the data cannot be used."""
+    from core.store import get_run_store
     from mlops.pipeline.run import Pipeline, RunOptions, data_stage
-    from mlops.store import get_run_store
 
     p = Pipeline(project=project, opts=RunOptions(), out=Out(json_mode=as_json), store=get_run_store())
     data_stage(p)

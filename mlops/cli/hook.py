@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from core.console import Out
 from mlops.cli._app import app, handles_errors
-from mlops.console import Out
 
 hook_app = typer.Typer(help="Git hooks that train on push, for repositories without Jenkins.", no_args_is_help=True)
 app.add_typer(hook_app, name="hook")

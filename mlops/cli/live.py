@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from core.console import Out
 from mlops.cli._app import JsonOpt, app, emit_json, handles_errors
-from mlops.console import Out
 
 ProjectRef = Annotated[str, typer.Argument(help="The project: its folder (mlops.yaml is read there) or its name.")]
 
@@ -26,8 +26,8 @@ def monitor(
 ) -> None:
     """Live accuracy of the production model from users' labels, drift of the served rows, and under the
     threshold (monitoring: in mlops.yaml) one alert and a retrain."""
-    from mlops.registry import Registry
-    from mlops.store import get_run_store
+    from core.registry import Registry
+    from core.store import get_run_store
     from monitor.live import live_check, project_capture, publish, resolve_project
     from monitor.triggers import act
 
@@ -59,7 +59,7 @@ def feedback(
     as_json: JsonOpt = False,
 ) -> None:
     """Send users' labels in bulk to the project's serving unit (POST /feedback, token in MLOPS_FEEDBACK_TOKEN)."""
-    from mlops.errors import UsageError
+    from core.errors import UsageError
     from monitor.ground_truth import read_labels, send_labels
 
     token = os.environ.get("MLOPS_FEEDBACK_TOKEN")
@@ -67,8 +67,8 @@ def feedback(
         raise UsageError("MLOPS_FEEDBACK_TOKEN is not set: labels need the token the serving unit was deployed with")
     rows = read_labels(file)
     if url is None:
-        from mlops.environments import docker_client
-        from mlops.store import get_run_store
+        from core.infra.docker_engine import docker_client
+        from core.store import get_run_store
         from monitor.live import resolve_project
         from monitor.units import all_units
 

@@ -18,9 +18,9 @@ def models(
 ) -> None:
     """A project's model versions with their metrics, snapshot and gate decision, its aliases, and who moved them
     when and why."""
-    from mlops.names import check_name
-    from mlops.registry import Registry
-    from mlops.store import get_run_store
+    from core.names import check_name
+    from core.registry import Registry
+    from core.store import get_run_store
 
     check_name(project, "PROJECT")
     registry = Registry(get_run_store())
@@ -59,11 +59,11 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Point an alias (default production) at a model version: approve a candidate, or roll back."""
-    from mlops.errors import UsageError
-    from mlops.names import check_name
+    from core.errors import UsageError
+    from core.names import check_name
+    from core.registry import Registry
+    from core.store import get_run_store
     from mlops.pipeline.run import resolve_run
-    from mlops.registry import Registry
-    from mlops.store import get_run_store
 
     check_name(to, "--to")
     if not project.endswith(".json"):

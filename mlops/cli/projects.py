@@ -21,8 +21,8 @@ def projects(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the project names and where each comes from."""
     if ctx.invoked_subcommand is not None:
         return
-    from mlops.identity import shown
-    from mlops.store import get_run_store
+    from core.identity import shown
+    from core.store import get_run_store
 
     bound = get_run_store().projects()
     if as_json:
@@ -46,10 +46,10 @@ def rebind(
 ) -> None:
     """The operator's move of a project name to another origin: the next run from there may use the name (and
     its production model, gate and history)."""
-    from mlops.identity import origin_of, shown
-    from mlops.identity import rebind as do_rebind
-    from mlops.registry import who
-    from mlops.store import get_run_store
+    from core.identity import origin_of, shown
+    from core.identity import rebind as do_rebind
+    from core.registry import who
+    from core.store import get_run_store
 
     folder = Path(origin)
     target = origin_of(folder) if folder.is_dir() else origin
@@ -79,10 +79,10 @@ def gate(
 
     import yaml
 
-    from mlops.errors import UsageError
-    from mlops.identity import set_gate
-    from mlops.registry import who
-    from mlops.store import get_run_store
+    from core.errors import UsageError
+    from core.identity import set_gate
+    from core.registry import who
+    from core.store import get_run_store
 
     store = get_run_store()
     if clear or rules is not None or target is not None:
@@ -96,7 +96,7 @@ def gate(
                 raise UsageError("--gate: give metric -> rule, e.g. '{accuracy: {absolute: 0.02}}'")
         record = set_gate(store, name, None if clear else parsed, None if clear else target, who())
     else:
-        from mlops.names import check_name
+        from core.names import check_name
 
         found = store.projects(check_name(name))
         if not found:

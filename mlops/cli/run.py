@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from core.console import Out
 from mlops.cli._app import BackendName, JsonOpt, ProjectArg, RunArg, app, emit_json, handles_errors
-from mlops.console import Out
 
 RUN_HELP = """Run every stage locally: validate data, detect, build, train and tune to the target, record, evaluate
 (the gate), report, push, mail.
@@ -24,7 +24,7 @@ Exit code 0 when the run completed, whatever its metric ('mlops evaluate' judges
 @handles_errors
 def detect(project: ProjectArg, as_json: JsonOpt = False) -> None:
     """Decide scikit-learn vs Keras (dense or convolutional) by reading the code, and the image to use."""
-    from mlops.config import load_config
+    from core.config import load_config
     from mlops.pipeline.run import resolve_project
     from training.dataproject import data_detection, is_data_project
     from training.detect import detect as run_detect
@@ -110,8 +110,8 @@ def build(
     as_json: JsonOpt = False,
 ) -> None:
     """Jenkins stage "Build image": build (or reuse) the image or virtualenv the project's code needs."""
+    from core.store import get_run_store
     from mlops.pipeline.run import Pipeline, RunOptions, build_stage, detect_stage
-    from mlops.store import get_run_store
 
     p = Pipeline(project=project, opts=RunOptions(backend=backend.value), out=Out(json_mode=as_json),
                  store=get_run_store())
@@ -126,9 +126,9 @@ def build(
 def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     """Jenkins stage "Evaluate", the gate: the candidate against production (target, tolerances, served like in
     training), decided once and recorded. Exit 0 when blessed, else 1 with the reason."""
+    from core.store import get_run_store
     from mlops.pipeline.gate import gate_run
     from mlops.pipeline.run import decision_summary, resolve_run, rewrite_report, update_summary
-    from mlops.store import get_run_store
 
     store = get_run_store()
     run = resolve_run(store, run_ref)
@@ -156,12 +156,12 @@ def push(
     person to promote (approval: manual). Exit 1 when the gate did not bless it."""
     import json
 
-    from mlops.config import ProjectConfig
-    from mlops.errors import UsageError
+    from core.config import ProjectConfig
+    from core.errors import UsageError
+    from core.registry import PRODUCTION
+    from core.store import get_run_store
     from mlops.pipeline.gate import decision_file
     from mlops.pipeline.run import push_blessed, push_model, resolve_run, update_summary
-    from mlops.registry import PRODUCTION
-    from mlops.store import get_run_store
 
     out = Out(json_mode=as_json)
     store = get_run_store()
@@ -207,7 +207,7 @@ def worker(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the run to be created.")] = 600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
 ) -> None:
+    from core.store import get_run_store
     from mlops.pipeline.workers import join_run
-    from mlops.store import get_run_store
 
     join_run(get_run_store(), run_ref, project, backend.value, wait, Out(quiet=quiet))

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from core.console import Out
 from mlops.cli._app import JsonOpt, RunArg, app, emit_json, handles_errors
-from mlops.console import Out
 
 
 @app.command()
@@ -18,8 +18,8 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded runs, newest first."""
-    from mlops.names import check_name
-    from mlops.store import get_run_store
+    from core.names import check_name
+    from core.store import get_run_store
 
     if project is not None:
         check_name(project, "--project")
@@ -46,10 +46,10 @@ def show(
 ) -> None:
     """Show one run and its trials. ``--oneline`` exits 1 for a run that did not end by itself (interrupted: its
     driver is gone; aborted by a signal)."""
-    from mlops.notify.report import render_text
+    from core.notify.report import render_text
+    from core.records import RunStatus
+    from core.store import get_run_store
     from mlops.pipeline.run import resolve_run, verdict
-    from mlops.records import RunStatus
-    from mlops.store import get_run_store
 
     store = get_run_store()
     run = resolve_run(store, run_ref)
@@ -78,11 +78,11 @@ def notify(
     as_json: JsonOpt = False,
 ) -> None:
     """Mail a run's report (SMTP from the environment; the outbox folder when none is set)."""
-    from mlops.errors import UsageError
+    from core.errors import UsageError
 
     out = Out(json_mode=as_json)
     if retry_outbox:
-        from mlops.notify import retry_outbox as retry
+        from core.notify import retry_outbox as retry
 
         result: dict[str, Any] = retry(out)
         if as_json:
@@ -90,9 +90,9 @@ def notify(
         raise typer.Exit(0 if result["left"] == 0 else 1)
     if not run_ref:
         raise UsageError("give a RUN (an id from 'mlops runs', a summary.json or 'latest') or --retry-outbox")
-    from mlops.notify import send_run_report
+    from core.notify import send_run_report
+    from core.store import get_run_store
     from mlops.pipeline.run import resolve_run
-    from mlops.store import get_run_store
 
     store = get_run_store()
     result = send_run_report(store, resolve_run(store, run_ref).id, out)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from core.console import Out
 from mlops.cli._app import JsonOpt, RunArg, app, emit_json, handles_errors
-from mlops.console import Out
 
 
 @app.command()
@@ -15,10 +15,10 @@ from mlops.console import Out
 def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     """Jenkins stage "Deploy": serve the version that 'production' points to in the run's project; the new container
     (a local process without Docker) must be healthy before the old one is retired."""
-    from mlops.environments import serving_client
+    from core.infra.docker_engine import serving_client
+    from core.registry import Registry
+    from core.store import get_run_store
     from mlops.pipeline.run import resolve_run
-    from mlops.registry import Registry
-    from mlops.store import get_run_store
     from monitor.deploy import deploy as run_deploy
 
     out = Out(json_mode=as_json)
@@ -44,9 +44,9 @@ def watch(
 ) -> None:
     """Keep serving containers (or local serving processes) alive: restart failed ones with back-off, roll back
     crash-looping new models, mail one alert per incident."""
-    from mlops.environments import docker_client
-    from mlops.registry import Registry
-    from mlops.store import get_run_store
+    from core.infra.docker_engine import docker_client
+    from core.registry import Registry
+    from core.store import get_run_store
     from monitor.watchdog import Policy, Watchdog
 
     out = Out(json_mode=as_json)

@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mlops import paths
-from mlops.config import ProjectConfig
-from mlops.console import Out
-from mlops.data import DriftReport, Issue, Snapshot, SnapshotSummary
-from mlops.errors import DataError
-from mlops.registry import PRODUCTION, Registry
-from mlops.store import RunStore
+from core import paths
+from core.config import ProjectConfig
+from core.console import Out
+from core.data import DriftReport, Issue, Snapshot, SnapshotSummary
+from core.errors import DataError
+from core.registry import PRODUCTION, Registry
+from core.store import RunStore
 
 SCHEMA_FILE = "schema.yaml"
 #: Drifted features named in the run record and the report (the rest are counted).
@@ -78,7 +78,7 @@ def read_rows(cfg: ProjectConfig, project_dir: Path, store: RunStore) -> Any:
     Raises:
         DataError: A file is missing or unreadable, or the collection is empty.
     """
-    from mlops.data import read_collection, read_files
+    from core.data import read_collection, read_files
 
     assert cfg.data is not None
     if cfg.data.mongodb:
@@ -88,7 +88,7 @@ def read_rows(cfg: ProjectConfig, project_dir: Path, store: RunStore) -> Any:
 
 def production_snapshot(store: RunStore, project: str) -> tuple[int, Snapshot] | None:
     """The snapshot the production model was trained on, with its version (``None`` when there is none)."""
-    from mlops.data import read_snapshot
+    from core.data import read_snapshot
 
     holder = Registry(store).holder(project, PRODUCTION)
     if holder is None or not holder.snapshot:
@@ -113,7 +113,7 @@ def _label_checks(cfg: ProjectConfig, summary: SnapshotSummary) -> str | None:
     Raises:
         DataError: ``metric: cost`` (or ``positive:``) on a label without exactly two classes.
     """
-    from mlops.evaluation import positive_class
+    from core.evaluation import positive_class
 
     assert cfg.data is not None
     if summary.task != "classification":
@@ -127,7 +127,7 @@ def _label_checks(cfg: ProjectConfig, summary: SnapshotSummary) -> str | None:
 
 def _drift(cfg: ProjectConfig, snapshot: Snapshot, reference: tuple[int, Snapshot] | None
            ) -> tuple[DriftSummary | None, str]:
-    from mlops.data import DriftThresholds, detect_drift, new_rows
+    from core.data import DriftThresholds, detect_drift, new_rows
 
     assert cfg.data is not None
     if reference is None:
@@ -163,7 +163,7 @@ def check_data(cfg: ProjectConfig, project_dir: Path, project: str, store: RunSt
         DataError: Unusable data: a missing file or label, an empty collection, a schema error (every reason
             listed, one per line).
     """
-    from mlops.data import (
+    from core.data import (
         SplitRatios,
         Tolerances,
         infer_schema,

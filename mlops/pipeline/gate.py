@@ -20,15 +20,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.config import GateMetric, ProjectConfig
-from mlops.console import Out
-from mlops.errors import MlopsError, UsageError
-from mlops.evaluation import evaluate_predictions
-from mlops.gate import decide
-from mlops.records import Decision, Evaluation, Event, InfraCheck, ModelVersion, Run, env_of
-from mlops.registry import PRODUCTION, Registry
-from mlops.store import RunStore
+from core import paths
+from core.config import GateMetric, ProjectConfig
+from core.console import Out
+from core.errors import MlopsError, UsageError
+from core.evaluation import evaluate_predictions
+from core.gate import decide
+from core.records import Decision, Evaluation, Event, InfraCheck, ModelVersion, Run, env_of
+from core.registry import PRODUCTION, Registry
+from core.store import RunStore
 
 #: Test rows the served model must predict like in training.
 INFRA_ROWS = 5
@@ -140,7 +140,7 @@ def _stored(registry: Registry, version: ModelVersion) -> dict[str, Any] | None:
 
 
 def _snapshot(snapshot_id: str | None) -> Any:
-    from mlops.data import read_snapshot
+    from core.data import read_snapshot
 
     folder = paths.snapshots_dir() / str(snapshot_id)
     return read_snapshot(folder) if snapshot_id and folder.is_dir() else None
@@ -338,7 +338,7 @@ def gate_run(store: RunStore, run: Run, out: Out, client: Any = ...) -> Decision
         for line in loosened:
             out.fail(f"gate loosened by the push: {line}")
     if client is ...:
-        from mlops.environments import serving_client
+        from core.infra.docker_engine import serving_client
 
         client = serving_client(run.backend)[0] if candidate is not None else None
     with Units(registry, out, client) as units:

@@ -14,11 +14,11 @@ import math
 import urllib.request
 from typing import Any, Protocol
 
-from mlops.config import GateMetric, ProjectConfig
-from mlops.errors import MlopsError
-from mlops.gate import hold_to_production
-from mlops.records import Decision, GateCheck, ModelVersion
-from mlops.store import RunStore
+from core.config import GateMetric, ProjectConfig
+from core.errors import MlopsError
+from core.gate import hold_to_production
+from core.records import Decision, GateCheck, ModelVersion
+from core.store import RunStore
 
 
 class Units(Protocol):

@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops import paths
-from mlops.console import Out
-from mlops.errors import MlopsError, UsageError
+from core import paths
+from core.console import Out
+from core.errors import MlopsError, UsageError
 
 MARKER = "# installed by mlops hook install"
 
@@ -103,7 +103,7 @@ def repository_name(git_dir: Path) -> str:
 def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     """Check ``revision`` out into ``$MLOPS_HOME/checkouts/<repository>/`` and run every stage; return the exit
     code. The project keeps one name across pushes: ``name:`` in mlops.yaml, else the repository's name."""
-    from mlops.names import default_name
+    from core.names import default_name
     from mlops.pipeline.run import RunOptions, run_project
 
     short = _git(git_dir, "rev-parse", "--short=12", revision)

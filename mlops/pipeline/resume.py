@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops.config import ProjectConfig
-from mlops.errors import StoreError, disk_fault
-from mlops.records import Run, RunStatus, TrialStatus
-from mlops.store import HEARTBEAT_GRACE_S, RunStore
+from core.config import ProjectConfig
+from core.errors import StoreError, disk_fault
+from core.records import Run, RunStatus, TrialStatus
+from core.store import HEARTBEAT_GRACE_S, RunStore
 
 
 def find_resumable(store: RunStore, project: Path, fingerprint: str) -> Run | None:

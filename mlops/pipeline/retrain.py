@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.config import load_config
-from mlops.console import Out
-from mlops.errors import UsageError
-from mlops.records import Event
-from mlops.registry import PRODUCTION, Registry
-from mlops.store import RunStore, get_run_store
+from core import paths
+from core.config import load_config
+from core.console import Out
+from core.errors import UsageError
+from core.records import Event
+from core.registry import PRODUCTION, Registry
+from core.store import RunStore, get_run_store
 
 
 def _record(store: RunStore, name: str, step: str, **fields: Any) -> None:
@@ -102,8 +102,8 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     Raises:
         UsageError: Not a project folder, or nothing holds ``production``.
     """
-    from mlops.environments import docker_client
-    from mlops.names import default_name
+    from core.infra.docker_engine import docker_client
+    from core.names import default_name
     from mlops.pipeline.run import RunOptions, push_blessed, run_project
     from monitor.deploy import deploy
 

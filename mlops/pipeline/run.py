@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.config import ProjectConfig, load_config
-from mlops.console import Out
-from mlops.environments import NO_PACKAGES, Packages, project_packages
-from mlops.errors import Aborted, AliasMoved, ConfigError, PushRefused, UsageError
+from core import paths
+from core.config import ProjectConfig, load_config
+from core.console import Out
+from core.errors import Aborted, AliasMoved, ConfigError, PushRefused, UsageError
+from core.infra.requirements import NO_PACKAGES, Packages, project_packages
+from core.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
+from core.registry import CANDIDATE, PRODUCTION, Registry
+from core.store import ANY_VERSION, RunStore, get_run_store, this_worker
 from mlops.pipeline.resume import abort_run, end_failed, find_resumable, not_continued
 from mlops.pipeline.stages import STAGES
-from mlops.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
-from mlops.registry import CANDIDATE, PRODUCTION, Registry
-from mlops.store import ANY_VERSION, RunStore, get_run_store, this_worker
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
@@ -139,7 +139,7 @@ def project_name(p: Pipeline) -> str:
     Raises:
         UsageError: The folder's name makes no valid name.
     """
-    from mlops.names import check_name, default_name
+    from core.names import check_name, default_name
 
     assert p.cfg is not None
     return check_name(p.cfg.name) if p.cfg.name else default_name(p.opts.project_name or p.project_dir.name)
@@ -162,12 +162,12 @@ def configure(p: Pipeline) -> None:
     """Resolve the project, read its configuration and claim its name (once).
 
     Raises:
-        UsageError: The name is bound to a project from elsewhere (see ``mlops.identity``).
+        UsageError: The name is bound to a project from elsewhere (see ``core.identity``).
     """
     if p.cfg is None:
-        from mlops.confine import check_pushed_paths
-        from mlops.identity import claim, origin_of
-        from mlops.registry import who
+        from core.confine import check_pushed_paths
+        from core.identity import claim, origin_of
+        from core.registry import who
 
         p.project = resolve_project(p.project)
         p.cfg = load_config(p.project, p.opts.overrides())
@@ -227,7 +227,7 @@ def detect_stage(p: Pipeline) -> None:
 
 def build_stage(p: Pipeline) -> str:
     """Build image: the trial environment (a Docker image, or a local virtualenv)."""
-    from mlops.errors import BuildError
+    from core.errors import BuildError
     from training.backends import LocalBackend, get_backend, refuse_unsandboxed
 
     assert p.cfg is not None
@@ -467,7 +467,7 @@ def run_project(project: Path, opts: RunOptions, out: Out, store: RunStore | Non
     if opts.notify and p.run is not None and p.cfg is not None:
         mail = p.cfg.mail
         if mail.when == "always" or (mail.when == "failure" and p.run.status is not RunStatus.PASSED):
-            from mlops.notify import send_run_report
+            from core.notify import send_run_report
 
             p.summary["mail"] = send_run_report(p.store, p.run.id, out)
     say_verdict(out, p.summary)
@@ -524,7 +524,7 @@ def final_evaluation(run: Run, best: Trial, snapshot: Any, cfg: ProjectConfig) -
     Raises:
         UsageError: The winning trial wrote no predictions.
     """
-    from mlops.evaluation import evaluate_predictions
+    from core.evaluation import evaluate_predictions
     from training.dataproject import PREDICTIONS, held_out_labels
 
     path = Path(best.run_dir) / "work" / PREDICTIONS
@@ -610,8 +610,8 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reas
     The run's figure is the winner's: a data project's on the test split (selected on validation); a script's as
     it reported it, or with ``confirm: K`` the mean over K other seeds.
     """
-    from mlops.data import read_snapshot
-    from mlops.notify.report import write_report
+    from core.data import read_snapshot
+    from core.notify.report import write_report
 
     run = store.get_run(run_id)
     assert run is not None
@@ -680,7 +680,7 @@ def report_extras(store: RunStore, run: Run) -> dict[str, Any]:
 
 def rewrite_report(store: RunStore, run: Run, out_dir: Path | None = None) -> None:
     """Write the run's report again (with the gate's decision), and refresh the copy in ``out_dir``."""
-    from mlops.notify.report import STYLESHEET, write_report
+    from core.notify.report import STYLESHEET, write_report
 
     run_dir = paths.runs_dir() / run.id
     if not run_dir.is_dir():
@@ -791,7 +791,7 @@ def push_model(store: RunStore, run: Run, out: Out, alias: str = PRODUCTION, why
         UsageError: The run has no model version.
         AliasMoved: ``expected`` is given and another run moved the alias meanwhile.
     """
-    from mlops.records import Event
+    from core.records import Event
 
     if not run.model_version:
         raise UsageError(f"run {run.id} has no model to push")

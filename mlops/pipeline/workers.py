@@ -19,13 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops import paths
-from mlops.config import ProjectConfig, load_config
-from mlops.console import Out
-from mlops.environments import project_packages
-from mlops.errors import UsageError
-from mlops.records import Run, RunStatus
-from mlops.store import RunStore
+from core import paths
+from core.config import ProjectConfig, load_config
+from core.console import Out
+from core.errors import UsageError
+from core.infra.requirements import project_packages
+from core.records import Run, RunStatus
+from core.store import RunStore
 
 #: How long ``mlops worker`` waits for its run to be created (the controller may start after the agents).
 JOIN_WAIT_S = 600.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops.store import get_run_store
+from core.store import get_run_store
 from tests.conftest import mlops
 
 DATA = Path("/work/shared/data")

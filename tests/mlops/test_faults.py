@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import ProjectConfig
-from mlops.records import Run, RunStatus, Trial
-from mlops.store import get_run_store
+from core.config import ProjectConfig
+from core.records import Run, RunStatus, Trial
+from core.store import get_run_store
 from tests.conftest import EXAMPLES, ROOT, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -58,8 +58,8 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
 
 DRIVER_KILLED_MID_TRIAL = """
 import os, signal, sys
-from mlops.records import Run, Trial
-from mlops.store import get_run_store, this_worker
+from core.records import Run, Trial
+from core.store import get_run_store, this_worker
 store = get_run_store()
 run = store.create_run(Run(project="wine", path=sys.argv[1], metric="accuracy", target=0.9, owner=this_worker()))
 store.create_trial(run.id, Trial(label="baseline (as pushed)", worker=this_worker()))
@@ -207,7 +207,7 @@ def test_a_full_disk_ends_the_run_failed_disk_full_in_one_line(project_factory, 
 
 
 def test_a_store_on_a_full_disk_refuses_a_write_in_one_line_and_keeps_what_it_holds(mlops_home: Path) -> None:
-    from mlops.errors import StoreError
+    from core.errors import StoreError
 
     with tmpfs(mlops_home, "2m"):
         store = get_run_store()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mlops.config import GateMetric
-from mlops.gate import decide
-from mlops.records import Evaluation, InfraCheck
+from core.config import GateMetric
+from core.gate import decide
+from core.records import Evaluation, InfraCheck
 
 SERVED = InfraCheck(status="passed", reason="5 test rows predicted alike")
 
@@ -63,7 +63,7 @@ def test_a_run_without_a_model_gets_a_decision_too() -> None:
 
 
 def test_a_candidate_that_loosens_the_gate_is_held_to_productions() -> None:
-    from mlops.gate import hold_to_production
+    from core.gate import hold_to_production
 
     rules, target, loosened = hold_to_production(
         {"accuracy": GateMetric(relative=1.0)}, "accuracy", 0.5, "maximize",

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops.console import Out
-from mlops.errors import PushRefused
+from core.console import Out
+from core.errors import PushRefused
+from core.records import Decision, ModelVersion, Run, RunStatus
+from core.registry import PRODUCTION, Registry
+from core.store import RunStore, get_run_store
 from mlops.pipeline.run import push_blessed
-from mlops.records import Decision, ModelVersion, Run, RunStatus
-from mlops.registry import PRODUCTION, Registry
-from mlops.store import RunStore, get_run_store
 from tests.conftest import mlops
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.store import get_run_store
+from core.store import get_run_store
 from tests.conftest import EXAMPLES, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}

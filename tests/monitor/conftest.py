@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 @pytest.fixture(scope="module")
 def python() -> str:
     """The serving virtualenv of the scikit-learn kind (trial packages + requirements-serve.txt)."""
-    from mlops.environments import Virtualenvs
+    from core.infra.virtualenvs import Virtualenvs
 
     venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
     venvs.prepare("ml", print, extra=extra)

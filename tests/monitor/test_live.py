@@ -12,13 +12,13 @@ from typing import ClassVar
 
 import pytest
 
-from mlops import paths
-from mlops.config import Monitoring
-from mlops.console import Out
-from mlops.errors import MlopsError
-from mlops.records import ModelVersion
-from mlops.registry import Registry
-from mlops.store import get_run_store
+from core import paths
+from core.config import Monitoring
+from core.console import Out
+from core.errors import MlopsError
+from core.records import ModelVersion
+from core.registry import Registry
+from core.store import get_run_store
 from monitor.live import live_check, publish
 from monitor.serving.capture import SpoolCapture
 from monitor.triggers import act

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.console import Out
-from mlops.registry import Registry
-from mlops.store import get_run_store
+from core.console import Out
+from core.registry import Registry
+from core.store import get_run_store
 from monitor.units import local_units, start_local
 from monitor.watchdog import Policy, Watchdog
 from tests.conftest import EXAMPLES, call, mlops, register_broken_model

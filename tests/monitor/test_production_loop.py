@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops.registry import Registry
-from mlops.store import get_run_store
+from core.registry import Registry
+from core.store import get_run_store
 from monitor.units import local_units
 from tests.conftest import mlops, write_project
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops import paths
-from mlops.console import Out
-from mlops.environments import docker_client
-from mlops.registry import Registry
-from mlops.store import get_run_store
+from core import paths
+from core.console import Out
+from core.infra.docker_engine import docker_client
+from core.registry import Registry
+from core.store import get_run_store
 from monitor.serving.capture import SpoolCapture
 from monitor.units import serving_containers, start_container
 from monitor.watchdog import Policy, Watchdog

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops.console import Out
-from mlops.records import ModelVersion
-from mlops.registry import Registry
-from mlops.store import get_run_store
+from core.console import Out
+from core.records import ModelVersion
+from core.registry import Registry
+from core.store import get_run_store
 from monitor.units import LocalUnit, local_units, start_local
 from tests.conftest import ROOT, call, mlops
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mlops.environments import Packages
+from core.infra.requirements import Packages
 from training.autopackages import resolve_imports
 from training.harness.pip_names import pip_name
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.data import fitted_transform, take_snapshot
-from mlops.evaluation import evaluate_predictions
+from core.data import fitted_transform, take_snapshot
+from core.evaluation import evaluate_predictions
 from tests.conftest import harness
 from training.dataproject import PREDICTIONS, held_out_labels, write_data_project
 from training.strategies import build_space

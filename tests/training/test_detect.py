@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.errors import DetectionError
+from core.errors import DetectionError
 from tests.conftest import EXAMPLES, mlops
 from training.detect import Evidence, detect
 

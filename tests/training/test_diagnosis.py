@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlops.records import Trial, TrialStatus
+from core.records import Trial, TrialStatus
 from tests.conftest import harness, mlops
 from training.diagnosis import Goal, diagnose, remedies
 from training.strategies import build_space

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.environments import Images, docker_client
+from core.infra.docker_engine import docker_client
+from core.infra.images import Images
 from tests.conftest import EXAMPLES, mlops
 from tests.training.test_resolve import book_repository
 from training.backends import DockerBackend, TrialSpec
@@ -277,7 +278,7 @@ open("/mycode/accuracy.txt", "w").write("overwritten by the trial")
 @pytest.mark.usefixtures("ml_image")
 def test_a_seed_style_project_with_its_packages_runs_in_a_derived_image_with_mycode_mapped(
         docker_backend: DockerBackend, project_factory, tmp_path: Path) -> None:
-    from mlops.environments import project_packages
+    from core.infra.requirements import project_packages
 
     p = project_factory({"train.py": SEED_IN_DOCKER, "requirements.txt": "seaborn\npandas>=1.0\n",
                          "accuracy.txt": "the user's own\n"})

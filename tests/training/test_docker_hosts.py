@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.environments import Images, docker_client
-from mlops.store import get_run_store
+from core.infra.docker_engine import docker_client
+from core.infra.images import Images
+from core.store import get_run_store
 from tests.conftest import EXAMPLES, OUT_OF_REACH, copy_image, mlops
 from training.backends import DockerBackend, TrialSpec, connect_hosts
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.environments import docker_client
+from core.infra.docker_engine import docker_client
 from tests.conftest import EXAMPLES
 from tests.training.test_warm import CHECKS, CORRUPTS
 from training.backends import DockerBackend, TrialSpec

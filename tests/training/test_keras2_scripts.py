@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlops.store import get_run_store
+from core.store import get_run_store
 from monitor.units import local_units
 from tests.conftest import EXAMPLES, call, harness, mlops
 

@@ -108,7 +108,7 @@ def check(name: str, summary: dict, console: str) -> None:
         assert trial["value"] is not None and summary["value"] is not None
     shims = []
     if summary.get("run_id"):
-        from mlops.store import get_run_store
+        from core.store import get_run_store
 
         shims = [s for t in get_run_store().trials(summary["run_id"]) for s in t.shims]
     assert said in console or said in (trial["error"] or "") or said in shims, (said, console[-3000:])
@@ -131,7 +131,7 @@ def test_a_keras2_script_with_tensorflow1_calls_runs_or_is_refused_in_one_trial(
     summary, console = run_corpus_project(name, tmp_path)
     check(name, summary, console)
     if name in SHIMS:
-        from mlops.store import get_run_store
+        from core.store import get_run_store
 
         [trial] = get_run_store().trials(summary["run_id"])
         assert SHIMS[name] <= set(trial.shims), trial.shims
@@ -140,7 +140,7 @@ def test_a_keras2_script_with_tensorflow1_calls_runs_or_is_refused_in_one_trial(
 @pytest.mark.slow
 @pytest.mark.usefixtures("ml_env")
 def test_seaborn_imported_for_plots_installs_itself_pinned_in_the_run_record(tmp_path: Path) -> None:
-    from mlops.store import get_run_store
+    from core.store import get_run_store
 
     summary, console = run_corpus_project("04_seaborn_plots", tmp_path)
     check("04_seaborn_plots", summary, console)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.environments import docker_client
+from core.infra.docker_engine import docker_client
 from tests.conftest import mlops, write_project
 from training.backends import Backend, DockerBackend, LocalBackend, TrialSpec
 from training.backends._sandbox import bwrap

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlops.environments import Virtualenvs
+from core.infra.virtualenvs import Virtualenvs
 from tests.conftest import EXAMPLES, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}

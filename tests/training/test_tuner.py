@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.records import Trial
-from mlops.store import get_run_store
+from core.records import Trial
+from core.store import get_run_store
 from tests.conftest import EXAMPLES, ROOT, mlops
 from training.backends import EpochWatcher
 from training.strategies import LadderStrategy, OptunaStrategy, RandomStrategy, TweakSpace, full_config
@@ -250,9 +250,9 @@ def test_a_trial_that_prints_megabytes_keeps_a_bounded_log_and_a_readable_consol
 
 @pytest.mark.usefixtures("ml_env")
 def test_the_loop_in_process_on_a_tiny_real_script(project_factory, tmp_path) -> None:
-    from mlops.config import load_config
-    from mlops.console import Out
-    from mlops.records import Run
+    from core.config import load_config
+    from core.console import Out
+    from core.records import Run
     from training.backends import LocalBackend
     from training.tuner import TuneContext
     from training.worker import work

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.records import Trial
-from mlops.store import get_run_store
+from core.records import Trial
+from core.store import get_run_store
 from tests.conftest import EXAMPLES, OUT_OF_REACH, ROOT, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops.errors import BackendError
+from core.errors import BackendError
 from training.backends import _sandbox
 from training.backends._base import Backend
 from training.backends._docker import DockerBackend
@@ -64,7 +64,7 @@ def _choose(name: str, hosts: list[str] | None) -> tuple[Backend, str]:
                                "or fix the list", where="docker.hosts")
         down = f"; not answering, left out: {'; '.join(problems)}" if problems else ""
         return DockerBackend(hosts=answering), f"Docker on {', '.join(h.url for h in answering)}{down}"
-    from mlops.environments import docker_client
+    from core.infra.docker_engine import docker_client
 
     client, reason = docker_client()
     if name == "docker":

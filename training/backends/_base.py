@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from mlops.environments import NO_PACKAGES, Packages
+from core.infra.requirements import NO_PACKAGES, Packages
 from training.backends._capacity import Capacity, this_machine
 from training.backends._supervise import supervise
 from training.backends._trial import OutputSink, TrialProcess, TrialResult, TrialSpec

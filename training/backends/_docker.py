@@ -21,8 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.environments import NO_PACKAGES, Images, Packages, content_hash, translate_docker_error
+from core import paths
+from core.infra.docker_engine import translate_docker_error
+from core.infra.images import Images
+from core.infra.requirements import NO_PACKAGES, Packages, content_hash
 from training.backends import _archives
 from training.backends._base import PROBE, Backend
 from training.backends._capacity import Capacity
@@ -248,7 +250,7 @@ class DockerBackend(Backend):
 
     Args:
         client: A connected ``docker.DockerClient`` of the local engine (injected; see
-            ``mlops.environments.docker_client``), when ``hosts`` is not given.
+            ``core.infra.docker_engine.docker_client``), when ``hosts`` is not given.
         hosts: The engines trials may run on (``docker.hosts``); each trial goes to the one with the most free
             CPUs when it starts.
     """

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import BackendError
+from core.errors import BackendError
 from training.backends._trial import TrialSpec
 from training.backends._warm import WarmProcess, socket_answers
 

@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from mlops.config import memory_bytes
-from mlops.environments import docker_client
-from mlops.errors import BackendError
+from core.config import memory_bytes
+from core.errors import BackendError
+from core.infra.docker_engine import docker_client
 
 #: The label every trial container carries (``mlops.role=training``) and the one with the CPUs it was given.
 ROLE_LABEL = "mlops.role=training"

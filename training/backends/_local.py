@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlops import paths
-from mlops.environments import NO_PACKAGES, Packages, Virtualenvs
-from mlops.errors import BackendError
+from core import paths
+from core.errors import BackendError
+from core.infra.requirements import NO_PACKAGES, Packages
+from core.infra.virtualenvs import Virtualenvs
 from training.backends import _sandbox
 from training.backends._base import PROBE, Backend
 from training.backends._cgroup import Cgroup, Cgroups
@@ -145,7 +146,7 @@ def warm_by_default() -> bool:
 
 def harness_id() -> str:
     """Identity of the harness code (a zygote that loaded older code is not reused)."""
-    from mlops.environments import content_hash
+    from core.infra.requirements import content_hash
     from training.harness import PACKAGE_DIR
 
     files = [PACKAGE_DIR.parent / "__init__.py", *sorted(PACKAGE_DIR.glob("*.py"))]

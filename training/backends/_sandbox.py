@@ -19,8 +19,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlops import paths
-from mlops.environments import BASE_LINK
+from core import paths
+from core.infra.virtualenvs import BASE_LINK
 from training.backends._trial import TrialSpec
 
 #: The unprivileged uid and gid a trial runs as (``nobody``), where user namespaces allow it.

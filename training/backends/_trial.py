@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops.environments import Packages
+from core.infra.requirements import Packages
 
 #: Receives each line the trial prints, as it comes.
 OutputSink = Callable[[str], None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from mlops.records import Trial
+from core.records import Trial
 from training.strategies._base import BaseStrategy
 from training.strategies._space import full_config
 

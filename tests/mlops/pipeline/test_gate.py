@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.data import read_snapshot
+from core.data import read_snapshot
 from monitor.serving.capture import SpoolCapture
 from tests.conftest import EXAMPLES, mlops
 
