@@ -49,7 +49,8 @@ def validate(project: ProjectArg, as_json: JsonOpt = False) -> None:
     """Jenkins stage "Validate data": take the snapshot, check it against the project's schema and measure drift
     against the production model's snapshot. Exit 1 with the reasons when the data cannot be used."""
     from core.store import get_run_store
-    from mlops.pipeline.run import Pipeline, RunOptions, data_stage
+    from mlops.pipeline.options import RunOptions
+    from mlops.pipeline.run import Pipeline, data_stage
 
     p = Pipeline(project=project, opts=RunOptions(), out=Out(json_mode=as_json), store=get_run_store())
     data_stage(p)

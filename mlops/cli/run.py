@@ -81,7 +81,8 @@ def _run_command(stage: bool) -> Callable[..., None]:
                                                                      "with this id is continued.")] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        from mlops.pipeline.run import RunOptions, export_run, run_project
+        from mlops.pipeline.options import RunOptions
+        from mlops.pipeline.run import export_run, run_project
 
         out = Out(json_mode=as_json, quiet=quiet)
         opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
@@ -111,7 +112,8 @@ def build(
 ) -> None:
     """Jenkins stage "Build image": build (or reuse) the image or virtualenv the project's code needs."""
     from core.store import get_run_store
-    from mlops.pipeline.run import Pipeline, RunOptions, build_stage, detect_stage
+    from mlops.pipeline.options import RunOptions
+    from mlops.pipeline.run import Pipeline, build_stage, detect_stage
 
     p = Pipeline(project=project, opts=RunOptions(backend=backend.value), out=Out(json_mode=as_json),
                  store=get_run_store())

@@ -104,7 +104,8 @@ def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     """Check ``revision`` out into ``$MLOPS_HOME/checkouts/<repository>/`` and run every stage; return the exit
     code. The project keeps one name across pushes: ``name:`` in mlops.yaml, else the repository's name."""
     from core.names import default_name
-    from mlops.pipeline.run import RunOptions, run_project
+    from mlops.pipeline.options import RunOptions
+    from mlops.pipeline.run import run_project
 
     short = _git(git_dir, "rev-parse", "--short=12", revision)
     repo = default_name(repository_name(git_dir))

@@ -104,7 +104,8 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     """
     from core.infra.docker_engine import docker_client
     from core.names import default_name
-    from mlops.pipeline.run import RunOptions, push_blessed, run_project
+    from mlops.pipeline.options import RunOptions
+    from mlops.pipeline.run import push_blessed, run_project
     from monitor.deploy import deploy
 
     started = time.time()

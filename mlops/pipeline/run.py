@@ -26,46 +26,12 @@ from core.infra.requirements import NO_PACKAGES, Packages, project_packages
 from core.records import Decision, Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus, env_of
 from core.registry import CANDIDATE, PRODUCTION, Registry
 from core.store import ANY_VERSION, RunStore, get_run_store, this_worker
+from mlops.pipeline.options import RunOptions
 from mlops.pipeline.resume import abort_run, end_failed, find_resumable, not_continued
 from mlops.pipeline.stages import STAGES
 
 #: Seconds between two heartbeats of a running run.
 RUN_HEARTBEAT_S = 10.0
-
-
-@dataclass
-class RunOptions:
-    """Command-line choices of ``mlops run`` (``None`` means: take it from mlops.yaml / env)."""
-
-    backend: str = "auto"
-    target: float | None = None
-    metric: str | None = None
-    max_trials: int | None = None
-    max_minutes: float | None = None
-    strategy: str | None = None
-    notify: bool = True
-    fresh: bool = False
-    push: bool = True
-    #: The project's name when mlops.yaml has none (the git hook passes the repository's name).
-    project_name: str | None = None
-    #: Where the project comes from, which its name is bound to (default: its git remote or folder; the git hook
-    #: passes its repository, since each push is checked out into a new folder).
-    origin: str | None = None
-    #: Trials at a time on this machine (each a worker process) [mlops.yaml: workers].
-    workers: int | None = None
-    #: The run's id, known in advance so that workers of other machines can join it (``mlops worker ID``).
-    run_id: str | None = None
-    #: Hide the trials' own output.
-    quiet: bool = False
-    #: More dotted config fields (``mlops retrain`` adds its ground-truth file to ``data.path``).
-    config: dict[str, Any] = field(default_factory=dict)
-    #: The git hook runs a push: ``--backend auto`` refuses to run it without a sandbox (as under Jenkins).
-    from_hook: bool = False
-
-    def overrides(self) -> dict[str, Any]:
-        """Dotted config fields set on the command line (and by ``mlops retrain``: ``config``)."""
-        return {**self.config, "target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
-                "budget.max_minutes": self.max_minutes, "strategy": self.strategy, "workers": self.workers}
 
 
 @dataclass
