@@ -1,7 +1,8 @@
 // Job DSL: the monitor job. Every five minutes it restarts training and serving containers that
 // died or turned unhealthy (from the last checkpoint / the last good model) and mails one alert
 // per incident (`mlops watch`), then checks the live accuracy of each project in PROJECT_DIRS
-// (`mlops monitor`): under its threshold it mails one alert and starts mlops-retrain.
+// (`mlops monitor`): under its threshold it mails one alert and starts mlops-retrain. Each project's page
+// (`mlops page`: versions, production over time, runs, live accuracy, drift) is published beside the build.
 pipelineJob('mlops-monitor') {
     description('Restart failed serving containers (mlops watch --once); check live accuracy (mlops monitor --once).')
     parameters {
@@ -42,10 +43,16 @@ pipelineJob('mlops-monitor') {
                             when { expression { params.PROJECT_DIRS?.trim() } }
                             steps {
                                 script {
+                                    int page = 0
                                     for (dir in params.PROJECT_DIRS.trim().split()) {
-                                        withEnv(["PROJECT_DIR=${dir}"]) {
+                                        page += 1
+                                        withEnv(["PROJECT_DIR=${dir}", "PAGE_DIR=project-pages/${page}"]) {
                                             sh 'mlops monitor "$PROJECT_DIR" --once'
+                                            sh 'mlops page "$PROJECT_DIR" --out "$PAGE_DIR"'
                                         }
+                                        publishHTML(target: [reportDir: "project-pages/${page}", reportFiles: 'index.html',
+                                                             reportName: "Project page: ${dir}", keepAll: false,
+                                                             alwaysLinkToLastBuild: true, allowMissing: true])
                                     }
                                 }
                             }
