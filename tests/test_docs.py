@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+import typer.main
 
+from mlops.cli import app
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
@@ -82,6 +84,13 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     assert PAGES, "docs/ has pages"
     missing = [str(p.relative_to(ROOT)) for p in PAGES if p.resolve() not in linked]
     assert missing == [], "pages the README does not link to"
+
+
+def test_the_readme_command_table_has_every_command() -> None:
+    table = README.read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    missing = sorted(name for name in commands if f"| `mlops {name}" not in table)
+    assert len(commands) > 10 and missing == [], "commands the README's table does not list"
 
 
 def test_every_mlops_variable_the_code_reads_is_in_the_configuration_page() -> None:
