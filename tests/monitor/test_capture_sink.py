@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from monitor.serving.capture import SpoolCapture
-from monitor.serving.sink import CaptureSink, Prediction
+from monitor.serving.capture.sink import CaptureSink, Prediction
 
 
 def call(n: int, project: str = "wine") -> Prediction:

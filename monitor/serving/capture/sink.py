@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .capture import CaptureStore, CaptureUnavailable, NewPrediction
+from ._base import CaptureStore, CaptureUnavailable
+from .documents import NewPrediction
 
 #: A batch is written when this many rows wait, or after ``FLUSH_S`` seconds.
 BATCH_ROWS = 500
