@@ -30,8 +30,8 @@ import os, sys, tempfile, time, uuid
 from pathlib import Path
 import numpy as np
 from serving.capture import SpoolCapture
-from serving.predict import new_ids
-from serving.sink import Prediction, documents
+from serving.http.predict import new_ids
+from serving.capture.sink import Prediction, documents
 
 BLOCK, BATCH = 10_000, 500
 total = int(sys.argv[1])

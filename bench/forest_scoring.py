@@ -1,5 +1,5 @@
 """How a served forest is scored, side by side in one run: the estimator's own call, the trees' own calls summed
-in order, and all the trees walked together (``monitor/serving/_forest.py``), for requests of 1 to 256 rows.
+in order, and all the trees walked together (``monitor/serving/models/_forest.py``), for requests of 1 to 256 rows.
 
 Usage, from a clean clone with the tool virtualenv (``make setup``)::
 
@@ -28,7 +28,7 @@ import statistics, sys, time, warnings
 import numpy as np
 from sklearn.datasets import load_wine, make_classification
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from serving._forest import MAX_ROWS, MAX_STEPS, Walk, _summed
+from serving.models._forest import MAX_ROWS, MAX_STEPS, Walk, _summed
 
 warnings.filterwarnings("ignore")
 repeat = int(sys.argv[1])

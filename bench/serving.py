@@ -94,7 +94,7 @@ OWN_PREDICT = """
 import json, sys, time, statistics
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from serving.loading import load_model
+from serving.models import load_model
 model = load_model(Path(sys.argv[2]))
 x = model.to_array(json.loads(sys.argv[3]))
 calls = {"p50_ms": lambda: model.predict(x)}

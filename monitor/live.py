@@ -1,7 +1,7 @@
 """Live monitoring: users' labels joined to the production model's captured predictions -> live accuracy over a
 window, input drift of the served rows against the model's training snapshot, and a decision.
 
-The predictions and labels are read through ``monitor.serving.capture`` (the same module the server writes
+The predictions and labels are read through ``monitor.serving.capture`` (the same package the server writes
 with): the run store's MongoDB when ``MONGODB_URI`` is set, else the project's spool in
 ``$MLOPS_HOME/capture/<project>/``. Each check leaves its verdict in the capture store's ``live_status`` (the
 server's ``/metrics`` reads the window and drift share from it) and, when the decision changes, an event.
@@ -19,7 +19,7 @@ from core import paths
 from core.config import Monitoring
 from core.records import Event, LiveCheck
 from core.registry import PRODUCTION, Registry
-from monitor.serving.capture import CaptureStore, CaptureUnavailable, open_capture
+from monitor.serving.capture import CapturedPrediction, CaptureStore, CaptureUnavailable, ServedModelInfo, open_capture
 
 
 def project_capture(project: str) -> CaptureStore:
@@ -29,7 +29,7 @@ def project_capture(project: str) -> CaptureStore:
     return store
 
 
-def accuracy_of(docs: list[dict[str, Any]]) -> tuple[float | None, int]:
+def accuracy_of(docs: list[CapturedPrediction]) -> tuple[float | None, int]:
     """Share of labelled predictions whose label is the prediction, and how many were corrected."""
     if not docs:
         return None, 0
@@ -80,7 +80,7 @@ def live_check(project: str, cfg: Monitoring, registry: Registry, capture: Captu
     return LiveCheck(**common, decision="ok", reason=f"{said} meets the threshold {cfg.threshold:g}")
 
 
-def _drift(holder: Any, served: list[dict[str, Any]], model: dict[str, Any] | None, cfg: Monitoring
+def _drift(holder: Any, served: list[CapturedPrediction], model: ServedModelInfo | None, cfg: Monitoring
            ) -> dict[str, Any]:
     """Drift share of the served rows against the training rows of the production version's snapshot."""
     snapshot_id = holder.snapshot

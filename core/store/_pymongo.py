@@ -24,7 +24,7 @@ OWN_COLLECTIONS = ("runs", "trials", "models", "events", "aliases", "alias_histo
                    "projects")
 #: Written by the serving units' prediction capture when ``MONGODB_URI`` is set: captured predictions, users'
 #: labels (append-only), what each served model version looks like, and the monitor's latest verdict. The
-#: documents are defined once, in ``monitor/serving/capture.py`` (the serving image cannot import mlops).
+#: documents are typed once, in ``monitor/serving/capture/documents.py`` (the serving image cannot import core).
 CAPTURE_COLLECTIONS = ("predictions", "labels", "served_models", "live_status")
 #: How often an insert may collide with another writer's before giving up (never reached in practice).
 MAX_ALLOCATION_TRIES = 1000

@@ -3,8 +3,8 @@
 Starts one uvicorn worker process per usable CPU (``MLOPS_SERVE_WORKERS`` overrides), each with the
 model loaded, its numeric libraries' thread pools sized to its share of the CPUs (``OMP_NUM_THREADS`` and the
 like, unless set), and one set of Prometheus value files for all. The supervisor accepts the connections and
-hands each to the worker with the fewest open (see ``workers``), so a few keep-alive clients keep every worker
-busy.
+hands each to the worker with the fewest open (see ``process/workers.py``), so a few keep-alive clients keep
+every worker busy.
 A worker that dies is started again; one that cannot load the model ends the server with exit code 3,
 so that the watchdog sees the unit fail.
 """
@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .process.workers import supervise
 from .settings import (
     MULTIPROC_ENV,
     READY_DIR_ENV,
@@ -27,7 +28,6 @@ from .settings import (
     thread_environment,
     worker_count,
 )
-from .workers import supervise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if workers == 1:  # the worker is this process: it exits with code 3 itself when the model cannot load
         import uvicorn
 
-        from .writes import OneWriteProtocol
+        from .process.writes import OneWriteProtocol
 
-        uvicorn.run(f"{__package__}.app:create_app", factory=True, host=args.host, port=args.port,
+        uvicorn.run(f"{__package__}.http.app:create_app", factory=True, host=args.host, port=args.port,
                     http=OneWriteProtocol, access_log=False, timeout_graceful_shutdown=5)
         return 0
     scratch = Path(tempfile.mkdtemp(prefix="mlops-serve-"))

@@ -17,8 +17,8 @@ from sklearn.datasets import load_diabetes, load_wine, make_classification
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from serving._forest import tree_by_tree
-from serving._sklearn import SklearnModel
+from serving.models._forest import tree_by_tree
+from serving.models._sklearn import SklearnModel
 
 warnings.filterwarnings("ignore")
 

@@ -339,7 +339,7 @@ def test_an_answer_arrives_in_one_piece(python, models) -> None:
 FROZEN = """
 import gc, os, sys
 os.environ.update(MLOPS_MODEL_DIR=sys.argv[1], MLOPS_CAPTURE="off")
-from serving.app import _load, create_app
+from serving.http.app import _load, create_app
 app = create_app()
 _load(app, app.state.settings)
 model = app.state.slot.model

@@ -26,6 +26,8 @@ from .writes import OneWriteProtocol
 
 #: Exit code of a worker (and so of the server) whose model cannot be loaded.
 EXIT_MODEL_UNLOADABLE = 3
+#: The serving package (``serving`` in the image), whose ``http.app`` each worker serves.
+SERVING_PACKAGE = __package__.rpartition(".")[0]
 #: A worker that ends sooner than this after its start is not started again: the server ends instead.
 MIN_LIFETIME_S = 10.0
 
@@ -47,7 +49,7 @@ def supervise(workers: int, host: str, port: int, ready_dir: Path) -> int:
 
     def start() -> Channel:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        proc = ctx.Process(target=_worker, args=(__package__, theirs), daemon=False)
+        proc = ctx.Process(target=_worker, args=(SERVING_PACKAGE, theirs), daemon=False)
         proc.start()
         theirs.close()
         ours.setblocking(False)  # a worker too busy to take more is passed over, not waited for
@@ -109,6 +111,6 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _worker(package: str, pair: socket.socket) -> None:
     """One worker: a uvicorn server of the app, for the connections the supervisor hands over on ``pair``."""
-    config = uvicorn.Config(f"{package}.app:create_app", factory=True, http=OneWriteProtocol, access_log=False,
+    config = uvicorn.Config(f"{package}.http.app:create_app", factory=True, http=OneWriteProtocol, access_log=False,
                             timeout_graceful_shutdown=5)
     HandedConnections(config, pair).run()

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from .capture import CaptureUnavailable
+from ..capture import CaptureUnavailable
 
 DEFAULT_WINDOW = 200
 #: Scrapes within this many seconds share one reading of the store.

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ..capture import CaptureUnavailable
+from ...capture import CaptureUnavailable
 from ..feedback import HOW_TO_SET, FeedbackRefused, record_feedback, session_value, valid_session
 from ..schemas import LabelItem
 from .feedback import raw_body

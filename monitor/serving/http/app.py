@@ -15,15 +15,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ..capture import CaptureUnavailable, open_capture
+from ..capture.sink import CaptureSink, NullSink, PredictionSink
+from ..models import load_model
+from ..settings import Settings
 from . import predict
-from .capture import CaptureUnavailable, open_capture
 from .gauges import LiveValues
-from .loading import load_model
 from .metrics import LiveCollector, MetricsMiddleware, ServingMetrics
 from .routers import feedback, health, metrics, review
 from .schemas import one_line
-from .settings import Settings
-from .sink import CaptureSink, NullSink, PredictionSink
 from .state import ModelSlot
 
 #: Exit code of a server whose model cannot be loaded (the watchdog sees the unit fail).

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .capture import CaptureStore, CaptureUnavailable
+from ._base import CaptureStore, CaptureUnavailable
+from .documents import NewPrediction
 
 #: A batch is written when this many rows wait, or after ``FLUSH_S`` seconds.
 BATCH_ROWS = 500
@@ -81,9 +82,9 @@ class NullSink:
         """Nothing to stop."""
 
 
-def documents(prediction: Prediction, limit: int | None = None) -> list[dict[str, Any]]:
-    """The ``predictions`` documents of one answered call, one per row (``row`` still a numpy row: each store
-    encodes it its own way); of its first ``limit`` rows only, when a limit is given."""
+def documents(prediction: Prediction, limit: int | None = None) -> list[NewPrediction]:
+    """The predictions of one answered call, one per row (``row`` still a numpy row: each store encodes it its own
+    way); of its first ``limit`` rows only, when a limit is given."""
     rows = prediction.rows[:limit].reshape(len(prediction.rows[:limit]), -1)
     outputs = prediction.result.get("predictions", [])
     probabilities = prediction.result.get("probabilities") or [None] * len(rows)

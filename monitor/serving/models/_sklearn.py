@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._forest import tree_by_tree
-from .model import ServedModel
+from .base import ServedModel
 
 #: What scikit-learn says on every call when an estimator fitted on a DataFrame gets an array.
 _NO_NAMES_WARNING = "X does not have valid feature names"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .model import ServedModel
+from ..models import ServedModel
 
 
 class ModelSlot:

@@ -23,9 +23,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from .model import BadInput, boolean_in
+from ..capture.sink import Prediction
+from ..models.base import BadInput, boolean_in
 from .schemas import PredictRequest, one_line
-from .sink import Prediction
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .model import ServedModel
+from .base import ServedModel
 
 
 class KerasModel(ServedModel):

@@ -12,9 +12,9 @@ import math
 import time
 from typing import Any
 
-from .capture import CaptureUnavailable, LabelResult
+from ..capture import CaptureUnavailable, LabelResult
+from ..capture.sink import FLUSH_S
 from .schemas import MAX_LABELS, LabelItem
-from .sink import FLUSH_S
 
 HOW_TO_SET = ("set MLOPS_FEEDBACK_TOKEN (a Jenkins credential in production) where the model is deployed, "
               "and deploy again")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ._keras import KerasModel
 from ._sklearn import SklearnModel
-from .model import ServedModel
+from .base import ServedModel
 
 
 def load_model(folder: Path) -> ServedModel:
