@@ -168,7 +168,7 @@ def push(
     from core.store import get_run_store
     from mlops.pipeline.gate import decision_file
     from mlops.pipeline.push import push_blessed, push_model
-    from mlops.pipeline.summary import Summary, resolve_run
+    from mlops.pipeline.summary import Pushed, Summary, resolve_run
 
     out = Out(json_mode=as_json)
     store = get_run_store()
@@ -176,7 +176,7 @@ def push(
     decision = store.decision(run.id)
     if force:
         why = f"forced: {decision.line() if decision else 'not evaluated'}"
-        result = push_model(store, run, out, PRODUCTION, why=why)
+        result: Pushed | None = push_model(store, run, out, PRODUCTION, why=why)
     elif decision is None:
         raise UsageError(f"run {run.id} has not been evaluated; run 'mlops evaluate {run_ref}' first (the gate)")
     else:

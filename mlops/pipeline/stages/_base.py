@@ -22,10 +22,17 @@ class Stage(Protocol):
         workers: The call each agent makes in parallel with ``command``, or ``None`` for the controller alone.
     """
 
-    name: str
-    command: str
-    in_run: bool
-    workers: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def in_run(self) -> bool: ...
+
+    @property
+    def workers(self) -> str | None: ...
 
     @property
     def calls(self) -> list[str]:
