@@ -46,8 +46,8 @@ def load(
 @data_app.command("validate")
 @handles_errors
 def validate(project: ProjectArg, as_json: JsonOpt = False) -> None:
-    """Take the snapshot, check it against the project's schema and measure drift
-    against the production model's snapshot. Exit 1 with the reasons when the data cannot be used."""
+    """Take the snapshot, check it against the project's schema and measure drift against the production model's
+    snapshot. Exit 1 with the reasons when the data cannot be used."""
     from core.store import get_run_store
     from mlops.pipeline.context import RunContext
     from mlops.pipeline.options import RunOptions

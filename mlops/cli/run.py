@@ -129,8 +129,8 @@ def build(
 @app.command()
 @handles_errors
 def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
-    """The gate: the candidate against production (target, tolerances, served like in
-    training), decided once and recorded. Exit 0 when blessed, else 1 with the reason."""
+    """The gate: the candidate against production (target, tolerances, served like in training), decided once and
+    recorded. Exit 0 when blessed, else 1 with the reason."""
     from core.store import get_run_store
     from mlops.pipeline.finish import rewrite_report
     from mlops.pipeline.gate import gate_run
@@ -160,8 +160,8 @@ def push(
                                                         "bless it (recorded as forced).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """A blessed version moves to 'production' (approval: auto) or to 'candidate' for a
-    person to promote (approval: manual). Exit 1 when the gate did not bless it."""
+    """A blessed version moves to 'production' (approval: auto) or to 'candidate' for a person to promote
+    (approval: manual). Exit 1 when the gate did not bless it."""
     from core.config import ProjectConfig
     from core.errors import UsageError
     from core.registry import PRODUCTION
