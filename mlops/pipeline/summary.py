@@ -87,13 +87,9 @@ class Summary(Run):
         """Add the gate's decision."""
         self.blessed, self.decision = decision.blessed, decision
 
-    def to_doc(self) -> dict[str, Any]:
-        """The JSON document (``summary.json``, ``--json``)."""
-        return self.model_dump(mode="json", by_alias=True)
-
     def write(self, path: Path) -> None:
-        """Write the summary as ``path`` (JSON)."""
-        path.write_text(json.dumps(self.to_doc(), indent=2, default=str), encoding="utf-8")
+        """Write the summary as ``path``: its JSON document (``to_doc``, also what ``--json`` prints)."""
+        path.write_text(json.dumps(self.to_doc(), indent=2), encoding="utf-8")
 
 
 def say_verdict(out: Out, summary: Summary | None) -> None:
