@@ -19,8 +19,7 @@ from mlops.pipeline.stages.train import TrainAndTune
 from mlops.pipeline.stages.validate import ValidateData
 
 __all__ = ["POST_ALWAYS", "STAGES", "BaseStage", "BuildImage", "Detect", "Evaluate", "OutsideRun", "PushModel",
-           "Stage", "TrainAndTune", "ValidateData", "stage_called",
-           "stage_names"]
+           "Stage", "TrainAndTune", "ValidateData", "stage_called"]
 
 #: The training pipeline, in order.
 STAGES: tuple[Stage, ...] = (
@@ -41,11 +40,6 @@ POST_ALWAYS: tuple[str, ...] = (
     'mlops show "$OUT/summary.json" --oneline',
     'mlops notify "$OUT/summary.json" --strict',
 )
-
-
-def stage_names() -> list[str]:
-    """The Jenkins stage names in order."""
-    return [s.name for s in STAGES]
 
 
 def stage_called(*words: str) -> Stage:
