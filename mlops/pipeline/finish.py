@@ -13,11 +13,19 @@ from typing import TYPE_CHECKING, Any
 from core import paths
 from core.config import ProjectConfig
 from core.console import Out
+from core.data import read_snapshot
 from core.errors import StoreError, UsageError
+from core.evaluation import evaluate_predictions
+from core.notify.report import STYLESHEET, write_report
 from core.records import Evaluation, ModelVersion, Run, RunStatus, Trial, TrialStatus
 from core.registry import Registry
 from core.store import RunStore
 from mlops.pipeline.summary import Summary
+from training.carry import model_file as trial_model_file
+from training.dataproject import PREDICTIONS, TRANSFORM, held_out_labels
+from training.detect import load_source
+from training.harness.source import read_source, write_source
+from training.tweaks import apply_config
 
 if TYPE_CHECKING:
     from core.data import Snapshot
@@ -31,8 +39,6 @@ def finish(store: RunStore, run_id: str, cfg: ProjectConfig, out: Out, stop_reas
     Raises:
         StoreError: The run is not in the store.
     """
-    from core.notify.report import write_report
-
     run = stored_run(store, run_id)
     every = store.trials(run_id)
     trials = [t for t in every if t.confirms is None]
@@ -78,8 +84,6 @@ def winner_figure(run: Run, best: Trial | None, every: list[Trial], cfg: Project
                   snapshot: Snapshot | None) -> Figure:
     """The winner's figure: a data project's on the test split (selected on validation); a script's as it
     reported it, or with ``confirm: K`` the mean over K other seeds."""
-    from core.data import read_snapshot
-
     if best is not None and run.data_project:
         snapshot = snapshot or read_snapshot(paths.snapshots_dir() / str(run.snapshot))
         evaluation = final_evaluation(run, best, snapshot, cfg)
@@ -128,8 +132,6 @@ def report_extras(store: RunStore, run: Run) -> dict[str, Any]:
 
 def rewrite_report(store: RunStore, run: Run, out_dir: Path | None = None) -> None:
     """Write the run's report again (with the gate's decision), and refresh the copy in ``out_dir``."""
-    from core.notify.report import STYLESHEET, write_report
-
     run_dir = paths.runs_dir() / run.id
     if not run_dir.is_dir():
         return
@@ -159,9 +161,6 @@ def register_best(store: RunStore, run: Run, best: Trial, passed: bool, value: f
     A data project's version also gets its test predictions (``test_predictions.json``, what the gate compares
     the served model with), its feature transform (Keras) and what the serving app needs in ``model.json``.
     """
-    from training.carry import model_file as trial_model_file
-    from training.dataproject import PREDICTIONS, TRANSFORM
-
     model_file = trial_model_file(store, best, paths.runs_dir() / run.id)
     if model_file is None:
         return None
@@ -190,9 +189,6 @@ def final_evaluation(run: Run, best: Trial, snapshot: Snapshot, cfg: ProjectConf
     Raises:
         UsageError: The winning trial wrote no predictions.
     """
-    from core.evaluation import evaluate_predictions
-    from training.dataproject import PREDICTIONS, held_out_labels
-
     path = Path(best.run_dir) / "work" / PREDICTIONS
     if not path.is_file():
         raise UsageError(f"trial {best.number} wrote no {PREDICTIONS}; the test split cannot be scored")
@@ -211,9 +207,6 @@ def best_script_name(run: Run) -> str:
 
 def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
     """``best_<name>.py`` (the winning script) and ``best.diff`` (its diff against the pushed one)."""
-    from training.detect import load_source
-    from training.harness.source import read_source, write_source
-
     path = Path(run.path)
     pushed = path / run.entry if path.is_dir() else path
     if run.data_project:
@@ -222,8 +215,6 @@ def write_best_script(run: Run, best: Trial, run_dir: Path) -> Path:
     if best.script and Path(best.script).is_file():
         text = read_source(Path(best.script))
     elif best.script:  # written on another machine: the same rewrite again
-        from training.tweaks import apply_config
-
         text = apply_config(text, best.config).source
     target = run_dir / best_script_name(run)
     write_source(target, text)
