@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import http.server
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,11 +20,13 @@ import pytest
 import typer.main
 import yaml
 from typer.core import TyperGroup
+from typer.testing import CliRunner
 
 from core.store import get_run_store
 from mlops.cli import app
-from mlops.pipeline.run import ACTIONS
-from mlops.pipeline.stages import POST_ALWAYS, STAGES
+from mlops.cli.stages import derive_stage_commands
+from mlops.pipeline.context import RunContext
+from mlops.pipeline.stages import POST_ALWAYS, STAGES, BaseStage, Stage
 from tests.conftest import EXAMPLES, ROOT
 
 try:  # typer >= 0.16 vendors click
@@ -38,14 +42,14 @@ def mlops_calls(text: str) -> list[str]:
     return re.findall(r"'(mlops(?: [^']*)?)'", text)
 
 
-def check_parses(command_line: str) -> None:
+def check_parses(command_line: str, cli: typer.Typer = app) -> None:
     """Parse a command line with the real CLI's parser, without running it.
 
     Raises:
         UsageError: Unknown command or option, or a missing argument.
     """
     argv = shlex.split(command_line)[1:]
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(cli)
     ctx = command.make_context("mlops", list(argv), resilient_parsing=False) if argv != ["--version"] else None
     while ctx is not None and isinstance(command, TyperGroup):
         protected = getattr(ctx, "protected_args", None) or getattr(ctx, "_protected_args", [])
@@ -56,26 +60,68 @@ def check_parses(command_line: str) -> None:
         ctx = command.make_context(name, rest, parent=ctx)
 
 
-def test_the_jenkinsfile_has_the_stage_list_each_stage_exactly_its_one_mlops_call() -> None:
-    text = (ROOT / "Jenkinsfile").read_text()
+def check_jenkinsfile(text: str, stages: tuple[Stage, ...]) -> None:
+    """The Jenkinsfile has the stage list, each stage exactly its mlops call(s), and the post calls.
+
+    Raises:
+        AssertionError: It does not.
+    """
     body = text.split("stages {", 1)[1].split("\n    post {", 1)[0]
     blocks = re.split(r"stage\('([^']+)'\)", body)[1:]
-    stages = dict(zip(blocks[::2], blocks[1::2], strict=True))
-    assert list(stages) == [s.name for s in STAGES]
-    for stage in STAGES:
-        assert mlops_calls(stages[stage.name]) == stage.calls, stage.name
+    found = dict(zip(blocks[::2], blocks[1::2], strict=True))
+    assert list(found) == [s.name for s in stages]
+    for stage in stages:
+        assert mlops_calls(found[stage.name]) == stage.calls, stage.name
         if stage.workers:  # the controller's call and, in parallel, the workers' call on each agent
-            body = stages[stage.name]
-            assert "parallel branches" in body and "node(params.AGENT_LABEL)" in body
-            assert body.index(stage.command) < body.index("node(params.AGENT_LABEL)") < body.index(stage.workers)
+            block = found[stage.name]
+            assert "parallel branches" in block and "node(params.AGENT_LABEL)" in block
+            assert block.index(stage.command) < block.index("node(params.AGENT_LABEL)") < block.index(stage.workers)
     parameters = re.findall(r"string\(name: '([A-Z_]+)'", text)
     assert {"AGENTS", "AGENT_LABEL"} <= set(parameters)
     post = text.split("\n    post {", 1)[1]
     assert [c for c in mlops_calls(post)] == list(POST_ALWAYS)
 
 
-def test_mlops_run_runs_the_same_stages_in_the_same_order() -> None:
-    assert [s.name for s in STAGES if s.in_run] == list(ACTIONS)
+def test_the_jenkinsfile_has_the_stage_list_each_stage_exactly_its_one_mlops_call() -> None:
+    check_jenkinsfile((ROOT / "Jenkinsfile").read_text(), STAGES)
+
+
+@dataclass(frozen=True)
+class Smoke(BaseStage):
+    """A stage added to the list by a test: it says that it ran."""
+
+    def run(self, ctx: RunContext) -> None:
+        ctx.out.info(f"smoke test of {ctx.name}")
+
+
+SMOKE_STAGE = """        stage('Smoke test') {
+            steps {
+                sh 'mlops smoke "$PROJECT_DIR"'
+            }
+        }
+"""
+
+
+def test_a_stage_added_to_the_list_is_a_command_and_the_jenkinsfile_check_wants_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    smoke = Smoke("Smoke test", 'mlops smoke "$PROJECT_DIR"')
+    stages = (*STAGES[:2], smoke, *STAGES[2:])  # after Validate data
+    text = (ROOT / "Jenkinsfile").read_text()
+    with pytest.raises(AssertionError):
+        check_jenkinsfile(text, stages)
+    check_jenkinsfile(text.replace("        stage('Detect')", SMOKE_STAGE + "        stage('Detect')", 1), stages)
+    monkeypatch.setattr("mlops.cli.stages.STAGES", stages)
+    monkeypatch.setattr("mlops.pipeline.run.STAGES", stages)
+    cli = copy.deepcopy(app)
+    with pytest.raises(UsageError):
+        check_parses("mlops smoke .", cli)
+    derive_stage_commands(cli)
+    check_parses("mlops smoke .", cli)
+    shown = " ".join(CliRunner().invoke(cli, ["smoke", "--help"]).output.split())
+    assert "Jenkins stage \"Smoke test\": run the stages of 'mlops run' up to and including" in shown
+    (tmp_path / "train.py").write_text("print('accuracy', 1.0)\n")
+    ran = CliRunner().invoke(cli, ["smoke", str(tmp_path)])
+    assert ran.exit_code == 0 and f"smoke test of {tmp_path.name}" in ran.output, ran.output
 
 
 def test_every_mlops_call_in_the_jenkins_files_parses() -> None:

@@ -8,5 +8,8 @@ from __future__ import annotations
 
 from mlops.cli import data, hook, live, models, page, predict, projects, run, runs, serve  # noqa: F401 - registers the commands
 from mlops.cli._app import app
+from mlops.cli.stages import derive_stage_commands
+
+derive_stage_commands(app)
 
 __all__ = ["app"]

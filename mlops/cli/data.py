@@ -46,15 +46,16 @@ def load(
 @data_app.command("validate")
 @handles_errors
 def validate(project: ProjectArg, as_json: JsonOpt = False) -> None:
-    """Jenkins stage "Validate data": take the snapshot, check it against the project's schema and measure drift
-    against the production model's snapshot. Exit 1 with the reasons when the data cannot be used."""
+    """Take the snapshot, check it against the project's schema and measure drift against the production model's
+    snapshot. Exit 1 with the reasons when the data cannot be used."""
     from core.store import get_run_store
+    from mlops.pipeline.context import RunContext
     from mlops.pipeline.options import RunOptions
-    from mlops.pipeline.run import Pipeline, data_stage
+    from mlops.pipeline.stages import stage_called
 
-    p = Pipeline(project=project, opts=RunOptions(), out=Out(json_mode=as_json), store=get_run_store())
-    data_stage(p)
-    if p.data_check is None:
-        p.out.info("no 'data:' in mlops.yaml: nothing to validate")
+    ctx = RunContext.open(project, RunOptions(), Out(json_mode=as_json), get_run_store())
+    stage_called("data", "validate").run(ctx)
+    if ctx.data_check is None:
+        ctx.out.info("no 'data:' in mlops.yaml: nothing to validate")
     if as_json:
-        emit_json(p.data_check.to_doc() if p.data_check is not None else None)
+        emit_json(ctx.data_check.to_doc() if ctx.data_check is not None else None)

@@ -63,7 +63,7 @@ def promote(
     from core.names import check_name
     from core.registry import Registry
     from core.store import get_run_store
-    from mlops.pipeline.run import resolve_run
+    from mlops.pipeline.summary import resolve_run
 
     check_name(to, "--to")
     if not project.endswith(".json"):

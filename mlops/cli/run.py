@@ -10,12 +10,12 @@ import typer
 
 from core.console import Out
 from mlops.cli._app import BackendName, JsonOpt, ProjectArg, RunArg, app, emit_json, handles_errors
+from mlops.pipeline.stages import STAGES
 
-RUN_HELP = """Run every stage locally: validate data, detect, build, train and tune to the target, record, evaluate
-(the gate), report, push, mail.
-
-Exit code 0 only when the target was reached and the gate blessed the model; 1 when not; 2 for bad input."""
-TRAIN_HELP = """Jenkins stage "Train and tune": detect, train and tune to the target, record, report (no mail).
+RUN_HELP = (f"Run every stage locally: {', '.join(s.name.lower() for s in STAGES if s.in_run)}; then the report "
+            "mail.\n\nExit code 0 only when the target was reached and the gate blessed the model; 1 when not; 2 for "
+            "bad input.")
+TRAIN_HELP = """Detect, train and tune to the target, record, report (no mail).
 
 Exit code 0 when the run completed, whatever its metric ('mlops evaluate' judges it); 2 for bad input."""
 
@@ -25,7 +25,7 @@ Exit code 0 when the run completed, whatever its metric ('mlops evaluate' judges
 def detect(project: ProjectArg, as_json: JsonOpt = False) -> None:
     """Decide scikit-learn vs Keras (dense or convolutional) by reading the code, and the image to use."""
     from core.config import load_config
-    from mlops.pipeline.run import resolve_project
+    from mlops.pipeline.context import resolve_project
     from training.dataproject import data_detection, is_data_project
     from training.detect import detect as run_detect
 
@@ -81,19 +81,22 @@ def _run_command(stage: bool) -> Callable[..., None]:
                                                                      "with this id is continued.")] = None,
         as_json: JsonOpt = False,
     ) -> None:
+        from core.records import RunStatus
         from mlops.pipeline.options import RunOptions
-        from mlops.pipeline.run import export_run, run_project
+        from mlops.pipeline.run import run_project
+        from mlops.pipeline.stages import stage_called
+        from mlops.pipeline.summary import export_run
 
         out = Out(json_mode=as_json, quiet=quiet)
         opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
                           max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh, workers=workers,
                           run_id=run_id, quiet=quiet)
-        summary = run_project(project, opts, out, until="Train and tune" if stage else None)
+        summary = run_project(project, opts, out, until=stage_called("train") if stage else None)
         if out_dir:
             export_run(summary, out_dir, out)
         if as_json:
-            emit_json(summary)
-        passed = summary["status"] == "passed" and summary.get("blessed", False) and not summary.get("push_refused")
+            emit_json(summary.to_doc())
+        passed = summary.status is RunStatus.PASSED and summary.blessed is True and not summary.push_refused
         raise typer.Exit(0 if stage or passed else 1)
 
     return command
@@ -110,27 +113,28 @@ def build(
     backend: Annotated[BackendName, typer.Option(help="Where trials will run.")] = BackendName.auto,
     as_json: JsonOpt = False,
 ) -> None:
-    """Jenkins stage "Build image": build (or reuse) the image or virtualenv the project's code needs."""
+    """Build (or reuse) the image or virtualenv the project's code needs."""
     from core.store import get_run_store
+    from mlops.pipeline.context import RunContext
     from mlops.pipeline.options import RunOptions
-    from mlops.pipeline.run import Pipeline, build_stage, detect_stage
+    from mlops.pipeline.stages import stage_called
 
-    p = Pipeline(project=project, opts=RunOptions(backend=backend.value), out=Out(json_mode=as_json),
-                 store=get_run_store())
-    detect_stage(p)
-    built = build_stage(p)
+    ctx = RunContext.open(project, RunOptions(backend=backend.value), Out(json_mode=as_json), get_run_store())
+    for command in ("detect", "build"):
+        stage_called(command).run(ctx)
     if as_json:
-        emit_json({"backend": p.backend.name, "env": p.env, "environment": built})
+        emit_json({"backend": ctx.backend.name, "env": ctx.env, "environment": ctx.built})
 
 
 @app.command()
 @handles_errors
 def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
-    """Jenkins stage "Evaluate", the gate: the candidate against production (target, tolerances, served like in
-    training), decided once and recorded. Exit 0 when blessed, else 1 with the reason."""
+    """The gate: the candidate against production (target, tolerances, served like in training), decided once and
+    recorded. Exit 0 when blessed, else 1 with the reason."""
     from core.store import get_run_store
+    from mlops.pipeline.finish import rewrite_report
     from mlops.pipeline.gate import gate_run
-    from mlops.pipeline.run import decision_summary, resolve_run, rewrite_report, update_summary
+    from mlops.pipeline.summary import Summary, resolve_run
 
     store = get_run_store()
     run = resolve_run(store, run_ref)
@@ -138,7 +142,9 @@ def evaluate(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     summary = Path(run_ref) if run_ref.endswith(".json") else None
     rewrite_report(store, run, summary.parent if summary else None)
     if summary is not None:
-        update_summary(summary, decision_summary(decision))
+        gated = Summary.read(summary)
+        gated.gated(decision)
+        gated.write(summary)
     if as_json:
         emit_json(decision.to_doc())
     else:
@@ -154,16 +160,15 @@ def push(
                                                         "bless it (recorded as forced).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Jenkins stage "Push model": a blessed version moves to 'production' (approval: auto) or to 'candidate' for a
-    person to promote (approval: manual). Exit 1 when the gate did not bless it."""
-    import json
-
+    """A blessed version moves to 'production' (approval: auto) or to 'candidate' for a person to promote
+    (approval: manual). Exit 1 when the gate did not bless it."""
     from core.config import ProjectConfig
     from core.errors import UsageError
     from core.registry import PRODUCTION
     from core.store import get_run_store
     from mlops.pipeline.gate import decision_file
-    from mlops.pipeline.run import push_blessed, push_model, resolve_run, update_summary
+    from mlops.pipeline.push import push_blessed, push_model
+    from mlops.pipeline.summary import Pushed, Summary, resolve_run
 
     out = Out(json_mode=as_json)
     store = get_run_store()
@@ -171,21 +176,23 @@ def push(
     decision = store.decision(run.id)
     if force:
         why = f"forced: {decision.line() if decision else 'not evaluated'}"
-        result = {**push_model(store, run, out, PRODUCTION, why=why), "awaiting_approval": False}
+        result: Pushed | None = push_model(store, run, out, PRODUCTION, why=why)
     elif decision is None:
         raise UsageError(f"run {run.id} has not been evaluated; run 'mlops evaluate {run_ref}' first (the gate)")
     else:
         result = push_blessed(store, run, decision, ProjectConfig.model_validate(run.config).approval, out)
     summary = Path(run_ref) if run_ref.endswith(".json") else None
     if summary is not None:
-        update_summary(summary, {"pushed": result})
+        pushed = Summary.read(summary)
+        pushed.pushed = result
+        pushed.write(summary)
         waiting = decision_file(summary)
-        if result and result["awaiting_approval"]:
-            waiting.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        if result and result.awaiting_approval:
+            waiting.write_text(result.model_dump_json(indent=2), encoding="utf-8")
         else:
             waiting.unlink(missing_ok=True)
     if as_json:
-        emit_json(result)
+        emit_json(result.model_dump() if result else None)
     if result is None:
         raise typer.Exit(1)
 

@@ -49,7 +49,7 @@ def show(
     from core.notify.report import render_text
     from core.records import RunStatus
     from core.store import get_run_store
-    from mlops.pipeline.run import resolve_run, verdict
+    from mlops.pipeline.summary import resolve_run, verdict
 
     store = get_run_store()
     run = resolve_run(store, run_ref)
@@ -92,7 +92,7 @@ def notify(
         raise UsageError("give a RUN (an id from 'mlops runs', a summary.json or 'latest') or --retry-outbox")
     from core.notify import send_run_report
     from core.store import get_run_store
-    from mlops.pipeline.run import resolve_run
+    from mlops.pipeline.summary import resolve_run
 
     store = get_run_store()
     result = send_run_report(store, resolve_run(store, run_ref).id, out)

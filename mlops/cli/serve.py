@@ -13,12 +13,12 @@ from mlops.cli._app import JsonOpt, RunArg, app, emit_json, handles_errors
 @app.command()
 @handles_errors
 def deploy(run_ref: RunArg, as_json: JsonOpt = False) -> None:
-    """Jenkins stage "Deploy": serve the version that 'production' points to in the run's project; the new container
-    (a local process without Docker) must be healthy before the old one is retired."""
+    """Serve the version that 'production' points to in the run's project; the new container (a local process
+    without Docker) must be healthy before the old one is retired."""
     from core.infra.docker_engine import serving_client
     from core.registry import Registry
     from core.store import get_run_store
-    from mlops.pipeline.run import resolve_run
+    from mlops.pipeline.summary import resolve_run
     from monitor.deploy import deploy as run_deploy
 
     out = Out(json_mode=as_json)

@@ -18,6 +18,7 @@ from pathlib import Path
 from core import paths
 from core.console import Out
 from core.errors import MlopsError, UsageError
+from core.records import RunStatus
 
 MARKER = "# installed by mlops hook install"
 
@@ -123,7 +124,7 @@ def run_revision(git_dir: Path, revision: str, out: Out) -> int:
     opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo, origin=origin,
                       from_hook=True)
     summary = run_project(project, opts, out)
-    return 0 if summary["status"] == "passed" else 1
+    return 0 if summary.status is RunStatus.PASSED else 1
 
 
 def prune_checkouts(folder: Path, keep: int) -> list[Path]:

@@ -3,14 +3,63 @@ starts beside it), recording one stopped by a signal as ``aborted``, one that fa
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from core.config import ProjectConfig
-from core.errors import StoreError, disk_fault
+from core.errors import StoreError, UsageError, disk_fault
 from core.records import Run, RunStatus, TrialStatus
-from core.store import HEARTBEAT_GRACE_S, RunStore
+from core.store import HEARTBEAT_GRACE_S, RunStore, this_worker
+from mlops.pipeline.context import RunContext
+from mlops.pipeline.workers import clean_run_id
+
+
+def open_run(ctx: RunContext, fingerprint: str) -> Run:
+    """The run to train: the one named by ``--run-id`` (created, or continued while it runs), else an
+    interrupted run of the same project and fingerprint (unless ``--fresh``), else a new one.
+
+    Raises:
+        UsageError: ``--run-id`` names a finished run, or a run of something else.
+    """
+    run_id = clean_run_id(ctx.opts.run_id) if ctx.opts.run_id else ""
+    previous = ctx.store.get_run(run_id) if run_id else None
+    if previous is not None:
+        if previous.status.finished:
+            raise UsageError(f"run {run_id} has already finished ({previous.status}); give another --run-id")
+        if previous.fingerprint != fingerprint:
+            raise UsageError(f"run {run_id} trains something else (another script, configuration or backend); "
+                             "give another --run-id")
+        if previous.status is RunStatus.INTERRUPTED and not ctx.store.resume_run(previous.id):
+            raise UsageError(f"run {run_id} was continued by another process meanwhile; give another --run-id")
+    elif not run_id and not ctx.opts.fresh:
+        previous = find_resumable(ctx.store, ctx.project, fingerprint)
+    if previous:
+        ctx.store.heartbeat_run(previous.id)
+        why = f" ({previous.interrupted})" if previous.interrupted else ""
+        ctx.out.info(f"continuing run {previous.id}, which was stopped before it finished{why}; its trial budget "
+                     "counts the trials it ran (--fresh starts a new run)")
+        return previous.model_copy(update={"status": RunStatus.RUNNING, "interrupted": ""})
+    why = not_continued(ctx.store, ctx.project, ctx.cfg.run_settings(), ctx.backend.name, ctx.opts.fresh, run_id)
+    if why:
+        ctx.out.info(why)
+    return ctx.store.create_run(new_run(ctx, run_id, fingerprint))
+
+
+def new_run(ctx: RunContext, run_id: str, fingerprint: str) -> Run:
+    """The record of a new run of the context's project (``run_id`` empty: the store gives it one)."""
+    d, cfg, data_project = ctx.detection, ctx.cfg, ctx.is_data_project
+    return Run(
+        id=run_id, project=ctx.name, path=str(ctx.project), entry=d.entry, framework=d.framework, kind=d.kind,
+        env=ctx.env, task=d.task or "classification", image=d.image, backend=ctx.backend.name, sandbox=ctx.sandbox,
+        metric=cfg.metric, target=cfg.target, metric_is_default=cfg.metric_is_default, goal=cfg.goal,
+        config=cfg.run_settings(), strategy=cfg.strategy, build_url=os.environ.get("BUILD_URL"),
+        fingerprint=fingerprint, owner=this_worker(), shared=bool(run_id) or cfg.workers == 0,
+        data_project=data_project, measured_on="test" if data_project else "reported",
+        snapshot=ctx.snapshot.summary.id if ctx.snapshot is not None else None,
+        data=ctx.data_check.to_doc() if ctx.data_check is not None else None, resolved=list(ctx.resolved),
+        auto_packages=list(ctx.packages.auto))
 
 
 def find_resumable(store: RunStore, project: Path, fingerprint: str) -> Run | None:

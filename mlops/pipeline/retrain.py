@@ -29,6 +29,8 @@ from core.errors import UsageError
 from core.records import Event
 from core.registry import PRODUCTION, Registry
 from core.store import RunStore, get_run_store
+from mlops.pipeline.finish import stored_run
+from mlops.pipeline.summary import Summary
 
 
 def _record(store: RunStore, name: str, step: str, **fields: Any) -> None:
@@ -84,15 +86,15 @@ def add_ground_truth(cfg: Any, project: str, features: list[str], docs: list[dic
     return {**where, "added": str(target)}, {"data.path": [*data.path, str(target)]}
 
 
-def better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def better(a: Summary, b: Summary) -> Summary:
     """The summary with the better value in the metric's direction (``a`` on a tie, or when ``b`` has none)."""
-    if b.get("value") is None:
+    if b.value is None:
         return a
-    if a.get("value") is None:
+    if a.value is None:
         return b
-    if a.get("goal", "maximize") == "maximize":
-        return b if b["value"] > a["value"] else a
-    return b if b["value"] < a["value"] else a
+    if a.goal == "maximize":
+        return b if b.value > a.value else a
+    return b if b.value < a.value else a
 
 
 def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = None,
@@ -105,7 +107,8 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     from core.infra.docker_engine import docker_client
     from core.names import default_name
     from mlops.pipeline.options import RunOptions
-    from mlops.pipeline.run import push_blessed, run_project
+    from mlops.pipeline.push import push_blessed
+    from mlops.pipeline.run import run_project
     from monitor.deploy import deploy
 
     started = time.time()
@@ -130,18 +133,17 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
                                                 config=overrides, origin=origin), out, store)
     tuned = run_project(project_dir, RunOptions(fresh=True, notify=False, push=False, config=overrides,
                                                 origin=origin), out, store)
-    runs = {"as_is": as_is["run_id"], "tuned": tuned["run_id"]}
-    blessed = [summary for summary in (as_is, tuned) if summary.get("blessed")]
+    runs = {"as_is": as_is.id, "tuned": tuned.id}
+    blessed = [summary for summary in (as_is, tuned) if summary.blessed]
     chosen = blessed[0] if len(blessed) == 1 else better(as_is, tuned)  # a blessed one first, then the better
     which = "as_is" if chosen is as_is else "tuned"
-    _record(store, project, "runs", reason=reason, runs=runs, chosen=which, run_id=chosen["run_id"],
-            values={"as_is": as_is.get("value"), "tuned": tuned.get("value")}, snapshot=chosen.get("snapshot"),
-            blessed={"as_is": as_is.get("blessed"), "tuned": tuned.get("blessed")})
-    out.info(f"retrain: the script as it is reached {as_is.get('value')}, the tuned candidate {tuned.get('value')}: "
+    _record(store, project, "runs", reason=reason, runs=runs, chosen=which, run_id=chosen.id,
+            values={"as_is": as_is.value, "tuned": tuned.value}, snapshot=chosen.snapshot,
+            blessed={"as_is": as_is.blessed, "tuned": tuned.blessed})
+    out.info(f"retrain: the script as it is reached {as_is.value}, the tuned candidate {tuned.value}: "
              f"{which} goes to the gate")
 
-    run = store.get_run(chosen["run_id"])
-    assert run is not None
+    run = stored_run(store, chosen.id)
     decision = store.decision(run.id)
     result: dict[str, Any] = {"reason": reason, "labels": where["labels"], "runs": runs, "chosen": which,
                               "run_id": run.id, "version": run.model_version, "snapshot": run.snapshot,
@@ -149,9 +151,9 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
                               "decision": decision.line() if decision else "no decision was recorded",
                               "deployed": False}
     pushed = push_blessed(store, run, decision, cfg.approval, out) if decision is not None else None
-    if pushed is None or pushed["awaiting_approval"]:
+    if pushed is None or pushed.awaiting_approval:
         if pushed is not None:
-            result["approval"] = f"manual: v{pushed['version']} is the candidate; mlops promote approves it"
+            result["approval"] = f"manual: v{pushed.version} is the candidate; mlops promote approves it"
         else:
             out.fail(f"retrain: not blessed ({result['decision']}); production stays v{holder.version}")
         _record(store, project, "decision", **result)

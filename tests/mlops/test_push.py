@@ -11,7 +11,7 @@ from core.errors import PushRefused
 from core.records import Decision, ModelVersion, Run, RunStatus
 from core.registry import PRODUCTION, Registry
 from core.store import RunStore, get_run_store
-from mlops.pipeline.run import push_blessed
+from mlops.pipeline.push import push_blessed
 from tests.conftest import mlops
 
 
@@ -32,7 +32,7 @@ def test_a_candidate_gated_before_production_moved_is_not_pushed(tmp_path: Path)
     out = Out(quiet=True)
     run_a, decision_a = gated_run(store, tmp_path, against=None)  # two runs at once: both gated with no production
     run_b, decision_b = gated_run(store, tmp_path, against=None)
-    assert push_blessed(store, run_b, decision_b, "auto", out)["version"] == 2
+    assert push_blessed(store, run_b, decision_b, "auto", out).version == 2
     with pytest.raises(PushRefused) as refused:
         push_blessed(store, run_a, decision_a, "auto", out)
     assert str(refused.value).startswith("not pushed: production of wine moved to v2 (another run) after the gate "
@@ -42,7 +42,7 @@ def test_a_candidate_gated_before_production_moved_is_not_pushed(tmp_path: Path)
     assert proc.returncode == 1 and proc.stderr.startswith("error: not pushed: production of wine moved to v2")
     assert proc.stderr.count("\n") == 1 and Registry(store).aliases("wine") == {PRODUCTION: 2}
     run_c, decision_c = gated_run(store, tmp_path, against=2)  # gated against what production is: pushed
-    assert push_blessed(store, run_c, decision_c, "auto", out)["version"] == 3
+    assert push_blessed(store, run_c, decision_c, "auto", out).version == 3
     assert [m.version for m in Registry(store).history("wine")] == [2, 3]
-    assert push_blessed(store, run_c, decision_c, "auto", out)["version"] == 3  # pushed again: nothing moves
+    assert push_blessed(store, run_c, decision_c, "auto", out).version == 3  # pushed again: nothing moves
     assert [m.version for m in Registry(store).history("wine")] == [2, 3]
