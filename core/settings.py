@@ -75,7 +75,7 @@ class Setting:
         """The value: the variable's text read by ``parse``, or the default.
 
         Raises:
-            SettingError: The text is not a value of this setting (``MLOPS_X must be ..., but got '...'``).
+            SettingError: The text is not a value of this setting (``<VARIABLE> must be ..., but got '...'``).
         """
         value = self.text(environ)
         if value is None:
@@ -212,7 +212,7 @@ UNIT = (FEEDBACK_TOKEN, CAPTURE, CAPTURE_RETENTION, PREDICT_MAX_MB, PREDICT_MAX_
 # Set by mlops for its own child processes
 TRIAL_CPUS = declare("MLOPS_CPUS", "the CPUs of a trial, for the harness's thread pools", "internal")
 SERVE_SUPERVISOR = declare("MLOPS_SERVE_SUPERVISOR", "the pid of the serving supervisor, for its workers",
-                           "internal", parse=int)
+                           "internal", parse=positive_int)
 SERVE_READY_DIR = declare("MLOPS_SERVE_READY_DIR", "where serving workers say they have loaded the model",
                           "internal")
 MULTIPROC_DIR = declare("PROMETHEUS_MULTIPROC_DIR", "prometheus-client's value files, shared by serving workers",

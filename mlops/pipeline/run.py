@@ -8,7 +8,6 @@ continued (its trials are kept) unless ``fresh``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, settings
 from core.config import ProjectConfig, load_config
 from core.console import Out
 from core.errors import Aborted, AliasMoved, ConfigError, PushRefused, UsageError
@@ -294,7 +293,7 @@ def open_run(p: Pipeline, fingerprint: str) -> Run:
         env=p.env, task=d.task or "classification", image=d.image, backend=p.backend.name, sandbox=p.sandbox,
         metric=p.cfg.metric, target=p.cfg.target, metric_is_default=p.cfg.metric_is_default,
         goal=p.cfg.goal, config=p.cfg.run_settings(), strategy=p.cfg.strategy,
-        build_url=os.environ.get("BUILD_URL"), fingerprint=fingerprint, owner=this_worker(),
+        build_url=settings.BUILD_URL.get(), fingerprint=fingerprint, owner=this_worker(),
         shared=bool(run_id) or p.cfg.workers == 0,
         data_project=data_project, measured_on="test" if data_project else "reported",
         snapshot=p.snapshot.summary.id if p.snapshot is not None else None,
