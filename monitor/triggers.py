@@ -6,7 +6,6 @@ at most once per cool-down.
 from __future__ import annotations
 
 import html
-import os
 import subprocess
 import sys
 import time
@@ -49,7 +48,7 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dic
     with log.open("w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "mlops", "retrain", str(project_dir), "--reason", reason],
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, "NO_COLOR": "1"})
+                                start_new_session=True, env={**settings.environment(), "NO_COLOR": "1"})
     out.info(f"monitor: started 'mlops retrain {project_dir}' in the background (pid {proc.pid}, log {log})")
     return {"how": "local", "pid": proc.pid, "log": str(log)}
 
