@@ -68,3 +68,22 @@ def operator_rows(environ: Mapping[str, str] | None = None) -> list[dict[str, An
     return [{"setting": s.env, "env": s.env, "flag": None, "group": s.group, "default": s.default,
              "value": _value(s, environ), "source": s.env if s.is_set(environ) else "default",
              "description": s.description} for s in ordered]
+
+
+def markdown(project: list[dict[str, Any]], operator: list[dict[str, Any]]) -> str:
+    """The rows as the docs' tables of settings (``mlops config --markdown``): one for ``mlops.yaml`` fields with
+    their variable and flag, one per group of operator settings."""
+    lines = ["| mlops.yaml | variable | flag | default | what |", "|---|---|---|---|---|"]
+    lines += [f"| `{r['setting']}` | `{r['env']}` | {_cell(r['flag'])} | {_cell(r['default'])} | {r['description']} |"
+              for r in project]
+    for group, title in GROUPS.items():
+        rows = [r for r in operator if r["group"] == group]
+        lines += ["", f"**{title[:1].upper()}{title[1:]}**", "", "| variable | default | what |", "|---|---|---|"]
+        lines += [f"| `{r['env']}` | {_cell(r['default'])} | {r['description']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return "" if value is None or value == [] else f"`{value}`"

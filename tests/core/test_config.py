@@ -264,3 +264,13 @@ def test_the_flags_of_mlops_run_reach_the_configuration(tmp_path: Path) -> None:
     assert "Invalid value for '--max-trials': Input should be greater than or equal to 1" in below.stderr
     helped = mlops("run", "--help", env={"COLUMNS": "200"}).stdout
     assert "The trial budget [mlops.yaml: budget.max_trials, 10]." in helped
+
+
+def test_the_docs_table_of_settings_names_every_variable_once(tmp_path: Path) -> None:
+    from core.settings import DECLARED
+    from core.sources import markdown, operator_rows, project_rows
+
+    table = markdown(project_rows(project(tmp_path, None), environ={}), operator_rows({}))
+    assert "| `budget.max_trials` | `MLOPS_MAX_TRIALS` | `--max-trials` | `10` | the trial budget |" in table
+    for var in [*DECLARED, "MLOPS_TRIAL_TIME_LIMIT"]:
+        assert table.count(f"| `{var}` |") == 1, var
