@@ -44,7 +44,8 @@ def option(setting: ProjectSetting) -> Any:
     default = setting.default
     shown = "" if default is None else f", {default:g}" if isinstance(default, float) else f", {default}"
     description = setting.description
-    help_text = f"{description[:1].upper()}{description[1:]} \\[mlops.yaml: {setting.path}{shown}]."  # \\[: not markup
+    # "\\[": a bracket Typer's rich help shows, not markup it would swallow
+    help_text = f"{description[:1].upper()}{description[1:]} \\[mlops.yaml: {setting.path}{shown}]."
     minimum = next((m.ge for m in setting.field.metadata if getattr(m, "ge", None) is not None), None)
     return Annotated[_value_type(setting.field.annotation) | None,  # type: ignore[operator]
                      typer.Option(str(setting.flag), help=help_text, min=minimum)]
