@@ -70,7 +70,7 @@ def main() -> int:
     from serving import serve_venv  # bench/serving.py
 
     python = serve_venv("ml")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "monitor")}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'monitor'}{os.pathsep}{ROOT}"}
     print(f"load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     done = subprocess.run([str(python), "-c", INNER, str(args.rows)], env=env, check=False)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")

@@ -77,7 +77,7 @@ def main() -> int:
     from serving import serve_venv  # bench/serving.py
 
     python = serve_venv("ml")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "monitor"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'monitor'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     print(f"load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     done = subprocess.run([str(python), "-c", INNER, str(args.repeat)], env=env, check=False)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")

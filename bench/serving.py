@@ -341,7 +341,7 @@ def bench_model(label: str, python: Path, model_dir: Path, ours_body: dict, rows
                 mlflow_body: dict, seconds: float, tmp: Path) -> dict[str, Any]:
     """Measure one model; print its figures; return them."""
     print(f"\n{label}, one row per request", flush=True)
-    env = {**workers_env(), "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir)}
+    env = {**workers_env(), "PYTHONPATH": f"{ROOT / 'monitor'}{os.pathsep}{ROOT}", "MLOPS_MODEL_DIR": str(model_dir)}
     own = subprocess.Popen([str(python), "-c", OWN_PREDICT, str(ROOT / "monitor"), str(model_dir), json.dumps(rows)],
                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert own.stdin and own.stdout
@@ -444,7 +444,7 @@ def bench_capture(label: str, python: Path, model_dir: Path, body: dict, seconds
 
     print(f"\n{label}: prediction capture on vs off, one row per request", flush=True)
     spool = tmp / f"{model_dir.name}-spool"
-    base = {**workers_env(), "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir)}
+    base = {**workers_env(), "PYTHONPATH": f"{ROOT / 'monitor'}{os.pathsep}{ROOT}", "MLOPS_MODEL_DIR": str(model_dir)}
     servers = {}
     try:
         for name, extra in (("off", {"MLOPS_CAPTURE": "off"}), ("on", {"MLOPS_CAPTURE_DIR": str(spool)})):

@@ -6,15 +6,19 @@ Precedence, lowest to highest: defaults, ``mlops.yaml``, environment, command-li
 from __future__ import annotations
 
 import math
-import os
 import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from core.errors import ConfigError
+from core.settings import environment
 
 CONFIG_FILE = "mlops.yaml"
 
@@ -63,6 +67,14 @@ def target_problem(metric: str, target: float) -> str | None:
     return None
 
 
+def setting(default: Any = PydanticUndefined, *, env: str, flag: str | None = None, **field: Any) -> Any:
+    """A field of ``mlops.yaml`` that an environment variable overrides, and a command-line flag too when ``flag``
+    is given: the one place each is named (``project_settings`` finds them; the CLI's options, ``RunOptions`` and
+    ``ENV_OVERRIDES`` follow). ``field``: what ``pydantic.Field`` takes (``description`` becomes the flag's help).
+    """
+    return Field(default, json_schema_extra={"env": env, **({"flag": flag} if flag else {})}, **field)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -89,8 +101,10 @@ class Monitoring(_Strict):
 class Budget(_Strict):
     """How much the tuning loop may spend."""
 
-    max_trials: int = Field(10, ge=1, le=1000)
-    max_minutes: float = Field(60.0, gt=0, allow_inf_nan=False)
+    max_trials: int = setting(10, env="MLOPS_MAX_TRIALS", flag="--max-trials", ge=1, le=1000,
+                              description="the trial budget")
+    max_minutes: float = setting(60.0, env="MLOPS_MAX_MINUTES", flag="--max-minutes", gt=0, allow_inf_nan=False,
+                                 description="the time budget in minutes")
 
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kmgKMG]?)$")
@@ -110,7 +124,8 @@ def memory_bytes(text: str) -> int:
 class TrialLimits(_Strict):
     """Resources of one trial. Values are checked here; what a backend can give bounds them later (``within``)."""
 
-    time_limit_s: int = Field(1800, ge=5, description="a trial running longer is stopped")
+    time_limit_s: int = setting(1800, env="MLOPS_TRIAL_TIME_LIMIT", ge=5,
+                                description="a trial running longer is stopped")
     cpus: float = Field(2.0, ge=0.01, allow_inf_nan=False)
     memory: str = Field("4g", description="e.g. 512m or 4g")
     network: bool = False
@@ -170,7 +185,8 @@ class TrialLimits(_Strict):
 class Mail(_Strict):
     """Who gets the report."""
 
-    to: list[str] = Field(default_factory=list)
+    to: list[str] = setting(env="MLOPS_MAIL_TO", default_factory=list,
+                            description="who gets the report (comma-separated in the variable)")
     when: Literal["always", "failure", "never"] = "always"
 
     @field_validator("to", mode="before")
@@ -194,8 +210,9 @@ DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://")
 class Docker(_Strict):
     """Where trial containers run."""
 
-    hosts: list[str] = Field(default_factory=list, description="Docker engines; empty: the local one "
-                                                                 "(DOCKER_HOST or /var/run/docker.sock)")
+    hosts: list[str] = setting(env="MLOPS_DOCKER_HOSTS", default_factory=list,
+                               description="Docker engines (comma-separated in the variable); empty: the local one "
+                                           "(DOCKER_HOST or /var/run/docker.sock)")
 
     @field_validator("hosts", mode="before")
     @classmethod
@@ -310,13 +327,17 @@ class ProjectConfig(_Strict):
 
     name: str | None = Field(None, description="the project's name (default: its folder or repository name)")
     entry: str | None = None
-    metric: str | None = None
-    target: float | None = Field(None, allow_inf_nan=False)
+    metric: str | None = setting(None, env="MLOPS_METRIC", flag="--metric",
+                                 description="the metric to judge on (default: accuracy, r2 for a regressor)")
+    target: float | None = setting(None, env="MLOPS_TARGET", flag="--target", allow_inf_nan=False,
+                                   description="the metric value to reach (default: 0.8 for a metric in 0..1)")
     direction: Literal["maximize", "minimize"] | None = None
-    strategy: Literal["ladder", "optuna", "random"] = "optuna"
-    diagnosis: bool = Field(True, description="the next trial treats what the last ones showed (their findings) "
-                                              "before the strategy suggests; false: the strategy alone")
-    image: str | None = None
+    strategy: Literal["ladder", "optuna", "random"] = setting(
+        "optuna", env="MLOPS_STRATEGY", flag="--strategy", description="the tuning strategy: optuna, ladder or random")
+    diagnosis: bool = setting(True, env="MLOPS_DIAGNOSIS",
+                              description="the next trial treats what the last ones showed (their findings) before "
+                                          "the strategy suggests; false: the strategy alone")
+    image: str | None = setting(None, env="MLOPS_IMAGE", description="the trial image (default: by the framework)")
     budget: Budget = Field(default_factory=Budget)
     trial: TrialLimits = Field(default_factory=TrialLimits)
     mail: Mail = Field(default_factory=Mail)
@@ -327,12 +348,15 @@ class ProjectConfig(_Strict):
                                                   "neither the image nor requirements.txt provides")
     args: list[str] = Field(default_factory=list, description="the script's command-line arguments")
     paths: dict[str, str] = Field(default_factory=dict, description="absolute path -> project folder, '/mycode: .'")
-    datasets_cache: str | None = Field(None, description="a folder of Keras datasets for agents without internet")
-    workers: int = Field(1, ge=0, le=64, description="trials of the run at a time on this machine (0: only "
-                                                     "workers that join with 'mlops worker' train)")
+    datasets_cache: str | None = setting(None, env="MLOPS_DATASETS_CACHE",
+                                         description="a folder of Keras datasets for agents without internet")
+    workers: int = setting(1, env="MLOPS_WORKERS", flag="--workers", ge=0, le=64,
+                           description="trials at a time on this machine, each in a worker process; 0: only "
+                                       "workers that join with 'mlops worker' train")
     docker: Docker = Field(default_factory=Docker)
-    optuna_storage: str | None = Field(None, description="Optuna's storage when workers share a study: a "
-                                                         "database URL (postgresql://...)")
+    optuna_storage: str | None = setting(None, env="MLOPS_OPTUNA_STORAGE",
+                                         description="Optuna's storage when workers share a study: a database URL "
+                                                     "(postgresql://...)")
 
     data: DataConfig | None = Field(None, description="the project's data: files or a collection, and the label")
     framework: Literal["sklearn", "keras"] | None = Field(None, description="the model of a data project")
@@ -483,15 +507,45 @@ class ProjectConfig(_Strict):
         return value >= self.target if self.goal == "maximize" else value <= self.target
 
 
-#: Environment variables that override fields (dotted path -> variable).
-ENV_OVERRIDES = {
-    "metric": "MLOPS_METRIC", "target": "MLOPS_TARGET", "strategy": "MLOPS_STRATEGY",
-    "diagnosis": "MLOPS_DIAGNOSIS",
-    "image": "MLOPS_IMAGE", "budget.max_trials": "MLOPS_MAX_TRIALS",
-    "budget.max_minutes": "MLOPS_MAX_MINUTES", "trial.time_limit_s": "MLOPS_TRIAL_TIME_LIMIT",
-    "mail.to": "MLOPS_MAIL_TO", "datasets_cache": "MLOPS_DATASETS_CACHE", "workers": "MLOPS_WORKERS",
-    "docker.hosts": "MLOPS_DOCKER_HOSTS", "optuna_storage": "MLOPS_OPTUNA_STORAGE",
-}
+@dataclass(frozen=True)
+class ProjectSetting:
+    """A field of ``mlops.yaml`` declared with ``setting``: its variable, and its flag when it has one.
+
+    Attributes:
+        path: The dotted field (``budget.max_trials``).
+        env: The variable that overrides the file (``MLOPS_MAX_TRIALS``).
+        flag: The command-line flag that overrides both (``--max-trials``), or ``None``.
+        field: The pydantic field: type, default, bounds, description.
+    """
+
+    path: str
+    env: str
+    flag: str | None
+    field: FieldInfo
+
+    @property
+    def default(self) -> Any:
+        """The value when neither the file, the variable nor the flag gives one."""
+        return self.field.get_default(call_default_factory=True)
+
+    @property
+    def description(self) -> str:
+        """What it is for."""
+        return self.field.description or ""
+
+
+def project_settings(model: type[BaseModel] | None = None, prefix: str = "") -> Iterator[ProjectSetting]:
+    """Every field of ``mlops.yaml`` declared with ``setting``, in the order of the file's fields."""
+    for name, field in (model or ProjectConfig).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "env" in extra:
+            yield ProjectSetting(prefix + name, str(extra["env"]), extra.get("flag"), field)  # type: ignore[arg-type]
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from project_settings(field.annotation, f"{prefix}{name}.")
+
+
+#: Environment variables that override fields (dotted path -> variable), from the declarations.
+ENV_OVERRIDES = {s.path: s.env for s in project_settings()}
 
 #: Settings of where and how many workers run, not of what a run trains: they may differ between the machines
 #: that share a run, so they are left out of the run's fingerprint and of its stored configuration.
@@ -526,19 +580,12 @@ def _known_keys(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def load_config(project: Path, overrides: dict[str, Any] | None = None,
-                environ: dict[str, str] | None = None) -> ProjectConfig:
-    """Load ``mlops.yaml`` from a project folder (optional), apply env and CLI overrides, validate.
-
-    Args:
-        project: The project folder, or a single script (then no ``mlops.yaml`` is read).
-        overrides: Dotted field -> value from the command line; ``None`` values are ignored.
-        environ: The environment to read ``MLOPS_*`` from (default: ``os.environ``).
+def read_file(project: Path) -> tuple[dict[str, Any], str]:
+    """The mapping ``mlops.yaml`` holds (empty without one, or for a single script) and its path for messages.
 
     Raises:
-        ConfigError: The file is not YAML, or a key or value is invalid; the message names it.
+        ConfigError: The file is not YAML, or not a mapping.
     """
-    environ = os.environ if environ is None else environ
     path = project / CONFIG_FILE if project.is_dir() else None
     data: dict[str, Any] = {}
     source = str(path) if path else CONFIG_FILE
@@ -552,6 +599,23 @@ def load_config(project: Path, overrides: dict[str, Any] | None = None,
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(source, "", "must be a mapping of keys to values, e.g. 'target: 0.9'")
         data = loaded or {}
+    return data, source
+
+
+def load_config(project: Path, overrides: dict[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> ProjectConfig:
+    """Load ``mlops.yaml`` from a project folder (optional), apply env and CLI overrides, validate.
+
+    Args:
+        project: The project folder, or a single script (then no ``mlops.yaml`` is read).
+        overrides: Dotted field -> value from the command line; ``None`` values are ignored.
+        environ: The environment to read ``MLOPS_*`` from (default: this process's).
+
+    Raises:
+        ConfigError: The file is not YAML, or a key or value is invalid; the message names it.
+    """
+    environ = environment() if environ is None else environ
+    data, source = read_file(project)
     try:
         ProjectConfig.model_validate(data)
     except ValidationError as e:

@@ -11,11 +11,11 @@ ground-truth file) may name other places.
 from __future__ import annotations
 
 import glob
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core import settings
 from core.config import CONFIG_FILE, ProjectConfig
 from core.errors import ConfigError
 
@@ -25,7 +25,7 @@ _LOCAL = re.compile(r"^(?:[./~]|file:)|@\s*file:")
 #: checkout, a URL that is not a wheel (a project's named packages are installed from wheels only).
 _SOURCE_BUILD = re.compile(r"^(?:[./~]|file:|[a-z]+\+)|@\s*(?:file:|[a-z]+\+)|(?:^|@\s*)https?://(?!\S*\.whl\b)")
 #: The operator's switch that lets a push's packages be built from source on the machine that trains it.
-ALLOW_SOURCE_BUILDS = "MLOPS_ALLOW_SOURCE_BUILDS"
+ALLOW_SOURCE_BUILDS = settings.ALLOW_SOURCE_BUILDS.env
 
 
 def inside(root: Path, name: str | Path) -> Path | None:
@@ -67,7 +67,7 @@ def _check_package(project: Path, field: str, line: str) -> None:
         target = line.split("@", 1)[1].strip() if "@" in line and "file:" in line else line
         local = urlsplit(target).path if target.startswith("file:") else target
         _check(project, field, local.split(";")[0].split("[")[0].strip())
-    if _SOURCE_BUILD.search(line) and os.environ.get(ALLOW_SOURCE_BUILDS) != "1":
+    if _SOURCE_BUILD.search(line) and not settings.ALLOW_SOURCE_BUILDS.get():
         source = str(project / (field if field == "requirements.txt" else CONFIG_FILE))
         raise ConfigError(source, "" if field == "requirements.txt" else field,
                           f"'{line}' would be built from source on this machine, outside the trial's sandbox; "

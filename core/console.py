@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
+
+from core import settings
 
 
 class Out:
@@ -21,7 +22,7 @@ class Out:
 
     def __init__(self, json_mode: bool = False, quiet: bool = False, prefix: str = "") -> None:
         stream = sys.stderr if json_mode else sys.stdout
-        no_color = bool(os.environ.get("NO_COLOR")) or not stream.isatty()
+        no_color = settings.NO_COLOR.is_set() or not stream.isatty()
         self.console = Console(file=stream, highlight=False, no_color=no_color, soft_wrap=True,
                                emoji=False)
         self.quiet = quiet

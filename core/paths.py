@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from core import settings
 from core.names import check_name
 
 
 def home() -> Path:
     """``$MLOPS_HOME``, default ``~/.mlops``: runs, the embedded store and the outbox live here."""
-    return Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops").absolute()
+    return Path(settings.HOME.get() or Path.home() / ".mlops").absolute()
 
 
 def cache_dir() -> Path:
     """``$MLOPS_CACHE_DIR``, default ``~/.cache/mlops``: virtualenvs shared by all runs."""
-    return Path(os.environ.get("MLOPS_CACHE_DIR") or Path.home() / ".cache" / "mlops").absolute()
+    return Path(settings.CACHE_DIR.get() or Path.home() / ".cache" / "mlops").absolute()
 
 
 def runs_dir() -> Path:
@@ -25,12 +25,12 @@ def runs_dir() -> Path:
 
 def outbox_dir() -> Path:
     """Mail that could not be (or was not meant to be) sent over SMTP, as ``.eml`` files."""
-    return Path(os.environ.get("MLOPS_OUTBOX") or home() / "outbox").absolute()
+    return Path(settings.OUTBOX.get() or home() / "outbox").absolute()
 
 
 def registry_dir() -> Path:
     """``$MLOPS_REGISTRY``, default ``$MLOPS_HOME/registry``: pushed models, one folder per version."""
-    return Path(os.environ.get("MLOPS_REGISTRY") or home() / "registry").absolute()
+    return Path(settings.REGISTRY.get() or home() / "registry").absolute()
 
 
 def source_root() -> Path:

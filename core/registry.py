@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import shutil
 from pathlib import Path
 
-from core import paths
+from core import paths, settings
 from core.errors import AliasMoved, RegistryError
 from core.names import check_name
 from core.records import AliasMove, ModelVersion
@@ -27,9 +26,9 @@ CANDIDATE = "candidate"
 
 def who() -> str:
     """The person or job behind an action: the Jenkins user or job, else the login name."""
-    for var in ("MLOPS_USER", "BUILD_USER_ID", "BUILD_TAG"):
-        if os.environ.get(var):
-            return os.environ[var]
+    for setting in (settings.USER, settings.BUILD_USER_ID, settings.BUILD_TAG):
+        if setting.is_set():
+            return setting.get()
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -11,6 +11,8 @@ COPY requirements-serve.txt /tmp/requirements-serve.txt
 RUN pip install --no-compile -r /tmp/requirements-serve.txt && rm /tmp/requirements-serve.txt \
     && python -m compileall -q -j 0 /opt/venv/lib > /dev/null
 COPY serving /opt/mlops-serve/serving
+# The settings' declarations (core/settings.py, standard library only), the one core module serving imports
+COPY core /opt/mlops-serve/core
 RUN python -m compileall -q /opt/mlops-serve > /dev/null
 
 USER 10001

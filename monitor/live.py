@@ -10,12 +10,11 @@ server's ``/metrics`` reads the window and drift share from it) and, when the de
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, settings
 from core.config import Monitoring
 from core.records import Event, LiveCheck
 from core.registry import PRODUCTION, Registry
@@ -24,7 +23,7 @@ from monitor.serving.capture import CapturedPrediction, CaptureStore, CaptureUna
 
 def project_capture(project: str) -> CaptureStore:
     """The capture store of a project, as its serving units write it."""
-    store = open_capture(os.environ.get("MONGODB_URI"), paths.capture_dir(project))
+    store = open_capture(settings.MONGODB_URI.get(), paths.capture_dir(project))
     assert store is not None
     return store
 

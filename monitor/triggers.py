@@ -6,22 +6,18 @@ at most once per cool-down.
 from __future__ import annotations
 
 import html
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, settings
 from core.config import Monitoring
 from core.console import Out
 from core.errors import MlopsError
 from core.records import Event, LiveCheck
 from core.registry import Registry
-
-#: The Jenkins job that retrains (jenkins/jobs/retrain.groovy); ``MLOPS_RETRAIN_JOB`` overrides.
-RETRAIN_JOB = "mlops-retrain"
 
 
 def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dict[str, Any]:
@@ -31,14 +27,14 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dic
     Raises:
         MlopsError: Jenkins refused or could not be reached.
     """
-    url = os.environ.get("JENKINS_URL")
+    url = settings.JENKINS_URL.get()
     if url:
         import jenkins
 
-        job = os.environ.get("MLOPS_RETRAIN_JOB", RETRAIN_JOB)
+        job = settings.RETRAIN_JOB.get()
         # JENKINS_API_USR/_PSW: the mlops-jenkins-api credential as the Jenkins monitor job binds it
-        server = jenkins.Jenkins(url, username=os.environ.get("JENKINS_USER") or os.environ.get("JENKINS_API_USR"),
-                                 password=os.environ.get("JENKINS_TOKEN") or os.environ.get("JENKINS_API_PSW"),
+        server = jenkins.Jenkins(url, username=settings.JENKINS_USER.get() or settings.JENKINS_API_USR.get(),
+                                 password=settings.JENKINS_TOKEN.get() or settings.JENKINS_API_PSW.get(),
                                  timeout=20)
         try:
             queued = server.build_job(job, {"PROJECT_DIR": str(project_dir), "REASON": reason})
@@ -52,7 +48,7 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dic
     with log.open("w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "mlops", "retrain", str(project_dir), "--reason", reason],
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, "NO_COLOR": "1"})
+                                start_new_session=True, env={**settings.environment(), "NO_COLOR": "1"})
     out.info(f"monitor: started 'mlops retrain {project_dir}' in the background (pid {proc.pid}, log {log})")
     return {"how": "local", "pid": proc.pid, "log": str(log)}
 
@@ -93,7 +89,8 @@ def act(check: LiveCheck, cfg: Monitoring, registry: Registry, project_dir: Path
 
 def alert(check: LiveCheck, registry: Registry, out: Out, will_retrain: bool) -> None:
     """Mail one alert (the same mail module as the reports) and record it."""
-    from core.notify import compose, deliver, recipients_for, smtp_settings
+    from core.notify import compose, deliver, recipients_for
+    from core.notify.mail import sender_address
 
     store = registry.store
     run = next(iter(store.find_runs(project=check.project, limit=1)), None)
@@ -104,8 +101,6 @@ def alert(check: LiveCheck, registry: Registry, out: Out, will_retrain: bool) ->
     text = f"{check.reason}.\n{then}\n{drift}\n"
     body = f"<h3>{html.escape(subject)}</h3><p>{html.escape(check.reason)}.</p><p>{html.escape(then)}</p>" + \
         (f"<p>{html.escape(drift)}</p>" if drift else "")
-    settings = smtp_settings()
-    sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", "mlops@localhost")
-    result = deliver(compose(subject, text, body, sender, recipients_for(run)), out)
+    result = deliver(compose(subject, text, body, sender_address(), recipients_for(run)), out)
     store.add_event(Event(type="live_alert", project=check.project, version=check.model_version,
                           accuracy=check.accuracy, labels=check.labels, reason=check.reason, **result))

@@ -27,22 +27,36 @@ from core.infra.images import SERVE_REQUIREMENTS, Images, dockerfile
 from core.infra.requirements import content_hash
 from core.infra.virtualenvs import Virtualenvs
 from core.registry import Registry
+from core.settings import MODEL_DIR, MONGODB_URI, UNIT, environment
 from monitor.serving.settings import CAPTURE_DIR_ENV, CAPTURE_ENV, UNIT_ENVS
 
 ROLE = "serving"
 
 
+#: The one module of the core the serving package imports (the settings' declarations, standard library only).
+SETTINGS_MODULE = ("core/__init__.py", "core/settings.py")
+
+
 def _serve_files() -> dict[str, Path]:
-    """The serving image's build context: its Dockerfile, requirements and the serving package as a whole."""
+    """The serving image's build context: its Dockerfile, requirements, the serving package as a whole and, beside
+    it, the settings' declarations."""
     root = paths.source_root()
     package = root / "monitor" / "serving"
     return {"Dockerfile": dockerfile("serve"), "requirements-serve.txt": root / SERVE_REQUIREMENTS,
             **{f"serving/{f.relative_to(package)}": f for f in sorted(package.rglob("*"))
-               if f.is_file() and "__pycache__" not in f.parts}}
+               if f.is_file() and "__pycache__" not in f.parts},
+            **{name: root / name for name in SETTINGS_MODULE}}
+
+
+def serving_path() -> str:
+    """The ``PYTHONPATH`` of a serving process run from this source tree: the serving package's folder, then the
+    tree (for ``core.settings``, which the serving image holds beside the package)."""
+    root = paths.source_root()
+    return os.pathsep.join([str(root / "monitor"), str(root)])
 
 
 #: What a unit's record or container keeps of what it was started with (``unit_env``).
-KEPT_ENVS = (*UNIT_ENVS, "MONGODB_URI", CAPTURE_DIR_ENV)
+KEPT_ENVS = (*UNIT_ENVS, MONGODB_URI.env, CAPTURE_DIR_ENV)
 
 
 def unit_env(project: str, capture_at: str | None = None) -> dict[str, str]:
@@ -53,9 +67,9 @@ def unit_env(project: str, capture_at: str | None = None) -> dict[str, str]:
     A unit keeps them (a local unit in its private record, a container in its own environment), so that a restart
     or a rollback by ``mlops watch`` starts it the same way whatever the watchdog's own environment holds.
     """
-    env = {var: os.environ[var] for var in UNIT_ENVS if os.environ.get(var)}
-    if os.environ.get("MONGODB_URI"):
-        env["MONGODB_URI"] = os.environ["MONGODB_URI"]
+    env = {s.env: str(s.text()) for s in UNIT if s.is_set()}
+    if MONGODB_URI.is_set():
+        env[MONGODB_URI.env] = str(MONGODB_URI.text())
     else:
         folder = paths.capture_dir(project)
         folder.mkdir(parents=True, exist_ok=True)
@@ -338,8 +352,9 @@ def _spawn(data: dict[str, Any]) -> dict[str, Any]:
     them: ``unit_env``); return the fields that change."""
     log = open(data["log"], "a")  # handed to the child process, closed here once it has it
     settings = data["settings"] if "settings" in data else unit_env(data["project"])
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
-           "PYTHONPATH": str(paths.source_root() / "monitor"), "MLOPS_MODEL_DIR": data["model_dir"],
+    here = environment()
+    env = {"PATH": here.get("PATH", "/usr/bin:/bin"), "HOME": here.get("HOME", "/tmp"),
+           "PYTHONPATH": serving_path(), MODEL_DIR.env: data["model_dir"],
            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **settings}
     proc = subprocess.Popen([data["python"], "-m", "serving", "--host", "127.0.0.1", "--port", str(data["port"])],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

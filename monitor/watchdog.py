@@ -11,7 +11,6 @@ one failing unit never stops the watch of the others.
 from __future__ import annotations
 
 import html
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -129,16 +128,15 @@ class Watchdog:
 
     def alert(self, project: str, container: str, what: str, logs: str) -> None:
         """Mail one alert (same mail module as the reports) and record it."""
-        from core.notify import compose, deliver, recipients_for, smtp_settings
+        from core.notify import compose, deliver, recipients_for
+        from core.notify.mail import sender_address
 
         deploy = next(reversed(self.store.events("deploy", container=container)), None)
         run = self.store.get_run(deploy.run_id) if deploy and deploy.run_id else None
         subject = f"[mlops] ALERT {project}: serving container {container} keeps failing"
         text = f"{what}\n\nContainer: {container}\nProject: {project}\n\nLast log lines:\n{logs}\n"
         body = (f"<h3>{html.escape(subject)}</h3><p>{html.escape(what)}</p><pre>{html.escape(logs)}</pre>")
-        settings = smtp_settings()
-        sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", "mlops@localhost")
-        result = deliver(compose(subject, text, body, sender, recipients_for(run)), self.out)
+        result = deliver(compose(subject, text, body, sender_address(), recipients_for(run)), self.out)
         self.store.add_event(Event(type="alert", project=project, container=container, what=what, **result))
 
     def watch(self, interval: float = 5.0, stop: threading.Event | None = None) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from core import settings
 from core.errors import BackendError
 
-DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_BASE_IMAGE = settings.BASE_IMAGE.default
 
 
 def base_image() -> str:
     """The base image passed as ``BASE_IMAGE``: ``$MLOPS_BASE_IMAGE`` or ``python:3.11-slim``."""
-    return os.environ.get("MLOPS_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    return settings.BASE_IMAGE.get()
 
 
 def docker_client(timeout: int = 5, base_url: str | None = None) -> tuple[Any | None, str]:
@@ -28,7 +28,7 @@ def docker_client(timeout: int = 5, base_url: str | None = None) -> tuple[Any | 
         from docker.errors import DockerException
     except ImportError:
         return None, "the docker Python package is not installed"
-    where = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    where = base_url or settings.DOCKER_HOST.get() or "unix:///var/run/docker.sock"
     try:
         client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else \
             docker.from_env(timeout=timeout)

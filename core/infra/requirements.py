@@ -5,13 +5,12 @@ installed with.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import paths
+from core import paths, settings
 from core.errors import BuildError
 
 #: Receives progress lines.
@@ -90,7 +89,7 @@ class Packages:
         that trains it, outside the trial's sandbox) unless the operator sets ``MLOPS_ALLOW_SOURCE_BUILDS=1``;
         the automatic ones from wheels always."""
         text = "".join(line + "\n" for line in (*self.lines, *self.auto))
-        if self.lines and os.environ.get("MLOPS_ALLOW_SOURCE_BUILDS") != "1":
+        if self.lines and not settings.ALLOW_SOURCE_BUILDS.get():
             text += "--only-binary=:all:\n"
         elif self.auto:
             text += f"--only-binary={','.join(_NAME.match(a).group(1) for a in self.auto)}\n"  # type: ignore[union-attr]
@@ -151,7 +150,8 @@ _BUILD_ENV = re.compile(r"^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_\w+|TMPDIR|T
                         r"PYTHONHASHSEED|SOURCE_DATE_EPOCH)$")
 
 
-def build_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+def build_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a virtualenv is built in: this one without anything secret (``JENKINS_TOKEN``,
     ``SMTP_PASSWORD``, ``MLOPS_FEEDBACK_TOKEN``, ...): only what ``_BUILD_ENV`` names."""
-    return {k: v for k, v in (os.environ if environ is None else environ).items() if _BUILD_ENV.match(k)}
+    return {k: v for k, v in (settings.environment() if environ is None else environ).items()
+            if _BUILD_ENV.match(k)}

@@ -12,6 +12,7 @@ import os
 import re
 import smtplib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -21,12 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from core import paths
+from core.config import ENV_OVERRIDES
 from core.console import Out
 from core.errors import ConfigError
 from core.records import Event, Run
+from core.settings import MAIL_FROM, SMTP_HOST, SMTP_PASSWORD, SMTP_PORT, SMTP_TLS, SMTP_USER, environment
 from core.store import RunStore
 
 DEFAULT_FROM = "mlops@localhost"
+#: ``mail.to`` of mlops.yaml, as its variable overrides it.
+MAIL_TO = ENV_OVERRIDES["mail.to"]
 # Headers are not folded (RFC 5322 allows 998 characters): a subject folded before its first
 # word comes back from some parsers with a leading space.
 _POLICY = policy.SMTP.clone(max_line_length=998)
@@ -52,34 +57,40 @@ class SmtpSettings:
         return f"{self.host}:{self.port}"
 
 
-def smtp_settings(environ: dict[str, str] | None = None) -> SmtpSettings | None:
+def smtp_settings(environ: Mapping[str, str] | None = None) -> SmtpSettings | None:
     """SMTP settings from the environment, or ``None`` when ``SMTP_HOST`` is not set.
 
     Raises:
         ConfigError: ``SMTP_PORT`` or ``SMTP_TLS`` has a bad value.
     """
-    env = os.environ if environ is None else environ
-    host = env.get("SMTP_HOST", "").strip()
+    host = (SMTP_HOST.get(environ) or "").strip()
     if not host:
         return None
-    tls = env.get("SMTP_TLS", "starttls").strip().lower()
+    tls = SMTP_TLS.get(environ).strip().lower()
     if tls not in ("ssl", "starttls", "none"):
-        raise ConfigError("SMTP_TLS", "", f"must be ssl, starttls or none (got {tls!r})")
+        raise ConfigError(SMTP_TLS.env, "", f"must be ssl, starttls or none (got {tls!r})")
     default_port = {"ssl": 465, "starttls": 587, "none": 25}[tls]
     try:
-        port = int(env.get("SMTP_PORT") or default_port)
+        port = int(SMTP_PORT.get(environ) or default_port)
     except ValueError as e:
-        raise ConfigError("SMTP_PORT", "", f"must be a port number (got {env.get('SMTP_PORT')!r})") from e
-    user = env.get("SMTP_USER", "")
-    return SmtpSettings(host, port, user, env.get("SMTP_PASSWORD", ""), tls,
-                        env.get("MLOPS_MAIL_FROM") or user or DEFAULT_FROM)
+        raise ConfigError(SMTP_PORT.env, "",
+                          f"must be a port number (got {SMTP_PORT.text(environ)!r})") from e
+    user = SMTP_USER.get(environ) or ""
+    return SmtpSettings(host, port, user, SMTP_PASSWORD.get(environ) or "", tls,
+                        MAIL_FROM.get(environ) or user or DEFAULT_FROM)
 
 
-def recipients_for(run: Run | None, environ: dict[str, str] | None = None) -> list[str]:
+def sender_address() -> str:
+    """Who mail comes from: the SMTP settings' sender, else ``MLOPS_MAIL_FROM``, else ``mlops@localhost``."""
+    smtp = smtp_settings()
+    return smtp.sender if smtp else MAIL_FROM.get() or DEFAULT_FROM
+
+
+def recipients_for(run: Run | None, environ: Mapping[str, str] | None = None) -> list[str]:
     """``MLOPS_MAIL_TO`` (comma-separated) if set, else ``mail.to`` of the run's mlops.yaml."""
-    env = os.environ if environ is None else environ
-    if env.get("MLOPS_MAIL_TO"):
-        return [a.strip() for a in env["MLOPS_MAIL_TO"].split(",") if a.strip()]
+    to = (environment() if environ is None else environ).get(MAIL_TO)
+    if to:
+        return [a.strip() for a in to.split(",") if a.strip()]
     if run is None:
         return []
     return list((run.config.get("mail") or {}).get("to") or [])
@@ -236,10 +247,8 @@ def send_run_report(store: RunStore, run_id: str, out: Out) -> dict[str, Any]:
     decision, history = store.decision(run_id), store.find_runs(project=run.project, limit=20)
     html = render_html(run, trials, {name: f"cid:{name}" for name in plots}, for_mail=True, decision=decision,
                        history=history)
-    settings = smtp_settings()
-    sender = settings.sender if settings else os.environ.get("MLOPS_MAIL_FROM", DEFAULT_FROM)
-    msg = compose(subject(run, decision), render_text(run, trials, decision=decision, history=history), html, sender,
-                  recipients_for(run), plots)
+    msg = compose(subject(run, decision), render_text(run, trials, decision=decision, history=history), html,
+                  sender_address(), recipients_for(run), plots)
     result = deliver(msg, out)
     store.add_event(Event(type="mail", run_id=run_id, project=run.project, subject=msg["Subject"], **result))
     return result

@@ -8,7 +8,6 @@ plain-text ones (``*.txt.j2``), so a new HTML template cannot forget it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from core import settings
 from core.records import Decision, Run, RunStatus, Trial, TrialStatus
 
 #: The stylesheet written beside ``report.html`` (Jenkins' CSP blocks inline styles).
@@ -213,7 +213,7 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
     best = _best_so_far(run, trials)
     ended = [t for t in trials if t.status is not TrialStatus.RUNNING]
     last_log = next((t for t in reversed(ended) if t.log_tail), None)
-    build_url = run.build_url or os.environ.get("BUILD_URL") or ""
+    build_url = run.build_url or settings.BUILD_URL.get() or ""
     if broken_tweaks is None:
         broken_tweaks = getattr(run, "broken_tweaks", None)
     return {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from core import settings
 from core.errors import StoreError, disk_fault
 from core.store._base import (
     ANY_VERSION,
@@ -45,7 +45,7 @@ def get_run_store(uri: str | None = None, home: Path | None = None) -> RunStore:
     Raises:
         StoreError: MongoDB cannot be reached.
     """
-    uri = uri if uri is not None else os.environ.get("MONGODB_URI")
+    uri = uri if uri is not None else settings.MONGODB_URI.get()
     if uri:
         return _mongo(uri)
     from core import paths

@@ -6,7 +6,7 @@ imported inside the commands so that ``mlops --help`` is instant.
 
 from __future__ import annotations
 
-from mlops.cli import data, hook, live, models, page, predict, projects, run, runs, serve  # noqa: F401 - registers the commands
+from mlops.cli import config, data, hook, live, models, page, predict, projects, run, runs, serve  # noqa: F401 - registers the commands
 from mlops.cli._app import app
 from mlops.cli.stages import derive_stage_commands
 

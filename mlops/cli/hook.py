@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,13 +37,14 @@ def hook_run(
     rev: Annotated[str | None, typer.Option(help="Train this revision (post-commit).")] = None,
 ) -> None:
     """What the installed hook calls: trigger Jenkins (JENKINS_URL set) or train the revision locally."""
+    from core.settings import JENKINS_URL
     from mlops.pipeline.hook import pushed_revisions, run_revision, trigger_jenkins
 
     out = Out()
     updates = pushed_revisions(sys.stdin.read().splitlines()) if stdin else [(rev or "HEAD", "HEAD")]
     code = 0
     for revision, branch in updates:
-        if os.environ.get("JENKINS_URL"):
+        if JENKINS_URL.is_set():
             trigger_jenkins(branch, revision, out)
         else:
             code = max(code, run_revision(git_dir, revision, out))

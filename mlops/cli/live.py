@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -60,11 +59,13 @@ def feedback(
 ) -> None:
     """Send users' labels in bulk to the project's serving unit (POST /feedback, token in MLOPS_FEEDBACK_TOKEN)."""
     from core.errors import UsageError
+    from core.settings import FEEDBACK_TOKEN
     from monitor.ground_truth import read_labels, send_labels
 
-    token = os.environ.get("MLOPS_FEEDBACK_TOKEN")
+    token = FEEDBACK_TOKEN.get()
     if not token:
-        raise UsageError("MLOPS_FEEDBACK_TOKEN is not set: labels need the token the serving unit was deployed with")
+        raise UsageError(f"{FEEDBACK_TOKEN.env} is not set: labels need the token the serving unit was deployed "
+                         "with")
     rows = read_labels(file)
     if url is None:
         from core.infra.docker_engine import docker_client

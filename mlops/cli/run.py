@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from core.console import Out
 from mlops.cli._app import BackendName, JsonOpt, ProjectArg, RunArg, app, emit_json, handles_errors
+from mlops.cli._settings import setting_options
 from mlops.pipeline.stages import STAGES
 
 RUN_HELP = (f"Run every stage locally: {', '.join(s.name.lower() for s in STAGES if s.in_run)}; then the report "
@@ -55,16 +56,6 @@ def _run_command(stage: bool) -> Callable[..., None]:
         project: ProjectArg,
         backend: Annotated[BackendName, typer.Option(help="Where trials run; auto = Docker if an engine answers.")
                            ] = BackendName.auto,
-        target: Annotated[float | None, typer.Option(help="Metric value to reach [mlops.yaml: target, 0.8].")
-                          ] = None,
-        metric: Annotated[str | None, typer.Option(help="Metric to judge on [mlops.yaml: metric, accuracy].")
-                          ] = None,
-        max_trials: Annotated[int | None, typer.Option(min=1, help="Trial budget [mlops.yaml: budget.max_trials].")
-                              ] = None,
-        max_minutes: Annotated[float | None, typer.Option(help="Time budget [mlops.yaml: budget.max_minutes].")
-                               ] = None,
-        strategy: Annotated[str | None, typer.Option(help="Tuning strategy: optuna, ladder or random "
-                                                           "[mlops.yaml: strategy, optuna].")] = None,
         notify: Annotated[bool, typer.Option(help="Mail the report at the end (or write it to the outbox).")
                           ] = not stage,
         out_dir: Annotated[Path | None, typer.Option("--out", help="Also copy summary, report, best script, diff "
@@ -72,14 +63,13 @@ def _run_command(stage: bool) -> Callable[..., None]:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the trials' own output.")] = False,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an interrupted one can "
                                                              "continue.")] = False,
-        workers: Annotated[int | None, typer.Option(min=0, help="Trials at a time on this machine, each in a worker "
-                                                                "process; 0: only workers that join train "
-                                                                "[mlops.yaml: workers, 1].")] = None,
         run_id: Annotated[str | None, typer.Option("--run-id", help="The run's id, so that workers of other "
                                                                      "machines can join it with 'mlops worker ID' "
                                                                      "(e.g. \"$BUILD_TAG\"); an unfinished run "
                                                                      "with this id is continued.")] = None,
         as_json: JsonOpt = False,
+        *,
+        overrides: dict[str, Any],
     ) -> None:
         from core.records import RunStatus
         from mlops.pipeline.options import RunOptions
@@ -88,9 +78,8 @@ def _run_command(stage: bool) -> Callable[..., None]:
         from mlops.pipeline.summary import export_run
 
         out = Out(json_mode=as_json, quiet=quiet)
-        opts = RunOptions(backend=backend.value, target=target, metric=metric, max_trials=max_trials,
-                          max_minutes=max_minutes, strategy=strategy, notify=notify, fresh=fresh, workers=workers,
-                          run_id=run_id, quiet=quiet)
+        opts = RunOptions(backend=backend.value, notify=notify, fresh=fresh, run_id=run_id, quiet=quiet,
+                          config=overrides)
         summary = run_project(project, opts, out, until=stage_called("train") if stage else None)
         if out_dir:
             export_run(summary, out_dir, out)
@@ -99,7 +88,7 @@ def _run_command(stage: bool) -> Callable[..., None]:
         passed = summary.status is RunStatus.PASSED and summary.blessed is True and not summary.push_refused
         raise typer.Exit(0 if stage or passed else 1)
 
-    return command
+    return setting_options(command)
 
 
 app.command("run", help=RUN_HELP)(handles_errors(_run_command(stage=False)))

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import paths
+from core import paths, settings
 from core.console import Out
 from core.errors import MlopsError, UsageError
 from core.records import RunStatus
@@ -80,12 +80,11 @@ def trigger_jenkins(branch: str, revision: str, out: Out) -> None:
     """Start the Jenkins job (``JENKINS_JOB``, default ``mlops-train``) through the REST API."""
     import jenkins
 
-    url = os.environ["JENKINS_URL"]
-    job = os.environ.get("JENKINS_JOB", "mlops-train")
-    server = jenkins.Jenkins(url, username=os.environ.get("JENKINS_USER"),
-                             password=os.environ.get("JENKINS_TOKEN"), timeout=20)
+    url, job = settings.JENKINS_URL.get(), settings.JENKINS_JOB.get()
+    server = jenkins.Jenkins(url, username=settings.JENKINS_USER.get(), password=settings.JENKINS_TOKEN.get(),
+                             timeout=20)
     try:
-        server.build_job(job, {"PROJECT_DIR": os.environ.get("MLOPS_PROJECT_DIR", ".")})
+        server.build_job(job, {"PROJECT_DIR": settings.PROJECT_DIR.get()})
     except (jenkins.JenkinsException, OSError) as e:
         raise MlopsError(f"cannot start Jenkins job {job} at {url}: {e}") from e
     out.info(f"mlops: started Jenkins job {job} for {branch} at {revision[:10]} ({url})")
@@ -117,12 +116,11 @@ def run_revision(git_dir: Path, revision: str, out: Out) -> int:
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     os.utime(dest)
     prune_checkouts(dest.parent, keep=KEEP_CHECKOUTS)
-    project = dest / os.environ.get("MLOPS_PROJECT_DIR", ".")
+    project = dest / settings.PROJECT_DIR.get()
     out.info(f"mlops: training {short} of {repo} from {project}")
-    within = Path(os.environ.get("MLOPS_PROJECT_DIR", ".")).as_posix().strip("/")
+    within = Path(settings.PROJECT_DIR.get()).as_posix().strip("/")
     origin = str(git_dir.resolve()) + ("" if within in ("", ".") else f"#{within}")
-    opts = RunOptions(backend=os.environ.get("MLOPS_BACKEND", "auto"), project_name=repo, origin=origin,
-                      from_hook=True)
+    opts = RunOptions(backend=settings.HOOK_BACKEND.get(), project_name=repo, origin=origin, from_hook=True)
     summary = run_project(project, opts, out)
     return 0 if summary.status is RunStatus.PASSED else 1
 

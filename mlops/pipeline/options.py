@@ -11,11 +11,6 @@ class RunOptions:
     """Command-line choices of ``mlops run`` (``None`` means: take it from mlops.yaml / env)."""
 
     backend: str = "auto"
-    target: float | None = None
-    metric: str | None = None
-    max_trials: int | None = None
-    max_minutes: float | None = None
-    strategy: str | None = None
     notify: bool = True
     fresh: bool = False
     push: bool = True
@@ -24,18 +19,16 @@ class RunOptions:
     #: Where the project comes from, which its name is bound to (default: its git remote or folder; the git hook
     #: passes its repository, since each push is checked out into a new folder).
     origin: str | None = None
-    #: Trials at a time on this machine (each a worker process) [mlops.yaml: workers].
-    workers: int | None = None
     #: The run's id, known in advance so that workers of other machines can join it (``mlops worker ID``).
     run_id: str | None = None
     #: Hide the trials' own output.
     quiet: bool = False
-    #: More dotted config fields (``mlops retrain`` adds its ground-truth file to ``data.path``).
+    #: Dotted ``mlops.yaml`` fields set on the command line: the flags of ``core.config.setting`` declarations
+    #: (``None``: not given), and ``mlops retrain``'s (its ground-truth file in ``data.path``).
     config: dict[str, Any] = field(default_factory=dict)
     #: The git hook runs a push: ``--backend auto`` refuses to run it without a sandbox (as under Jenkins).
     from_hook: bool = False
 
     def overrides(self) -> dict[str, Any]:
-        """Dotted config fields set on the command line (and by ``mlops retrain``: ``config``)."""
-        return {**self.config, "target": self.target, "metric": self.metric, "budget.max_trials": self.max_trials,
-                "budget.max_minutes": self.max_minutes, "strategy": self.strategy, "workers": self.workers}
+        """Dotted config fields set on the command line (and by ``mlops retrain``), for ``load_config``."""
+        return {path: value for path, value in self.config.items() if value is not None}

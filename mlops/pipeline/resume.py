@@ -3,11 +3,11 @@ starts beside it), recording one stopped by a signal as ``aborted``, one that fa
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from core import settings
 from core.config import ProjectConfig
 from core.errors import StoreError, UsageError, disk_fault
 from core.records import Run, RunStatus, TrialStatus
@@ -54,7 +54,7 @@ def new_run(ctx: RunContext, run_id: str, fingerprint: str) -> Run:
         id=run_id, project=ctx.name, path=str(ctx.project), entry=d.entry, framework=d.framework, kind=d.kind,
         env=ctx.env, task=d.task or "classification", image=d.image, backend=ctx.backend.name, sandbox=ctx.sandbox,
         metric=cfg.metric, target=cfg.target, metric_is_default=cfg.metric_is_default, goal=cfg.goal,
-        config=cfg.run_settings(), strategy=cfg.strategy, build_url=os.environ.get("BUILD_URL"),
+        config=cfg.run_settings(), strategy=cfg.strategy, build_url=settings.BUILD_URL.get(),
         fingerprint=fingerprint, owner=this_worker(), shared=bool(run_id) or cfg.workers == 0,
         data_project=data_project, measured_on="test" if data_project else "reported",
         snapshot=ctx.snapshot.summary.id if ctx.snapshot is not None else None,

@@ -129,8 +129,8 @@ def retrain(project_dir: Path, reason: str, out: Out, store: RunStore | None = N
     _record(store, project, "ground_truth", reason=reason, version=holder.version, **where)
     out.info(f"retrain: {where['labels']} labelled prediction(s) ({where['corrected']} corrected): {where['added']}")
 
-    as_is = run_project(project_dir, RunOptions(max_trials=1, fresh=True, notify=False, push=False,
-                                                config=overrides, origin=origin), out, store)
+    as_is = run_project(project_dir, RunOptions(fresh=True, notify=False, push=False, origin=origin,
+                                                config={**overrides, "budget.max_trials": 1}), out, store)
     tuned = run_project(project_dir, RunOptions(fresh=True, notify=False, push=False, config=overrides,
                                                 origin=origin), out, store)
     runs = {"as_is": as_is.id, "tuned": tuned.id}

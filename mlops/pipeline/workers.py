@@ -9,7 +9,6 @@ copy of the project must be the one the run trains.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import paths
+from core import paths, settings
 from core.config import ProjectConfig, load_config
 from core.console import Out
 from core.errors import UsageError
@@ -70,7 +69,7 @@ class LocalWorkers:
             cmd = [sys.executable, "-m", "mlops", "worker", run_id, "--project", str(project), "--backend", backend,
                    "--wait", "60", *(["--quiet"] if quiet else [])]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    env={**os.environ, "NO_COLOR": "1"}, preexec_fn=die_with_parent())
+                                    env={**settings.environment(), "NO_COLOR": "1"}, preexec_fn=die_with_parent())
             relay = threading.Thread(target=self._relay, args=(proc, f"[worker {n}] "), daemon=True)
             relay.start()
             self.procs.append(proc)

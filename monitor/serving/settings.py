@@ -1,4 +1,8 @@
-"""What a serving process is told through its environment, read once when the app is created."""
+"""What a serving process is told through its environment, read once when the app is created.
+
+The variables are declared in ``core/settings.py`` (standard library only), the one module of the core this
+package imports: the serving image is built with it beside the package.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,37 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .capture import DEFAULT_RETENTION
+from core.settings import (
+    CAPTURE,
+    CAPTURE_DIR,
+    CAPTURE_MAX_ROWS,
+    CAPTURE_RETENTION,
+    MODEL_DIR,
+    MONGODB_URI,
+    MULTIPROC_DIR,
+    PREDICT_MAX_MB,
+    PREDICT_MAX_ROWS,
+    SERVE_READY_DIR,
+    SERVE_SUPERVISOR,
+    SERVE_WORKERS,
+    UNIT,
+    environment,
+)
+from core.settings import FEEDBACK_TOKEN as TOKEN
 
 #: The pid of the ``python -m serving`` supervisor, set for its workers only.
-SUPERVISOR_ENV = "MLOPS_SERVE_SUPERVISOR"
+SUPERVISOR_ENV = SERVE_SUPERVISOR.env
 #: Where each worker leaves a file (its pid) once it has loaded the model, and how many workers there are.
-READY_DIR_ENV = "MLOPS_SERVE_READY_DIR"
-WORKERS_ENV = "MLOPS_SERVE_WORKERS"
+READY_DIR_ENV = SERVE_READY_DIR.env
+WORKERS_ENV = SERVE_WORKERS.env
 #: prometheus-client's own switch to multi-process mode (one value file per worker, summed on scrape).
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: Prediction capture and feedback (see ``capture.py``): where predictions go, how many are kept, who may label.
-CAPTURE_DIR_ENV = "MLOPS_CAPTURE_DIR"
-CAPTURE_ENV = "MLOPS_CAPTURE"
-RETENTION_ENV = "MLOPS_CAPTURE_RETENTION"
-TOKEN_ENV = "MLOPS_FEEDBACK_TOKEN"
-#: What one ``POST /predict`` may carry: its body in MB (413 beyond), its rows (413 beyond), and how many of its
-#: rows are captured (the first ones; one client's large requests cannot push everyone else's out of retention).
-MAX_BODY_ENV = "MLOPS_PREDICT_MAX_MB"
-MAX_ROWS_ENV = "MLOPS_PREDICT_MAX_ROWS"
-CAPTURE_ROWS_ENV = "MLOPS_CAPTURE_MAX_ROWS"
-DEFAULT_MAX_BODY_MB = 10
-DEFAULT_MAX_ROWS = 10_000
-DEFAULT_CAPTURE_ROWS = 1000
+MULTIPROC_ENV = MULTIPROC_DIR.env
+#: Prediction capture: where predictions go (without MongoDB), and the switch that turns it off.
+CAPTURE_DIR_ENV = CAPTURE_DIR.env
+CAPTURE_ENV = CAPTURE.env
 #: What a serving unit is started with from the environment of the command that starts it (``mlops deploy``),
 #: kept with the unit so that a restart or a rollback starts it the same way.
-UNIT_ENVS = (TOKEN_ENV, CAPTURE_ENV, RETENTION_ENV, MAX_BODY_ENV, MAX_ROWS_ENV, CAPTURE_ROWS_ENV)
+UNIT_ENVS = tuple(s.env for s in UNIT)
 
 
 @dataclass(frozen=True)
@@ -63,42 +73,30 @@ class Settings:
     mongodb_uri: str | None = field(default=None, repr=False)
     capture_dir: Path | None = None
     capture: bool = True
-    retention: int = DEFAULT_RETENTION
+    retention: int = CAPTURE_RETENTION.default
     feedback_token: str | None = field(default=None, repr=False)
-    max_body: int = DEFAULT_MAX_BODY_MB * 1_000_000
-    max_rows: int = DEFAULT_MAX_ROWS
-    capture_rows: int = DEFAULT_CAPTURE_ROWS
+    max_body: int = PREDICT_MAX_MB.default * 1_000_000
+    max_rows: int = PREDICT_MAX_ROWS.default
+    capture_rows: int = CAPTURE_MAX_ROWS.default
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Settings from ``MLOPS_MODEL_DIR`` and the variables ``python -m serving`` sets for its workers."""
-        env = os.environ
-        return cls(model_dir=Path(env.get("MLOPS_MODEL_DIR", "/model")),
-                   supervisor_pid=int(env[SUPERVISOR_ENV]) if env.get(SUPERVISOR_ENV) else None,
-                   multiprocess_dir=Path(env[MULTIPROC_ENV]) if env.get(MULTIPROC_ENV) else None,
-                   ready_dir=Path(env[READY_DIR_ENV]) if env.get(READY_DIR_ENV) else None,
-                   workers=worker_count() if env.get(READY_DIR_ENV) else 1,
-                   mongodb_uri=env.get("MONGODB_URI") or None,
-                   capture_dir=Path(env[CAPTURE_DIR_ENV]) if env.get(CAPTURE_DIR_ENV) else None,
-                   capture=env.get(CAPTURE_ENV, "on").strip().lower() not in ("off", "0", "false", "no"),
-                   retention=_positive(RETENTION_ENV, env.get(RETENTION_ENV), DEFAULT_RETENTION),
-                   feedback_token=env.get(TOKEN_ENV) or None,
-                   max_body=_positive(MAX_BODY_ENV, env.get(MAX_BODY_ENV), DEFAULT_MAX_BODY_MB) * 1_000_000,
-                   max_rows=_positive(MAX_ROWS_ENV, env.get(MAX_ROWS_ENV), DEFAULT_MAX_ROWS),
-                   capture_rows=_positive(CAPTURE_ROWS_ENV, env.get(CAPTURE_ROWS_ENV), DEFAULT_CAPTURE_ROWS))
+        """Settings from ``MLOPS_MODEL_DIR`` and the variables ``python -m serving`` sets for its workers.
+
+        Raises:
+            ValueError: A variable has a value its setting cannot read (the message names it).
+        """
+        ready_dir = SERVE_READY_DIR.get()
+        return cls(model_dir=Path(MODEL_DIR.get()), supervisor_pid=SERVE_SUPERVISOR.get(),
+                   multiprocess_dir=_path(MULTIPROC_DIR.get()), ready_dir=_path(ready_dir),
+                   workers=worker_count() if ready_dir else 1, mongodb_uri=MONGODB_URI.get(),
+                   capture_dir=_path(CAPTURE_DIR.get()), capture=CAPTURE.get(), retention=CAPTURE_RETENTION.get(),
+                   feedback_token=TOKEN.get(), max_body=PREDICT_MAX_MB.get() * 1_000_000,
+                   max_rows=PREDICT_MAX_ROWS.get(), capture_rows=CAPTURE_MAX_ROWS.get())
 
 
-def _positive(name: str, value: str | None, default: int) -> int:
-    """A whole number of at least 1 from the environment.
-
-    Raises:
-        ValueError: It is something else.
-    """
-    if value is None or not value.strip():
-        return default
-    if not value.strip().isdigit() or int(value) < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, but got {value!r}")
-    return int(value)
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def worker_count() -> int:
@@ -109,12 +107,7 @@ def worker_count() -> int:
     Raises:
         ValueError: ``MLOPS_SERVE_WORKERS`` is not a positive whole number.
     """
-    wanted = os.environ.get(WORKERS_ENV, "").strip()
-    if wanted:
-        if not wanted.isdigit() or int(wanted) < 1:
-            raise ValueError(f"MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got {wanted!r}")
-        return int(wanted)
-    return usable_cpus()
+    return SERVE_WORKERS.get() or usable_cpus()
 
 
 #: What sizes the thread pools of OpenMP, the BLAS libraries, numexpr and TensorFlow's kernels.
@@ -131,7 +124,7 @@ def thread_environment(workers: int) -> dict[str, str]:
     """
     share = str(max(1, usable_cpus() // workers))
     wanted = {**dict.fromkeys(THREAD_ENVS, share), "TF_NUM_INTEROP_THREADS": "1"}
-    return {name: value for name, value in wanted.items() if not os.environ.get(name)}
+    return {name: value for name, value in wanted.items() if not environment().get(name)}
 
 
 def usable_cpus() -> int:

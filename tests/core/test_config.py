@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from core.config import load_config
 from core.errors import ConfigError
+from tests.conftest import ROOT, mlops
 
 
 def project(tmp_path: Path, text: str | None) -> Path:
@@ -189,3 +191,86 @@ def test_trial_limits_beyond_the_machine_are_capped_with_one_line_each(tmp_path:
                     "(budget.max_minutes 60): a trial stops after 3600 s at the latest"]
     fitting = load_config(project(tmp_path, "trial: {cpus: 1, memory: 512m, time_limit_s: 60}\n"), environ={})
     assert fitting.trial.within(most.cpus, most.memory, 3600, most.where) == (fitting.trial, [])
+
+
+# -- settings declared once (core/settings.py and the mlops.yaml fields declared with core.config.setting) ------
+
+#: Where the product reads or passes its variables (the test suite's and scripts/' own knobs are not settings).
+PRODUCT = ("core", "mlops", "training", "monitor", "dockerfiles", "jenkins", "Jenkinsfile")
+
+
+def test_every_mlops_variable_the_product_names_is_declared_once() -> None:
+    from core.config import ENV_OVERRIDES
+    from core.settings import DECLARED
+
+    named: dict[str, str] = {}
+    for top in PRODUCT:
+        base = ROOT / top
+        for path in [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()):
+            if "__pycache__" not in path.parts and path.suffix not in (".pyc", ".gz", ".png", ".keras"):
+                for var in re.findall(r"\bMLOPS_[A-Z0-9_]+\b", path.read_text(encoding="utf-8", errors="ignore")):
+                    named.setdefault(var, str(path.relative_to(ROOT)))
+    project_vars = list(ENV_OVERRIDES.values())
+    assert len(named) > 30 and len(set(project_vars)) == len(project_vars)
+    assert not set(project_vars) & set(DECLARED), "a variable is both a project and an operator setting"
+    undeclared = {var: where for var, where in named.items() if var not in {*DECLARED, *project_vars}}
+    assert undeclared == {}, "declare these in core/settings.py (or as an mlops.yaml field with setting(env=...))"
+
+
+def test_the_settings_module_serving_ships_with_imports_only_the_standard_library() -> None:
+    import ast
+    import sys
+
+    tree = ast.parse((ROOT / "core" / "settings.py").read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_mlops_config_lists_each_setting_with_its_variable_flag_value_and_source(tmp_path: Path) -> None:
+    p = project(tmp_path, "target: 0.9\nstrategy: ladder\nbudget: {max_trials: 5}\n")
+    proc = mlops("config", str(p), "--json", "--max-trials", "3", env={
+        "MLOPS_TARGET": "0.95", "MLOPS_STRATEGY": "", "MLOPS_FEEDBACK_TOKEN": "s3cret", "MLOPS_SERVE_WORKERS": "2"})
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(proc.stdout)
+    rows = {row["setting"]: row for row in listed["project"]}
+    # CLI > env > mlops.yaml > default, as before; an empty variable is no value
+    assert {name: (rows[name]["value"], rows[name]["source"]) for name in
+            ("budget.max_trials", "target", "strategy", "budget.max_minutes")} == {
+        "budget.max_trials": (3, "--max-trials"), "target": (0.95, "MLOPS_TARGET"),
+        "strategy": ("ladder", "mlops.yaml"), "budget.max_minutes": (60.0, "default")}
+    assert (rows["budget.max_trials"]["env"], rows["workers"]["flag"], rows["mail.to"]["flag"]) == (
+        "MLOPS_MAX_TRIALS", "--workers", None)
+    operator = {row["env"]: row for row in listed["operator"]}
+    shown = {name: (operator[name]["value"], operator[name]["source"]) for name in
+             ("MLOPS_SERVE_WORKERS", "MLOPS_FEEDBACK_TOKEN", "MLOPS_CAPTURE_RETENTION")}
+    assert shown == {"MLOPS_SERVE_WORKERS": (2, "MLOPS_SERVE_WORKERS"),
+                     "MLOPS_FEEDBACK_TOKEN": ("(set)", "MLOPS_FEEDBACK_TOKEN"),  # a secret is never shown
+                     "MLOPS_CAPTURE_RETENTION": (100_000, "default")}
+    assert "s3cret" not in proc.stdout
+
+
+def test_the_flags_of_mlops_run_reach_the_configuration(tmp_path: Path) -> None:
+    p = project(tmp_path, "budget: {max_trials: 5}\n")
+    (p / "train.py").write_text("print('accuracy: 1.0')\n")
+    bad_word = mlops("run", str(p), "--strategy", "grid", "--backend", "local", env={"MLOPS_STRATEGY": "ladder"})
+    assert bad_word.returncode == 2
+    assert bad_word.stderr.strip() == ("error: command line: strategy: Input should be 'ladder', 'optuna' or 'random' "
+                                       "(got 'grid')")
+    below = mlops("run", str(p), "--max-trials", "0", env={"COLUMNS": "200"})  # the field's lower bound
+    assert below.returncode == 2
+    assert "Invalid value for '--max-trials': Input should be greater than or equal to 1" in below.stderr
+    helped = mlops("run", "--help", env={"COLUMNS": "200"}).stdout
+    assert "The trial budget [mlops.yaml: budget.max_trials, 10]." in helped
+
+
+def test_the_docs_table_of_settings_names_every_variable_once(tmp_path: Path) -> None:
+    from core.settings import DECLARED
+    from core.sources import markdown, operator_rows, project_rows
+
+    table = markdown(project_rows(project(tmp_path, None), environ={}), operator_rows({}))
+    assert "| `budget.max_trials` | `MLOPS_MAX_TRIALS` | `--max-trials` | `10` | the trial budget |" in table
+    for var in [*DECLARED, "MLOPS_TRIAL_TIME_LIMIT"]:
+        assert table.count(f"| `{var}` |") == 1, var

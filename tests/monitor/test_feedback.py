@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from monitor.serving.capture import SpoolCapture
+from monitor.units import serving_path
 from tests.conftest import ROOT
 
 TOKEN = "s3cret-token"
@@ -79,7 +80,7 @@ def http(url: str, body: object | None = None, token: str | None = None, raw: by
 def server(python: str, model_dir: Path, spool: Path | None, token: str | None = TOKEN, workers: int = 1,
            **env: str) -> Iterator[str]:
     port = free_port()
-    full = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir),
+    full = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path(), "MLOPS_MODEL_DIR": str(model_dir),
             "MLOPS_SERVE_WORKERS": str(workers), "PYTHONUNBUFFERED": "1",
             **({"MLOPS_CAPTURE_DIR": str(spool)} if spool else {}),
             **({"MLOPS_FEEDBACK_TOKEN": token} if token else {}), **env}

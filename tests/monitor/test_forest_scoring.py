@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from tests.conftest import ROOT
+from monitor.units import serving_path
 
 SCRIPT = """
 import json, warnings
@@ -84,7 +84,7 @@ print(json.dumps(out))
 
 
 def test_forests_answer_as_the_estimator_does_and_a_users_own_predict_proba_is_kept(python) -> None:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor")}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path()}
     run = subprocess.run([python, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     cases = json.loads(run.stdout)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.units import serving_path
 from tests.conftest import ROOT, call
 
 TRAIN = """
@@ -65,7 +66,7 @@ def server(python: str, model_dir: Path, workers: int = 1, healthy: bool = True,
     """``python -m serving`` as the local serving units start it (``extra``: more environment variables); yields
     its URL once healthy (if asked)."""
     port = free_port()
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(model_dir),
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path(), "MLOPS_MODEL_DIR": str(model_dir),
            "MLOPS_SERVE_WORKERS": str(workers), "PYTHONUNBUFFERED": "1", **extra}
     proc = subprocess.Popen([python, "-m", "serving", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -246,7 +247,7 @@ def test_each_worker_sizes_its_thread_pools_to_its_share_of_the_cpus(python, mod
 
 
 def test_a_bad_worker_count_is_refused_in_one_line(python, models) -> None:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_SERVE_WORKERS": "two"}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path(), "MLOPS_SERVE_WORKERS": "two"}
     proc = subprocess.run([python, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "mlops serve: MLOPS_SERVE_WORKERS must be a whole number of at least 1, but got 'two'"
@@ -350,7 +351,7 @@ print(gc.get_freeze_count() > 0, id(model) in walked, id(model.model) in walked)
 
 def test_the_loaded_model_is_out_of_the_collectors_full_collections(python, models) -> None:
     # a full collection walks every tracked object: with TensorFlow loaded it took 0.2-0.3 s inside a request
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor")}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path()}
     run = subprocess.run([python, "-c", FROZEN, str(models / "wine")], env=env, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -363,7 +364,7 @@ def test_a_port_in_use_ends_the_server_with_one_line(python, models, workers) ->
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "MLOPS_MODEL_DIR": str(models / "wine"),
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path(), "MLOPS_MODEL_DIR": str(models / "wine"),
                "MLOPS_SERVE_WORKERS": str(workers), "MLOPS_CAPTURE": "off"}
         proc = subprocess.run([python, "-m", "serving", "--port", str(port)], env=env, capture_output=True, text=True,
                               timeout=120)
@@ -419,7 +420,7 @@ def test_more_rows_than_the_limit_get_a_413_naming_the_limit(python, models) -> 
 @pytest.mark.parametrize(("name", "value"), [("MLOPS_PREDICT_MAX_MB", "0"), ("MLOPS_PREDICT_MAX_ROWS", "many"),
                                              ("MLOPS_CAPTURE_MAX_ROWS", "-1")])
 def test_a_bad_request_limit_is_refused_in_one_line(python, name: str, value: str) -> None:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), name: value}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path(), name: value}
     proc = subprocess.run([python, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"mlops serve: {name} must be a whole number of at least 1, but got {value!r}"

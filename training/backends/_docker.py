@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, settings
 from core.infra.docker_engine import translate_docker_error
 from core.infra.images import Images
 from core.infra.requirements import NO_PACKAGES, Packages, content_hash
@@ -396,8 +396,8 @@ class DockerBackend(Backend):
         cpus, memory = host.bound(spec.cpus, spec.memory)
         env = trial_environment({"PYTHONPATH": HARNESS_MOUNT, "HOME": "/tmp", "KERAS_HOME": keras_home,
                                  **thread_environment(cpus)})
-        if os.environ.get("MLOPS_HARNESS_STRICT"):
-            env["MLOPS_HARNESS_STRICT"] = os.environ["MLOPS_HARNESS_STRICT"]
+        if settings.HARNESS_STRICT.is_set():
+            env[settings.HARNESS_STRICT.env] = settings.HARNESS_STRICT.text()
         create: dict[str, Any] = dict(
             environment=env, working_dir="/tmp", network_mode="bridge" if spec.network else "none",
             mem_limit=memory, memswap_limit=memory, nano_cpus=int(cpus * 1e9),

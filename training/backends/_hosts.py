@@ -7,13 +7,13 @@ machine (``tcp://``, ``ssh://``) shares no filesystem with the worker: its trial
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from core.config import memory_bytes
 from core.errors import BackendError
 from core.infra.docker_engine import docker_client
+from core.settings import DOCKER_HOST
 
 #: The label every trial container carries (``mlops.role=training``) and the one with the CPUs it was given.
 ROLE_LABEL = "mlops.role=training"
@@ -75,7 +75,7 @@ class DockerHost:
 
 def local_host(client: Any) -> DockerHost:
     """The engine of the environment (``DOCKER_HOST`` or the local socket): trials bind-mount their folders."""
-    return DockerHost(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock", client, ships_files=False)
+    return DockerHost(DOCKER_HOST.get() or "unix:///var/run/docker.sock", client, ships_files=False)
 
 
 def connect_hosts(urls: list[str]) -> tuple[list[DockerHost], list[str]]:

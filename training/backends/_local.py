@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, settings
 from core.errors import BackendError
 from core.infra.requirements import NO_PACKAGES, Packages
 from core.infra.virtualenvs import Virtualenvs
@@ -26,8 +26,8 @@ from training.backends._warm import WarmProcess, Zygotes, zygote_kind
 
 
 def _base_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "MLOPS_HARNESS_STRICT")
-    return {k: v for k, v in os.environ.items() if k in keep}
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", settings.HARNESS_STRICT.env)
+    return {k: v for k, v in settings.environment().items() if k in keep}
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -141,7 +141,7 @@ class SandboxedWarmProcess(WarmProcess):
 
 def warm_by_default() -> bool:
     """Warm trials unless ``MLOPS_WARM=0``."""
-    return os.environ.get("MLOPS_WARM", "1") != "0"
+    return settings.WARM.get()
 
 
 def harness_id() -> str:

@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from core import paths
+from core import paths, settings
 from core.infra.virtualenvs import BASE_LINK
 from training.backends._trial import TrialSpec
 
@@ -33,13 +33,13 @@ ETC = ("resolv.conf", "hosts", "host.conf", "nsswitch.conf", "gai.conf", "protoc
        "group", "localtime", "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl", "ca-certificates",
        "ca-certificates.conf", "alternatives", "mime.types", "fonts", "matplotlibrc", "os-release")
 #: Allows running unsandboxed where ``--backend auto`` would refuse (the operator's environment, never a push).
-ALLOW_UNSANDBOXED = "MLOPS_ALLOW_UNSANDBOXED"
+ALLOW_UNSANDBOXED = settings.ALLOW_UNSANDBOXED.env
 #: The ``bwrap`` program (default: ``bwrap`` on ``PATH``; empty: bubblewrap is not used).
-BWRAP = "MLOPS_BWRAP"
+BWRAP = settings.BWRAP.env
 
 
 def _bwrap_program() -> str | None:
-    name = os.environ.get(BWRAP, "bwrap")
+    name = settings.BWRAP.get()
     return shutil.which(name) if name else None
 
 
@@ -70,7 +70,7 @@ def user_namespaces() -> bool:
 def unavailable_reason() -> str:
     """Why bubblewrap is not used here, for the sandbox line."""
     program = _bwrap_program()
-    if not os.environ.get(BWRAP, "bwrap"):
+    if not settings.BWRAP.get():
         return f"{BWRAP} is empty"
     if program is None:
         return "bubblewrap is not installed (apt-get install bubblewrap)"
@@ -164,16 +164,16 @@ def environment(env: dict[str, str]) -> dict[str, str]:
 
 def allowed_unsandboxed() -> bool:
     """Whether the operator's environment allows running pushes without a sandbox (``MLOPS_ALLOW_UNSANDBOXED=1``)."""
-    return os.environ.get(ALLOW_UNSANDBOXED, "") == "1"
+    return settings.ALLOW_UNSANDBOXED.get()
 
 
 def pushed(from_hook: bool = False) -> str | None:
     """What runs a push here, when something does: the git hook, or Jenkins (its build variables)."""
     if from_hook:
         return "the git hook"
-    for name in ("JENKINS_URL", "BUILD_ID", "JENKINS_HOME"):
-        if os.environ.get(name):
-            return f"Jenkins ({name} is set)"
+    for setting in (settings.JENKINS_URL, settings.BUILD_ID, settings.JENKINS_HOME):
+        if setting.is_set():
+            return f"Jenkins ({setting.env} is set)"
     return None
 
 

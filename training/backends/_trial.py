@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.infra.requirements import Packages
+from core.settings import TRIAL_CPUS
 
 #: Receives each line the trial prints, as it comes.
 OutputSink = Callable[[str], None]
@@ -33,7 +34,7 @@ def thread_environment(cpus: float) -> dict[str, str]:
     the harness sizes TensorFlow's pools from ``MLOPS_CPUS``. Without them they size themselves to the host's
     cores and fight over the quota."""
     n = str(max(1, round(cpus)))
-    return {"MLOPS_CPUS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+    return {TRIAL_CPUS.env: n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
             "NUMEXPR_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
 
 
