@@ -24,6 +24,7 @@ INNER = Path(__file__).resolve().parent / "inner"
 APS_DIR_VAR = "MLOPS_TEST_APS_DIR"
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -51,9 +52,9 @@ def median(values: Sequence[T], key: Callable[[T], float] | None = None) -> T:
     return sorted(values, key=key)[len(values) // 2]  # type: ignore[type-var, arg-type]
 
 
-def side_by_side(rounds: int, measures: Mapping[str, Callable[[], T]]) -> dict[str, list[T]]:
+def side_by_side(rounds: int, measures: Mapping[K, Callable[[], T]]) -> dict[K, list[T]]:
     """Each measure once per round, in turn, so that all of them see the same machine load."""
-    out: dict[str, list[T]] = {name: [] for name in measures}
+    out: dict[K, list[T]] = {name: [] for name in measures}
     for _ in range(rounds):
         for name, measure in measures.items():
             out[name].append(measure())

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from functools import partial
 from pathlib import Path
 
-from bench._common import Server, free_port, median
+from bench._common import Server, free_port, median, side_by_side
 from bench.serving._procs import tree_cpu_s
 from bench.serving._report import check, row
 from bench.serving._setup import Load, Served, server_env
@@ -36,13 +37,11 @@ def rounds(model: Served, load: Load, spool: Path) -> tuple[Rounds, dict[str, fl
             wrk(server.url + "/predict", model.body, 8, 1, load.tmp)  # warm-up
         time.sleep(1.0)
         before = spool_rows(spool)
-        got: Rounds = {n: {1: [], 8: []} for n in servers}
         cpu_before = {n: tree_cpu_s(server.proc.pid) for n, server in servers.items()}
-        for _ in range(load.rounds):  # interleaved, so that both see the same machine load
-            for connections in (1, 8):
-                for name, server in servers.items():
-                    got[name][connections].append(wrk(server.url + "/predict", model.body, connections,
-                                                      load.seconds / 2, load.tmp))
+        runs = side_by_side(load.rounds, {(name, c): partial(wrk, server.url + "/predict", model.body, c,
+                                                             load.seconds / 2, load.tmp)
+                                          for c in (1, 8) for name, server in servers.items()})
+        got: Rounds = {n: {c: runs[n, c] for c in (1, 8)} for n in servers}
         time.sleep(1.0)  # the last batch lands
         requests = {n: sum(r["requests"] for r in [*got[n][1], *got[n][8]]) for n in servers}
         cpu = {n: (tree_cpu_s(server.proc.pid) - cpu_before[n]) * 1000 / requests[n] for n, server in servers.items()}
