@@ -1,52 +1,39 @@
 """Speed of trials: the fixed cost of a trial cold and warm, containers against the virtualenv, and memory.
 
-Usage: ``.venv/bin/python bench/overhead.py [--trials 4] [--ml examples/wine-knn-unscaled]
-[--dl examples/digits-cnn] [--no-docker]`` (Docker needs an engine; set MLOPS_BASE_IMAGE where
+Usage: ``.venv/bin/python -m bench.overhead [--trials 4] [--ml examples/wine-knn-unscaled]
+[--dl examples/digits-cnn] [--no-docker] [--quick]`` (Docker needs an engine; set MLOPS_BASE_IMAGE where
 python:3.11-slim cannot be pulled).
 
 For each trial environment (scikit-learn and Keras), two projects four ways, one after the other in this one
 run: local virtualenv with every trial cold (``MLOPS_WARM=0``), local with warm trials (forked from a zygote that
 imported the framework), Docker with a container per trial (``MLOPS_WARM=0``), and Docker warm (trials forked in
 the run's long-lived container). The *fixed cost* of a trial is the whole trial of a script that imports the
-framework and trains nothing (``null-*`` projects written here); the *work* is the real project's trial minus that
-(the same tuning run: random strategy, same seed, a target out of reach so that every trial runs). The first trial
-of a run is left out (it starts the zygote). Printed against the goals: warm fixed cost at most 1 s (both
-backends); the work in a container within 5% of the virtualenv's. Peak resident memory: a trial's (the harness
-records it), the zygotes'.
+framework and trains nothing (``bench/inner/null_ml.py``, ``null_dl.py``); the *work* is the real project's trial
+minus that (the same tuning run: random strategy, same seed, a target out of reach so that every trial runs). The
+first trial of a run is left out (it starts the zygote). Printed against the goals: warm fixed cost at most 1 s
+(both backends); the work in a container within 5% of the virtualenv's. Peak resident memory: a trial's (the
+harness records it), the zygotes'. ``--quick``: scikit-learn only, 2 trials per run.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench._common import INNER, ROOT, mlops, parser, temp_project
+
 #: Work (a trial minus the fixed cost) below this is noise: no container/virtualenv ratio is printed for it.
 MIN_WORK_S = 2.0
 
 
-def mlops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlops", *args], capture_output=True, text=True, env=env, cwd=ROOT)
-
-
-NULL = {"ml": "import numpy, pandas, sklearn.ensemble, sklearn.model_selection\nprint('accuracy', 0.5)\n",
-        "dl": "import numpy, pandas, tensorflow as tf\nfrom tensorflow import keras\n"
-              "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\nprint('accuracy', 0.5)\n"}
-
-
 def null_project(folder: Path, env: str) -> Path:
     """A project that imports the framework, builds nothing worth training, and reports a metric."""
-    project = folder / f"null-{env}"
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "train.py").write_text(NULL[env])
-    return project
+    return temp_project(folder, f"null-{env}", {"train.py": INNER / f"null_{env}.py"})
 
 
 def measure(project: Path, backend: str, trials: int, env: dict[str, str]) -> dict[str, float]:
@@ -81,12 +68,16 @@ def zygote_rss_mb(cache: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--ml", type=Path, default=ROOT / "examples" / "wine-knn-unscaled")
-    parser.add_argument("--dl", type=Path, default=ROOT / "examples" / "digits-cnn")
-    parser.add_argument("--no-docker", action="store_true")
-    args = parser.parse_args()
+    """Build the environments, run every variant, print the table and the goals."""
+    cli = parser(__doc__)
+    cli.add_argument("--trials", type=int, default=4)
+    cli.add_argument("--ml", type=Path, default=ROOT / "examples" / "wine-knn-unscaled")
+    cli.add_argument("--dl", type=Path, default=ROOT / "examples" / "digits-cnn")
+    cli.add_argument("--no-docker", action="store_true")
+    args = cli.parse_args()
+    if args.quick:
+        args.trials = 2
+    projects = (("ml", args.ml),) if args.quick else (("ml", args.ml), ("dl", args.dl))
     variants = [("local cold", "local", {"MLOPS_WARM": "0"}), ("local warm", "local", {"MLOPS_WARM": "1"})]
     if not args.no_docker:
         variants += [("docker cold", "docker", {"MLOPS_WARM": "0"}), ("docker warm", "docker", {"MLOPS_WARM": "1"})]
@@ -95,7 +86,7 @@ def main() -> int:
         base = {**os.environ, "MLOPS_HOME": tmp, "NO_COLOR": "1"}
         cache = Path(os.environ.get("MLOPS_CACHE_DIR") or Path.home() / ".cache" / "mlops")
         zygotes = 0.0
-        for env, project in (("ml", args.ml), ("dl", args.dl)):
+        for env, project in projects:
             null = null_project(Path(tmp), env)
             for backend in sorted({b for _, b, _ in variants}):  # environments built before anything is timed
                 proc = mlops("build", str(project), "--backend", backend, env=base)
@@ -107,7 +98,7 @@ def main() -> int:
                     "real": measure(project, backend, args.trials, {**base, **extra})}
             zygotes = max(zygotes, zygote_rss_mb(cache))
     print(f"{args.trials} trials per run (random strategy, same seed); medians over trials 2..{args.trials}; "
-          f"ml: {args.ml.name}, dl: {args.dl.name}\n")
+          + ", ".join(f"{env}: {project.name}" for env, project in projects) + "\n")
     print(f"{'env':<4} {'variant':<11} {'fixed cost s':>12} {'1st trial':>10} {'work s':>8} {'peak RSS MB':>12}")
     for env, done in rows.items():
         for name, r in done.items():

@@ -1,7 +1,7 @@
 """Tuning benchmark: projects that start under their target, tuned by each strategy with the same budget.
 
-Usage: ``.venv/bin/python bench/tuning.py [--max-trials 6] [--backend local]
-[--strategies diagnosis,optuna,ladder,random] [--projects a,b] [--warm on|off|both]``
+Usage: ``.venv/bin/python -m bench.tuning [--max-trials 6] [--backend local]
+[--strategies diagnosis,optuna,ladder,random] [--projects a,b] [--warm on|off|both] [--quick]``
 
 ``diagnosis`` is our loop (the diagnosis's remedies first, Optuna where no finding applies); ``optuna``,
 ``ladder`` and ``random`` run over the same tweak space without the diagnosis (``MLOPS_DIAGNOSIS=0``).
@@ -14,22 +14,21 @@ never tried again, and tweaks keep the data's type).
 Target for the default strategy (optuna): success on at least 90% of the suite, median at most
 3 trials, and never a lower success rate than random search. ``--warm both`` runs each strategy with cold trials
 (``MLOPS_WARM=0``) and warm ones, side by side project by project, and prints the wall time to the target
-before (cold) and after (warm).
+before (cold) and after (warm). ``--quick``: the ``knn-unscaled`` project only, a budget of 2 trials.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench._common import ROOT, mlops, parser
+
 PROJECTS = sorted(p for p in (ROOT / "bench" / "projects").iterdir() if (p / "train.py").exists())
 
 
@@ -43,11 +42,9 @@ def run_once(project: Path, strategy: str, max_trials: int, backend: str, home: 
     env = {**os.environ, "MLOPS_HOME": str(home / strategy), "MLOPS_WARM": "0" if warm == "off" else "1",
            "MLOPS_DIAGNOSIS": "1" if strategy == "diagnosis" else "0"}
     start = time.time()
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlops", "run", str(project), "--strategy",
-         "optuna" if strategy == "diagnosis" else strategy, "--max-trials", str(max_trials),
-         "--backend", backend, "--no-notify", "--fresh", "--quiet", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = mlops("run", str(project), "--strategy", "optuna" if strategy == "diagnosis" else strategy,
+                 "--max-trials", str(max_trials), "--backend", backend, "--no-notify", "--fresh", "--quiet", "--json",
+                 env=env)
     wall = time.time() - start
     try:
         summary = json.loads(proc.stdout)
@@ -109,14 +106,17 @@ def side_by_side(projects: list[Path], results: dict[str, list[dict]], strategie
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--max-trials", type=int, default=6)
-    parser.add_argument("--backend", default="local")
-    parser.add_argument("--strategies", default="diagnosis,optuna,ladder,random")
-    parser.add_argument("--projects", default="", help="only these projects (comma-separated folder names)")
-    parser.add_argument("--warm", choices=["on", "off", "both"], default="on",
-                        help="warm trials (the default), cold ones (MLOPS_WARM=0), or both side by side")
-    args = parser.parse_args()
+    """Every project with every strategy, then the tables."""
+    cli = parser(__doc__)
+    cli.add_argument("--max-trials", type=int, default=6)
+    cli.add_argument("--backend", default="local")
+    cli.add_argument("--strategies", default="diagnosis,optuna,ladder,random")
+    cli.add_argument("--projects", default="", help="only these projects (comma-separated folder names)")
+    cli.add_argument("--warm", choices=["on", "off", "both"], default="on",
+                     help="warm trials (the default), cold ones (MLOPS_WARM=0), or both side by side")
+    args = cli.parse_args()
+    if args.quick:
+        args.projects, args.max_trials = "knn-unscaled", 2
     modes = ["off", "on"] if args.warm == "both" else [args.warm]
     names = {(s, m): s if len(modes) == 1 else f"{s}/{'warm' if m == 'on' else 'cold'}"
              for s in args.strategies.split(",") for m in modes}

@@ -1,7 +1,8 @@
 """Workers benchmark: the same projects tuned with 1 and with 2 workers in one run of this script, and what 16
 agents would give, projected from the measured per-trial timings.
 
-Usage: ``.venv/bin/python bench/workers.py [--projects knn-unscaled,...] [--budget 6] [--backend local] [--repeat 2]``
+Usage: ``.venv/bin/python -m bench.workers [--projects knn-unscaled,...] [--budget 6] [--backend local] [--repeat 2]
+[--quick]``
 
 For each project (``bench/projects``), each measurement ``--repeat`` times (the median run is kept), alternating
 which worker count goes first so that machine drift hits both:
@@ -15,37 +16,33 @@ Then, from the trials' recorded start and end times: how much longer a trial tak
 (what limits the speed-up on this machine's cores), the coordination gap between two trials of one worker,
 and, on paper, 16 agents (each its own machine, so a trial takes as long as with one worker): the script as
 pushed first and alone, then up to 16 trials at once, each worker asking in turn under the run's lock.
+``--quick``: the ``knn-unscaled`` project only, a budget of 2 trials, each measurement once.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench._common import ROOT, mlops, parser
+from core.store import get_run_store
+
 DEFAULT_PROJECTS = "aps-knn-f1,dense-unscaled,few-epochs"
 
 
 def run(project: Path, workers: int, home: Path, extra: list[str], backend: str) -> dict:
     """One ``mlops train`` (the stage the workers change): its summary, its trials as stored, its wall time and
     its tuning time (from the first trial's start to the end of the last one, stopped ones included)."""
-    sys.path.insert(0, str(ROOT))
-    from core.store import get_run_store
-
     env = {**os.environ, "MLOPS_HOME": str(home), "NO_COLOR": "1"}
     env.pop("MONGODB_URI", None)
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "mlops", "train", str(project), "--workers", str(workers),
-                           "--strategy", "ladder", "--backend", backend, "--fresh", "--quiet", "--json", *extra],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = mlops("train", str(project), "--workers", str(workers), "--strategy", "ladder", "--backend", backend,
+                 "--fresh", "--quiet", "--json", *extra, env=env)
     wall = time.time() - start
     try:
         summary = json.loads(proc.stdout)
@@ -99,14 +96,17 @@ def simulate(durations: list[float], agents: int, gap: float, ask: float, until:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--projects", default=DEFAULT_PROJECTS)
-    parser.add_argument("--budget", type=int, default=6)
-    parser.add_argument("--backend", default="local")
-    parser.add_argument("--agents", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=2, help="runs of each measurement (the median is kept: other "
-                                                              "work on the machine disturbs single runs)")
-    args = parser.parse_args()
+    """Measure each project with 1 and 2 workers, print the table, then the projection."""
+    cli = parser(__doc__)
+    cli.add_argument("--projects", default=DEFAULT_PROJECTS)
+    cli.add_argument("--budget", type=int, default=6)
+    cli.add_argument("--backend", default="local")
+    cli.add_argument("--agents", type=int, default=16)
+    cli.add_argument("--repeat", type=int, default=2, help="runs of each measurement (the median is kept: other "
+                                                           "work on the machine disturbs single runs)")
+    args = cli.parse_args()
+    if args.quick:
+        args.projects, args.budget, args.repeat = "knn-unscaled", 2, 1
     projects = [ROOT / "bench" / "projects" / name for name in args.projects.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
