@@ -7,7 +7,7 @@ answer is counted in the Prometheus metrics as the middleware would.
 
 Every 200 answer says in a ``Server-Timing`` header how long the model's own ``predict`` took (``predict;dur=<ms>``)
 and the whole answer in the server (``server;dur=<ms>``: reading, validating, scoring, encoding), so a client (or
-``bench/serving.py``) can tell the model's time from the server's and from the network's.
+``bench/serving/``) can tell the model's time from the server's and from the network's.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def new_ids(n: int) -> tuple[str, ...]:
     """``n`` version-7 UUIDs (RFC 9562) as 32 hex digits each: the time in milliseconds, then random bits from one
     call to the OS. Ids in the order they were made are in the order of their time, so each capture store adds
     them at the end of its index rather than at random places in it (4-5x less writer CPU per row once the SQLite
-    spool holds 150,000 rows, ``bench/capture_writes.py``)."""
+    spool holds 150,000 rows, ``python -m bench.capture_writes``)."""
     raw = bytearray(os.urandom(16 * n))
     for i, byte in enumerate((time.time_ns() // 1_000_000).to_bytes(6, "big")):
         raw[i::16] = bytes((byte,)) * n
