@@ -3,8 +3,9 @@
 The one list both readers of a script use: the analysis (``training.analysis``: libcst, names resolved through
 the imports; detection and the tweaks read it) and the harness (``keras_compat.version``: ``ast`` on the trial's
 script when no detection said which Keras it is for). ``tensorflow.keras.`` and ``tf_keras.`` count as ``keras.``.
-Each Keras 2 marker is also what the harness translates (``keras_compat``), except the TensorFlow 1 names, which
-``tf1_compat`` shims.
+The harness translates what the markers name (``keras_compat``; the TensorFlow 1 names in ``tf1_compat``), except
+``keras.legacy`` (Keras 2's internals) and the Keras 1 layers ``Merge``, ``Highway`` and ``MaxoutDense``, which
+have no counterpart today: such a script stops with Keras's own error.
 """
 
 from __future__ import annotations
