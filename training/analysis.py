@@ -23,6 +23,9 @@ from libcst.metadata import (
     QualifiedNameSource,
 )
 
+from training.estimators import estimator_task, is_estimator
+from training.harness import keras_markers as markers
+
 __all__ = ["Finding", "ScriptAnalysis", "TaskSignal", "Use", "analyze", "arg", "decide_task", "estimator_task",
            "int_value", "is_estimator", "layer_kind", "normalize"]
 
@@ -33,41 +36,18 @@ _FLATTEN = {"Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAv
             "GlobalMaxPooling1D"}
 _TRAIN_CALLS = {"fit", "fit_generator", "train_on_batch", "fit_transform", "partial_fit"}
 _KERAS_FITS = {"fit": 3, "fit_generator": 2}  # method -> position of its epochs argument
-#: scikit-learn modules whose classes are estimators the tweaks may tune or replace.
-ESTIMATOR_MODULES = ("linear_model", "svm", "neighbors", "ensemble", "tree", "naive_bayes", "neural_network",
-                     "discriminant_analysis", "gaussian_process")
 SCALERS = {"StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "Normalizer", "normalize", "scale"}
 
-# --- Keras 2 (and 1) API that Keras 3 removed ------------------------------------------------------------------
-_KERAS2_MODULES = ("keras.utils.np_utils", "keras.utils.vis_utils", "keras.utils.generic_utils",
-                   "keras.utils.data_utils", "keras.objectives", "keras.callbacks.callbacks", "keras.legacy",
-                   "keras.layers.convolutional", "keras.layers.core",
-                   "keras.layers.normalization", "keras.layers.pooling", "keras.layers.recurrent",
-                   "keras.layers.embeddings", "keras.layers.merge", "keras.layers.advanced_activations",
-                   "keras.layers.wrappers", "keras.wrappers.scikit_learn", "keras.engine", "keras_preprocessing",
-                   "keras.preprocessing.image.ImageDataGenerator")
-_KERAS2_LAYERS = re.compile(r"^(Convolution\dD|AtrousConvolution\dD|Deconvolution\dD|MaxoutDense|Merge|Highway)$")
+# --- Keras 2 (and 1) API that Keras 3 removed: ``training.harness.keras_markers``, which the harness reads too ---
 #: TensorFlow 1 names that Keras 2 scripts call around their model (shimmed on the Keras 2 path, see
 #: ``training.harness.tf1_compat``); graph-mode training (placeholders, ``sess.run``) counts too: it is refused there.
-_TF1_NAMES = {"tensorflow.set_random_seed", "tensorflow.Session", "tensorflow.ConfigProto", "tensorflow.GPUOptions",
-              "tensorflow.global_variables_initializer", "tensorflow.logging", "tensorflow.get_default_graph",
-              "tensorflow.placeholder", "keras.backend.set_session", "keras.backend.get_session",
-              "keras.backend.tensorflow_backend"}
-_KERAS2_METHODS = {"fit_generator", "evaluate_generator", "predict_generator", "predict_classes"}
-_KERAS2_LAYER_ARGS = {"init", "output_dim", "nb_filter", "nb_row", "nb_col", "border_mode", "subsample",
-                      "W_regularizer", "b_regularizer", "dim_ordering"}
-_KERAS2_OPTIMIZER_ARGS = {"lr", "decay"}
+_TF1_NAMES = tuple(sorted({f"tensorflow.{n}" for n in markers.TF1_NAMES}
+                          | {f"keras.backend.{n}" for n in markers.BACKEND_SESSION} | markers.TF1_MODULES))
+_KERAS2_MODULES = tuple(sorted(markers.KERAS2_MODULES))
 #: An absolute POSIX path as a script names a file or folder (not ``/``, ``//host``, a URL or a multi-line text).
 _ABSOLUTE_PATH = re.compile(r"^/[^/\s][^\n\r\t:*?\"<>|]*$")
-_KERAS3_MODULES = ("keras.ops", "keras.random", "keras.saving", "keras_core")
 
 # --- what tells a classification from a regression ----------------------------------------------------------------
-_REGRESSORS = {"LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV", "Lars",
-               "LarsCV", "LassoLars", "LassoLarsCV", "LassoLarsIC", "BayesianRidge", "SVR", "LinearSVR", "NuSVR",
-               "KernelRidge", "OrthogonalMatchingPursuit", "MultiTaskLasso", "MultiTaskElasticNet"}
-_CLASSIFIERS = {"LogisticRegression", "LogisticRegressionCV", "SVC", "LinearSVC", "NuSVC", "GaussianNB",
-                "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB", "LinearDiscriminantAnalysis",
-                "QuadraticDiscriminantAnalysis", "Perceptron", "NearestCentroid", "RidgeClassifierCV"}
 _REGRESSION_LOSSES = {"mse", "mae", "mape", "msle", "meansquarederror", "meanabsoluteerror",
                       "meanabsolutepercentageerror", "meansquaredlogarithmicerror", "huber", "huberloss", "logcosh",
                       "poisson", "cosinesimilarity"}
@@ -126,15 +106,6 @@ def layer_kind(name: str) -> str | None:
     if last in _FLATTEN:
         return "flatten"
     return "other"
-
-
-def estimator_task(cls: str) -> str | None:
-    """``classification`` or ``regression`` for a scikit-learn estimator class name (by name); else ``None``."""
-    if cls in _CLASSIFIERS or cls.endswith("Classifier"):
-        return "classification"
-    if cls in _REGRESSORS or cls.endswith(("Regressor", "Regression")):
-        return "regression"
-    return None
 
 
 def int_value(node: cst.BaseExpression | None) -> int | None:
@@ -517,18 +488,15 @@ class _Reader(cst.CSTVisitor):
 
     def _keras_fits(self) -> list[cst.Call]:
         """``.fit``/``.fit_generator`` calls that are not on a scikit-learn object (a scaler, an estimator)."""
-        fits = []
-        for call, method in self.method_calls:
-            if method not in _KERAS_FITS or call in self.super_fits:
-                continue
-            receiver = call.func.value  # type: ignore[attr-defined]
-            if isinstance(receiver, cst.Name) and receiver.value in self.sklearn_names:
-                continue
-            if self._sklearn_object(receiver) or self._augmenter(receiver) or (
-                    isinstance(receiver, cst.Name) and receiver.value in self.augmenter_names):
-                continue
-            fits.append(call)
-        return fits
+        return [call for call, method in self.method_calls
+                if method in _KERAS_FITS and call not in self.super_fits and not self._on_sklearn(call)]
+
+    def _on_sklearn(self, call: cst.Call) -> bool:
+        """Whether a method call is on a scikit-learn object or an ``ImageDataGenerator`` (not a Keras model)."""
+        receiver = call.func.value  # type: ignore[attr-defined]
+        if isinstance(receiver, cst.Name) and receiver.value in self.sklearn_names | self.augmenter_names:
+            return True
+        return self._sklearn_object(receiver) or self._augmenter(receiver)
 
     def _keras2(self) -> list[Finding]:
         found: dict[str, Finding] = {}
@@ -539,33 +507,43 @@ class _Reader(cst.CSTVisitor):
 
         for use in self.uses:
             module = _under(use.name, _KERAS2_MODULES)
-            tf1 = _under(use.name, tuple(_TF1_NAMES))
+            tf1 = _under(use.name, _TF1_NAMES)
+            parts = use.name.split(".")
+            named = next((i for i, p in enumerate(parts) if p in markers.KERAS2_NAMES), None)
             if module:
                 note(use.line, f"Keras 2 API: {module}")
             elif tf1:
                 note(use.line, f"TensorFlow 1 API of Keras 2 scripts: {tf1.replace('tensorflow.', 'tf.')}")
-            elif use.name.startswith("keras.") and _KERAS2_LAYERS.match(use.name.rsplit(".", 1)[-1]):
-                note(use.line, f"Keras 2 API: {use.name.rsplit('.', 1)[-1]}")
+            elif parts[0] == "keras" and markers.KERAS2_LAYERS.match(parts[-1]):
+                note(use.line, f"Keras 2 API: {parts[-1]}")
+            elif parts[0] == "keras" and named is not None:
+                note(use.line, f"Keras 2 API: {'.'.join(parts[:named + 1])}")
         for call, method in self.method_calls:
-            if method in _KERAS2_METHODS:
+            if method in markers.KERAS2_METHODS and not self._on_sklearn(call):  # not scikit-learn's predict_proba
                 note(call, f"Keras 2 API: {method}()")
+            if method in _KERAS_FITS:
+                for k in sorted(markers.FIT_KWARGS & self._keywords(call)):
+                    note(call, f"Keras 2 API: {method}({k}=...)")
         for call, name in self.calls.items():
-            keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+            last = name.rsplit(".", 1)[-1]
             if name.startswith("keras.optimizers."):
-                for k in sorted(keywords & _KERAS2_OPTIMIZER_ARGS):
-                    note(call, f"Keras 2 API: {name.rsplit('.', 1)[-1]}({k}=...)")
-            elif layer_kind(name) in ("dense", "conv"):
-                for k in sorted(keywords & _KERAS2_LAYER_ARGS):
-                    note(call, f"Keras 2 API: {name.rsplit('.', 1)[-1]}({k}=...)")
-        for call, method in self.method_calls:
-            if method in _KERAS_FITS and arg(call, None, "nb_epoch") is not None:
-                note(call, f"Keras 2 API: {method}(nb_epoch=...)")
+                words = markers.OPTIMIZER_KWARGS
+            elif name.startswith("keras.") and last == "Model":
+                words = markers.MODEL_KWARGS
+            else:
+                words = markers.LAYER_KWARGS if layer_kind(name) else frozenset()
+            for k in sorted(words & self._keywords(call)):
+                note(call, f"Keras 2 API: {last}({k}=...)")
         return sorted(found.values(), key=lambda f: f.line)
+
+    @staticmethod
+    def _keywords(call: cst.Call) -> set[str]:
+        return {a.keyword.value for a in call.args if a.keyword is not None}
 
     def _keras3(self) -> list[Finding]:
         found: dict[str, Finding] = {}
         for use in self.uses:
-            module = _under(use.name, _KERAS3_MODULES)
+            module = _under(use.name, markers.KERAS3_MODULES)
             if module:
                 found.setdefault(module, Finding(use.line, f"Keras 3 API: {module}"))
         return list(found.values())
@@ -632,12 +610,6 @@ def _loss_task(label: str) -> str | None:
     if "crossentropy" in key or "hinge" in key:
         return "classification"
     return "regression" if key in _REGRESSION_LOSSES else None
-
-
-def is_estimator(name: str) -> bool:
-    """Whether a qualified name is a scikit-learn estimator class."""
-    parts = name.split(".")
-    return len(parts) >= 3 and parts[0] == "sklearn" and parts[1] in ESTIMATOR_MODULES and parts[-1][:1].isupper()
 
 
 def _splits(module: cst.Module, calls: Mapping[cst.Call, str]) -> list[tuple[str, str]]:

@@ -106,3 +106,34 @@ def test_a_keras2_cnn_is_tuned_served_and_answers(tmp_path: Path, monkeypatch) -
     finally:
         for unit in local_units():
             unit.remove()
+
+
+
+#: Keras 2 only by markers that detection knew and the harness did not (``Convolution2D``, ``nb_row``, ``nb_col``,
+#: ``b_regularizer``): before the markers were one list, the harness ran this on Keras 3.
+DETECTION_ONLY_MARKERS = """import numpy as np
+from keras.layers import Convolution2D, Dense, Flatten
+from keras.models import Sequential
+from keras.regularizers import l2
+
+rng = np.random.RandomState(0)
+X = rng.rand(64, 8, 8, 1)
+y = (X.mean(axis=(1, 2, 3)) > 0.5).astype(int)
+model = Sequential()
+model.add(Convolution2D(4, nb_row=3, nb_col=3, padding="same", input_shape=(8, 8, 1)))
+model.add(Flatten())
+model.add(Dense(2, activation="softmax", b_regularizer=l2(0.01)))
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(X, y, epochs=2, verbose=0)
+print("accuracy", model.evaluate(X, y, verbose=0)[1])
+"""
+
+
+def test_a_script_keras2_only_by_its_keras1_layer_arguments_runs_on_tf_keras_translated(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(DETECTION_ONLY_MARKERS)
+    code, m, out = harness(project, "dl", run_dir=tmp_path / "run")  # no --keras-api: the harness reads it
+    assert code == 0, out[-3000:]
+    assert (m["keras"]["api"], m["keras"]["runtime"]) == (2, "tf_keras")
+    assert m["keras"]["shims"] == ["keras -> tf_keras", "Conv2D(filters, nb_row, nb_col)", "Dense(b_regularizer=)"]

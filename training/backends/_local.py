@@ -149,7 +149,7 @@ def harness_id() -> str:
     from core.infra.requirements import content_hash
     from training.harness import PACKAGE_DIR
 
-    files = [PACKAGE_DIR.parent / "__init__.py", *sorted(PACKAGE_DIR.glob("*.py"))]
+    files = [PACKAGE_DIR.parent / "__init__.py", *sorted(PACKAGE_DIR.rglob("*.py"))]  # keras_compat/ too
     return content_hash(*files)
 
 

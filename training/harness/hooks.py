@@ -14,7 +14,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from training.harness import keras_compat
 from training.harness.capture import _HARNESS_DIR, Capture, current
 from training.harness.facts import keras_facts
 from training.harness.patching import hook_failed, safe_patch, when_imported
@@ -82,7 +81,7 @@ def _with_callback(kwargs: dict, callback: Any) -> dict:
     return {**kwargs, "callbacks": callbacks}
 
 
-def _install_keras(keras: ModuleType) -> None:
+def _install_keras(keras: ModuleType, note: Callable[[str, str], None]) -> None:
     model_cls = keras.Model
 
     def make_fit(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,7 +91,7 @@ def _install_keras(keras: ModuleType) -> None:
                 return original(self, *args, **kwargs)
             if "nb_epoch" in kwargs:  # Keras 1 spelling
                 kwargs["epochs"] = kwargs.pop("nb_epoch")
-                keras_compat.note("fit(nb_epoch=)", "fit(nb_epoch=...) is Keras 1; used epochs=")
+                note("fit(nb_epoch=)", "fit(nb_epoch=...) is Keras 1; used epochs=")
             try:
                 checkpoint, history = _resume(self, cap, kwargs)
                 kwargs = _with_callback(kwargs, _keras_callback(keras, cap, False, checkpoint, history))
@@ -226,14 +225,15 @@ def _install_print(printed: list[str]) -> None:
     safe_patch(builtins, "print", make_print)
 
 
-def install(printed: list[str]) -> None:
+def install(printed: list[str], note: Callable[[str, str], None]) -> None:
     """Install every hook; the Keras and scikit-learn ones apply when those libraries are imported.
 
     ``tf_keras`` is hooked too: a Keras 2 script runs on it (``keras_compat``), also when it imports only
-    ``tensorflow.keras``. Keras 2 names and arguments are translated by ``keras_compat``, not here.
+    ``tensorflow.keras``. Keras 2 names and arguments are translated by ``keras_compat``, not here, except
+    ``fit(nb_epoch=)``, which the ``fit`` hook translates and records with ``note(key, message)``.
     """
-    when_imported("keras", _install_keras)
-    when_imported("tf_keras", _install_keras)
+    when_imported("keras", lambda keras: _install_keras(keras, note))
+    when_imported("tf_keras", lambda keras: _install_keras(keras, note))
     when_imported("sklearn.base", _install_sklearn_base)
     when_imported("sklearn.metrics", _install_sklearn_metrics)
     when_imported("sklearn.model_selection", _install_split)

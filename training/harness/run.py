@@ -194,8 +194,8 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         from training.harness.source import read_source
 
         keras_api = keras_compat.keras_api_of(read_source(target))
-    keras_compat.install(keras_api, cap.warn)  # before the hooks: its import hook comes after theirs
-    _hooks.install(printed)
+    compat = keras_compat.install(keras_api, cap.warn)  # before the hooks: its import hook comes after theirs
+    _hooks.install(printed, compat.note)
     _size_thread_pools()
     _seed_everything(seed)
     os.chdir(workdir)
@@ -267,11 +267,11 @@ def run(project: Path, entry: str, run_dir: Path, script: Path | None, metric: s
         result["error"] = {"kind": "harness_error", "message": f"harness failed: {type(e).__name__}: {e}",
                            "traceback": traceback.format_exc()}
     finally:
-        keras_info = {"api": keras_api, "runtime": "tf_keras" if keras_compat.redirected() else "keras",
-                      "shims": keras_compat.applied()} if keras_compat.model_classes() else None
+        keras_info = {"api": keras_api, "runtime": "tf_keras" if compat.redirect else "keras",
+                      "shims": compat.applied()} if keras_compat.model_classes() else None
         revert_patches()
         facts = _facts(cap)
-        keras_compat.uninstall()
+        compat.uninstall()
         file_patches.undo()
         _capture.set_current(None)
     result.update({

@@ -1,23 +1,14 @@
 """The tweak space of a script: every applicable registered tweak with its choices (the first choice means
-"unchanged"), and the ladder: configurations in the classic order, per kind of model."""
+"unchanged"), and the ladder: configurations in the classic order, per kind of model (a scikit-learn
+estimator's own step is its record's, ``training.estimators``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.estimators import ESTIMATORS
 from training.tweaks import ScriptAnalysis, tweak_choices
-
-#: The ladder's first hyper-parameter step per estimator: the classic "more regularised / more capacity" move.
-LADDER_PARAMS: dict[str, dict[str, Any]] = {
-    "KNeighborsClassifier": {"n_neighbors": 7, "weights": "distance"},
-    "KNeighborsRegressor": {"n_neighbors": 7, "weights": "distance"},
-    "SVC": {"C": 10.0}, "SVR": {"C": 10.0}, "LinearSVC": {"max_iter": 5000},
-    "LogisticRegression": {"max_iter": 2000, "C": 10.0},
-    "RandomForestClassifier": {"n_estimators": 300}, "RandomForestRegressor": {"n_estimators": 300},
-    "DecisionTreeClassifier": {"max_depth": 5}, "DecisionTreeRegressor": {"max_depth": 5},
-    "MLPClassifier": {"max_iter": 1000},
-}
 
 #: The ladders of Keras models, in registered tweak names. Keys a script's space lacks are dropped from each rung.
 LADDERS: dict[str, list[dict[str, Any]]] = {
@@ -44,8 +35,8 @@ class TweakSpace:
 def _ladder(script: ScriptAnalysis) -> list[dict[str, Any]]:
     if script.kind != "ml":
         return LADDERS[script.kind]
-    main = script.estimators[0] if script.estimators else ""
-    step = {f"param:{main}:{k}": v for k, v in LADDER_PARAMS.get(main, {}).items()}
+    main = ESTIMATORS.get(script.estimators[0]) if script.estimators else None
+    step = {f"param:{main.name}:{k}": v for k, v in main.ladder.items()} if main else {}
     return [{}, {"scale": True}, {"scale": True, **step}, {"family": "random_forest"},
             {"family": "gradient_boosting"}]
 

@@ -8,28 +8,10 @@ from typing import Any
 
 import libcst as cst
 
-from training.analysis import ScriptAnalysis, estimator_task, is_estimator
+from training.analysis import ScriptAnalysis
+from training.estimators import ESTIMATORS, estimator_task, is_estimator
 from training.tweaks._base import SkipTweak, Tweak, register
 from training.tweaks._cst import ensure_top, expr, rewrite_calls, set_kwarg
-
-#: Hyper-parameters worth trying per scikit-learn estimator class (``None`` = as written).
-ESTIMATOR_PARAMS: dict[str, dict[str, list[Any]]] = {
-    "KNeighborsClassifier": {"n_neighbors": [None, 3, 7, 11, 15], "weights": [None, "distance"]},
-    "KNeighborsRegressor": {"n_neighbors": [None, 3, 7, 11, 15], "weights": [None, "distance"]},
-    "SVC": {"C": [None, 0.1, 1.0, 10.0, 100.0]},
-    "SVR": {"C": [None, 0.1, 1.0, 10.0, 100.0]},
-    "LinearSVC": {"C": [None, 0.1, 1.0, 10.0], "max_iter": [None, 5000]},
-    "LogisticRegression": {"C": [None, 0.1, 1.0, 10.0], "max_iter": [None, 2000]},
-    "RandomForestClassifier": {"n_estimators": [None, 100, 300], "max_depth": [None, 5, 10]},
-    "RandomForestRegressor": {"n_estimators": [None, 100, 300], "max_depth": [None, 5, 10]},
-    "DecisionTreeClassifier": {"max_depth": [None, 3, 5, 10]},
-    "DecisionTreeRegressor": {"max_depth": [None, 3, 5, 10]},
-    "GradientBoostingClassifier": {"n_estimators": [None, 200], "learning_rate": [None, 0.05, 0.2]},
-    "GradientBoostingRegressor": {"n_estimators": [None, 200], "learning_rate": [None, 0.05, 0.2]},
-    "MLPClassifier": {"max_iter": [None, 1000], "alpha": [None, 0.001, 0.01]},
-    "Ridge": {"alpha": [None, 0.1, 1.0, 10.0]},
-    "Lasso": {"alpha": [None, 0.01, 0.1, 1.0]},
-}
 
 NO_ESTIMATOR = "no scikit-learn estimator constructed outside another scikit-learn call"
 
@@ -50,7 +32,7 @@ def _sklearn_script(script: ScriptAnalysis) -> str | None:
 class EstimatorParamTweak(Tweak):
     """Set a hyper-parameter on every constructor call of an estimator class: key ``param:<Class>:<name>``.
 
-    The space offers the parameters of the script's first estimator listed in ``ESTIMATOR_PARAMS``.
+    The space offers the grid of the script's first estimator (``training.estimators``).
     """
 
     name = "param"
@@ -65,8 +47,8 @@ class EstimatorParamTweak(Tweak):
         return None if script.estimators else "no scikit-learn estimator constructed"
 
     def choices(self, script: ScriptAnalysis) -> dict[str, list[Any]]:
-        main = script.estimators[0]
-        return {f"param:{main}:{param}": values for param, values in ESTIMATOR_PARAMS.get(main, {}).items()}
+        main = ESTIMATORS.get(script.estimators[0])
+        return {f"param:{main.name}:{param}": list(values) for param, values in main.grid.items()} if main else {}
 
     def rewrite(self, script: ScriptAnalysis, key: str, value: Any, config: Mapping[str, Any]
                 ) -> tuple[cst.Module, str]:
