@@ -4,6 +4,10 @@
 file is recorded by the SHA-256 of its content in the sibling collection ``<name>.files``, and its rows get
 ``_id`` ``<file hash>:<row number>``, so re-loading a file adds nothing and a load cut short resumes where it
 stopped. Missing values are left out of the stored documents.
+
+Rows read back from a collection are typed as a file reader types them (``typed``): the project's missing-value
+markers (``na_values``) are missing values, and a column whose other values are all numbers is numeric, even when
+the files were loaded without the markers (their text was then stored as it was, numbers as text included).
 """
 
 from __future__ import annotations
@@ -107,13 +111,15 @@ def _names(columns: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
-def read_collection(collection: Any) -> pd.DataFrame:
-    """Read every document of a collection into a frame (``_id`` dropped, absent fields missing).
+def read_collection(collection: Any, na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """Read every document of a collection into a frame (``_id`` dropped, absent fields missing), typed by ``typed``.
 
     Columns come in the order of the files ``load_files`` put there, then any other field in order of appearance.
 
     Args:
         collection: A pymongo ``Collection`` or one with its API (montydb's).
+        na_values: Strings that mean "missing" (the project's ``na_values``), whether or not the files were loaded
+            with them.
 
     Raises:
         DataError: The collection is empty.
@@ -130,7 +136,30 @@ def read_collection(collection: Any) -> pd.DataFrame:
         if column not in frame.columns:  # missing in every row, so stored in none
             frame[column] = np.nan
     order = known + [c for c in frame.columns if c not in known]
-    return frame[order]
+    return typed(frame[order], na_values)
+
+
+def typed(frame: pd.DataFrame, na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """Text columns typed as ``pandas.read_csv`` types a file's: the markers in ``na_values`` become missing values,
+    and a column whose remaining values are all numbers, or text that reads as a number, becomes numeric.
+
+    Columns holding booleans, or any text that is neither a marker nor a number, stay as they are (categories).
+    """
+    markers = list(na_values)
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if series.dtype != object:
+            continue
+        if markers:
+            series = series.mask(series.isin(markers))
+        present = series.dropna()
+        if len(present) and not any(isinstance(v, bool) for v in present):
+            numbers = pd.to_numeric(series, errors="coerce")
+            if int(numbers.notna().sum()) == len(present):
+                series = numbers
+        out[column] = series
+    return out
 
 
 def _where(collection: Any) -> str:
