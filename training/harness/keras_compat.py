@@ -149,6 +149,8 @@ _TF1_ATTRS = {"set_random_seed", "Session", "ConfigProto", "GPUOptions", "global
               "get_default_graph", "placeholder"}
 _K2_METHODS = {"fit_generator", "evaluate_generator", "predict_generator", "predict_classes", "predict_proba",
                "set_image_dim_ordering", "image_dim_ordering"}
+#: Keras 2 methods that scikit-learn estimators have too: a Keras 2 sign only in a script that imports Keras.
+_SKLEARN_TOO = {"predict_proba"}
 _K2_KWARGS = {"nb_epoch", "border_mode", "init", "output_dim", "nb_filter", "subsample", "samples_per_epoch",
               "nb_val_samples", "W_regularizer", "dim_ordering"}
 _OPTIMIZERS = {"SGD", "RMSprop", "Adam", "Adamax", "Nadam", "Adagrad", "Adadelta", "Ftrl"}
@@ -170,6 +172,9 @@ def keras_api_of(source: str) -> int | None:
     k2 = k3 = False
     tf_names = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for a in node.names if a.name == "tensorflow"}
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names} | {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    any_keras = any(m.split(".")[0] in ("keras", "tensorflow", "tf_keras") for m in imported)
     for node in ast.walk(tree):
         modules: list[str] = []
         if isinstance(node, ast.Import):
@@ -182,7 +187,8 @@ def keras_api_of(source: str) -> int | None:
             k2 |= bare in _K2_MODULES or bare.startswith("keras_preprocessing")
             k3 |= any(bare == m or bare.startswith(m + ".") for m in _K3_MODULES)
         if isinstance(node, ast.Attribute):
-            k2 |= node.attr in _K2_METHODS or node.attr in ("np_utils", "ImageDataGenerator")
+            k2 |= node.attr in _K2_METHODS and (any_keras or node.attr not in _SKLEARN_TOO)
+            k2 |= node.attr in ("np_utils", "ImageDataGenerator")
             k2 |= node.attr in _TF1_ATTRS and isinstance(node.value, ast.Name) and node.value.id in tf_names
             k2 |= node.attr in ("set_session", "get_session")
             k3 |= node.attr in ("ops", "config") and isinstance(node.value, ast.Name) and node.value.id == "keras"
