@@ -13,8 +13,8 @@ import pytest
 
 from core.data import fitted_transform, take_snapshot
 from core.evaluation import evaluate_predictions
-from tests.conftest import PUMP_BATCHES, harness
-from training.dataproject import PREDICTIONS, held_out_labels, write_data_project
+from tests.conftest import PUMP_BATCHES, PUMPS, harness, write_project
+from training.dataproject import PREDICTIONS, held_out_labels, is_data_project, write_data_project
 from training.harness.keras_compat import keras_api_of
 from training.strategies import build_space
 from training.tweaks import analyze, apply_config
@@ -89,3 +89,12 @@ def test_a_keras_data_project_trains_a_dense_network_after_the_transform(pumps, 
     assert project.detection.kind == "ann" and 'joblib.dump(transform, "transform.joblib")' in project.source
     space = build_space(analyze(project.source))
     assert {"dense", "units", "epochs"} <= set(space.choices)
+
+
+def test_a_script_that_only_makes_the_data_leaves_the_project_a_data_project(tmp_path: Path) -> None:
+    assert (PUMPS / "make_data.py").is_file() and is_data_project(PUMPS, True, None)  # numpy and pandas only
+    assert not is_data_project(PUMPS, True, "make_data.py") and not is_data_project(PUMPS, False, None)
+    both = write_project(tmp_path / "p", {"make_data.py": "import numpy\n", "model.py": "from sklearn import svm\n"})
+    assert not is_data_project(both, True, None)
+    notebook = write_project(tmp_path / "n", {"explore.ipynb": "{}"})
+    assert not is_data_project(notebook, True, None)
