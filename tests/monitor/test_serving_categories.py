@@ -1,0 +1,60 @@
+"""A data project's model served as it was trained: rows by column name, categories as text, missing values as
+``null``, through the fitted transform; the same predictions as in training (the example's pumps, which have
+categories)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from core.data import make_transform, take_snapshot
+from monitor.serving._sklearn import SklearnModel
+from monitor.serving.model import BadInput
+from tests.conftest import PUMP_BATCHES
+
+LABEL = "failure"
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[Pipeline, pd.DataFrame]:
+    """The data project's Pipeline (transform, then the model) fitted on batch 1's training split; its test rows."""
+    snapshot = take_snapshot(pd.read_csv(PUMP_BATCHES[0], na_values=["na"]), LABEL, seed=42)
+    train = snapshot.train
+    model = Pipeline([("transform", make_transform(train, LABEL)),
+                      ("model", LogisticRegression(max_iter=1000, class_weight="balanced"))])
+    model.fit(train.drop(columns=LABEL), train[LABEL])
+    return model, snapshot.test.drop(columns=LABEL)
+
+
+def as_sent(frame: pd.DataFrame) -> list[dict]:
+    """Rows as a client sends them in JSON: by column name, missing values as null."""
+    rows = [{k: None if pd.isna(v) else v for k, v in r.items()} for r in frame.to_dict("records")]
+    return json.loads(json.dumps(rows))
+
+
+def test_rows_with_categories_and_missing_values_are_predicted_as_in_training(trained) -> None:
+    model, test = trained
+    served = SklearnModel(model, {"version": 1, "allow_missing": True, "probabilities": True})
+    assert served.categories == {"site", "pump_model", "lubricant"}
+    rows = as_sent(test)
+    assert any(r["lubricant"] is None for r in rows) and any(r["hours_since_service"] is None for r in rows)
+    answer = served.predict(served.to_array(rows))
+    assert answer["predictions"] == model.predict(test).tolist()
+    assert answer["probabilities"] == model.predict_proba(test).round(6).tolist()
+    assert set(answer["predictions"]) == {"no", "yes"}
+
+
+def test_a_category_never_seen_is_answered_and_a_number_sent_as_text_is_refused_naming_the_feature(trained) -> None:
+    model, test = trained
+    served = SklearnModel(model, {"version": 1, "allow_missing": True})
+    row = as_sent(test.head(1))[0]
+    assert len(served.predict(served.to_array([{**row, "site": "harbour"}]))["predictions"]) == 1
+    with pytest.raises(BadInput, match=r"row 0: feature 'temperature_c' must be a number, or null when missing "
+                                       r"\(got 'hot'\)"):
+        served.to_array([{**row, "temperature_c": "hot"}])
+    with pytest.raises(BadInput, match=r"row 0: missing features \['site'\]"):
+        served.to_array([{k: v for k, v in row.items() if k != "site"}])
