@@ -32,6 +32,8 @@ class ServedModel(abc.ABC):
         #: Features the model takes as text (a data project's categories, see ``categories_of``): a row gives them
         #: as strings, ``null`` when missing.
         self.categories: frozenset[str] = frozenset()
+        #: The data's missing-value markers (a data project's ``na_values``): such a value in a row is missing.
+        self.na_values = frozenset(str(v) for v in meta.get("na_values") or ()) if self.allow_missing else frozenset()
         #: Held while scoring: concurrent calls in one process would only fight over the GIL (or the
         #: framework's own thread pool) and make every answer slower; the other workers use the other CPUs.
         self.lock = threading.Lock()
@@ -138,7 +140,8 @@ def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
         if any(isinstance(v, bool) for v in flat):
             raise BadInput(f"row {i}: true and false are not numbers; send 1 or 0 if that is what they mean")
         try:
-            values = [math.nan if v is None and model.allow_missing else float(v) for v in flat]
+            values = [math.nan if model.allow_missing and (v is None or (isinstance(v, str) and v in model.na_values))
+                      else float(v) for v in flat]
         except (TypeError, ValueError) as e:
             raise BadInput(f"row {i}: every value must be a number ({e})") from e
         if not all(math.isfinite(v) or (model.allow_missing and math.isnan(v)) for v in values):
@@ -170,7 +173,7 @@ def _mixed(rows: list[Any], model: ServedModel) -> np.ndarray:
             raise BadInput(f"row {i}: expected an object with the features {names[:5]}... or a list of {len(names)} "
                            "values")
         for j, (name, value) in enumerate(zip(names, row, strict=True)):
-            if value is None:
+            if value is None or (isinstance(value, str) and value in model.na_values):
                 out[i, j] = None if name in model.categories else math.nan
             elif name in model.categories:
                 if isinstance(value, dict | list):

@@ -58,3 +58,15 @@ def test_a_category_never_seen_is_answered_and_a_number_sent_as_text_is_refused_
         served.to_array([{**row, "temperature_c": "hot"}])
     with pytest.raises(BadInput, match=r"row 0: missing features \['site'\]"):
         served.to_array([{k: v for k, v in row.items() if k != "site"}])
+
+
+def test_the_datas_missing_value_marker_in_a_row_is_a_missing_value(trained) -> None:
+    model, test = trained
+    served = SklearnModel(model, {"version": 1, "allow_missing": True, "na_values": ["na"]})
+    rows = as_sent(test.head(20))
+    marked = [{k: "na" if v is None else v for k, v in row.items()} for row in rows]
+    assert any("na" in row.values() for row in marked)
+    assert served.predict(served.to_array(marked)) == served.predict(served.to_array(rows))
+    plain = SklearnModel(model, {"version": 1, "allow_missing": True})  # no marker declared: 'na' is not a number
+    with pytest.raises(BadInput, match="must be a number, or null when missing"):
+        plain.to_array(marked)
