@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.errors import DataError
 
@@ -181,13 +181,15 @@ def file_digest(path: str | Path) -> str:
 
 
 class FileLoad(BaseModel):
-    """What loading one file did."""
+    """What loading one file did. ``markers``: text that looks like a missing-value marker (see ``likely_markers``),
+    with the columns that hold it."""
 
     path: str
     sha256: str
     rows: int
     inserted: int
     already_loaded: bool
+    markers: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class LoadReport(BaseModel):
@@ -247,8 +249,24 @@ def load_files(collection: Any, files: Iterable[str | Path], batch_size: int = 1
         inserted = _insert_rows(collection, frame, digest, batch_size, str(path), progress, resumed)
         registry.update_one({"_id": digest}, {"$set": {"complete": True, "finished": time.time()}})
         loads.append(FileLoad(path=str(path), sha256=digest, rows=len(frame), inserted=inserted,
-                              already_loaded=False))
+                              already_loaded=False, markers=likely_markers(frame)))
     return LoadReport(collection=collection.name, files=loads, seconds=time.perf_counter() - start)
+
+
+def likely_markers(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Text that probably means "missing": the one word in a text column whose other values are all numbers (e.g.
+    ``na`` in 17 APS sensor columns loaded without ``--na-value na``), with the columns that hold it."""
+    found: dict[str, list[str]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype != object:
+            continue
+        present = series.dropna()
+        text = present[pd.to_numeric(present, errors="coerce").isna()]
+        words = set(map(str, text))
+        if len(words) == 1 and len(text) < len(present):
+            found.setdefault(words.pop(), []).append(str(column))
+    return found
 
 
 def _require_matching(registry: Any, digest: str, columns: list[str], path: Path, collection: Any) -> None:

@@ -111,6 +111,11 @@ def test_a_project_without_data_has_nothing_to_validate(tmp_path: Path) -> None:
 def test_a_collection_loaded_without_the_marker_is_read_with_the_projects_na_values(tmp_path: Path) -> None:
     loaded = mlops("data", "load", str(PUMP_BATCHES[0]), "--collection", "pumps", "--json")  # no --na-value
     assert loaded.returncode == 0 and json.loads(loaded.stdout)["inserted"] == 2000, loaded.stderr
+    markers = json.loads(loaded.stdout)["files"][0]["markers"]
+    assert markers == {"na": ["hours_since_service", "vibration_mm_s", "humidity_pct", "inspection_score"]}
+    said = mlops("data", "load", str(PUMP_BATCHES[1]), "--collection", "more_pumps")
+    assert "hold numbers and the text 'na'" in said.stdout + said.stderr
+    assert "declare it in mlops.yaml: data: {na_values: [na]}" in said.stdout + said.stderr
     project = tmp_path / "pumps"
     project.mkdir()
     (project / "mlops.yaml").write_text("data: {mongodb: pumps, label: failure, na_values: [na]}\n")
