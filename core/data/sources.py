@@ -5,9 +5,10 @@ file is recorded by the SHA-256 of its content in the sibling collection ``<name
 ``_id`` ``<file hash>:<row number>``, so re-loading a file adds nothing and a load cut short resumes where it
 stopped. Missing values are left out of the stored documents.
 
-Rows read back from a collection are typed as a file reader types them (``typed``): the project's missing-value
-markers (``na_values``) are missing values, and a column whose other values are all numbers is numeric, even when
-the files were loaded without the markers (their text was then stored as it was, numbers as text included).
+Rows read back from a collection (or from a Parquet file of text) are typed as a CSV reader types them (``typed``):
+the project's missing-value markers (``na_values``) are missing values, and a column that held a marker and
+otherwise numbers is numeric, even when the files were loaded without the markers (their text was then stored as it
+was, numbers as text included).
 """
 
 from __future__ import annotations
@@ -62,10 +63,7 @@ def read_file(path: str | Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
     kind = _kind(path)
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(path)
-            text = frame.select_dtypes(include="object").columns
-            if len(na_values) and len(text):
-                frame[text] = frame[text].replace(list(na_values), np.nan)
+            frame = typed(pd.read_parquet(path), na_values)  # text columns typed as a CSV reader types them
         else:
             frame = pd.read_csv(path, na_values=list(na_values), sep="\t" if kind == "tsv" else ",",
                                 low_memory=False)
@@ -140,24 +138,23 @@ def read_collection(collection: Any, na_values: Sequence[str] = ()) -> pd.DataFr
 
 
 def typed(frame: pd.DataFrame, na_values: Sequence[str] = ()) -> pd.DataFrame:
-    """Text columns typed as ``pandas.read_csv`` types a file's: the markers in ``na_values`` become missing values,
-    and a column whose remaining values are all numbers, or text that reads as a number, becomes numeric.
-
-    Columns holding booleans, or any text that is neither a marker nor a number, stay as they are (categories).
-    """
+    """Text columns that hold a missing-value marker of ``na_values``, typed as ``pandas.read_csv`` types a file's
+    columns: the markers become missing values, and a column whose other values are all numbers, or text that reads
+    as a number, becomes numeric. Other columns (no marker; booleans; other text) stay as they are."""
     markers = list(na_values)
+    if not markers:
+        return frame
     out = frame.copy()
     for column in out.columns:
         series = out[column]
-        if series.dtype != object:
+        if series.dtype != object or not series.isin(markers).any():
             continue
-        if markers:
-            series = series.mask(series.isin(markers))
+        series = series.mask(series.isin(markers))
         present = series.dropna()
         if len(present) and not any(isinstance(v, bool) for v in present):
-            numbers = pd.to_numeric(series, errors="coerce")
+            numbers = pd.to_numeric(present, errors="coerce")
             if int(numbers.notna().sum()) == len(present):
-                series = numbers
+                series = pd.to_numeric(series, errors="coerce")
         out[column] = series
     return out
 

@@ -118,6 +118,8 @@ def test_parquet_files_are_read_with_na_values_and_hash_like_the_csv(tmp_path: P
     parquet = read_file(tmp_path / "pumps.parquet", NA)
     column = "hours_since_service"
     assert parquet[column].isna().sum() == read_file(text, NA)[column].isna().sum() > 0
+    assert parquet[column].dtype == "float64"  # it held the marker: typed as the CSV reader types it
+    assert parquet["age_years"].dtype == object  # text in the Parquet file, no marker: text, as the file says
     assert read_file(text, NA).shape == parquet.shape
 
 
