@@ -2,13 +2,13 @@
 
 Each row is one pump on one day: where it stands and what it is (``site``, ``pump_model``, ``lubricant``), its
 sensors (temperature, vibration, pressure, flow, power, humidity, speed), its age and the hours since its last
-service; the label ``failure`` says whether it failed within a week (``yes`` for about one pump in twenty: the rare
+service; the label ``failure`` says whether it failed within a week (``yes`` for 4% of the pumps in batch 1: the rare
 class). Some values are missing and written ``na``, as field data often has them (``na_values: [na]`` in
 mlops.yaml); ``inspection_score`` is missing in most rows (mlops drops such a column). The later batches drift as
 a fleet does: batch 2 comes from a hot summer with more X5 pumps, and in batch 3 the vibration sensors were
 recalibrated (they read 40% higher), a new site (``harbour``) joined, and the humidity sensors often fail.
 
-    python make_data.py        # writes data/batch-1.csv.gz, batch-2.csv.gz, batch-3.csv.gz (the same bytes each time)
+    .venv/bin/python examples/pump-failures-data/make_data.py   # data/batch-{1,2,3}.csv.gz, the same bytes each time
 """
 
 from __future__ import annotations
