@@ -70,3 +70,56 @@ def test_the_datas_missing_value_marker_in_a_row_is_a_missing_value(trained) -> 
     plain = SklearnModel(model, {"version": 1, "allow_missing": True})  # no marker declared: 'na' is not a number
     with pytest.raises(BadInput, match="must be a number, or null when missing"):
         plain.to_array(marked)
+
+
+KERAS = """
+import json, sys
+import keras, numpy as np, pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from serving._keras import KerasModel
+
+frame = pd.read_csv(sys.argv[1], na_values=["na"]).drop(columns="inspection_score")
+y = (frame.pop("failure") == "yes").astype(int).to_numpy()
+categories = ["site", "pump_model", "lubricant"]
+numbers = [c for c in frame.columns if c not in categories]
+transform = ColumnTransformer([
+    ("numbers", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numbers),
+    ("categories", Pipeline([("impute", SimpleImputer(strategy="most_frequent", missing_values=pd.NA)),
+                             ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]), categories),
+])
+train, test = frame.iloc[:1500], frame.iloc[1500:1600]
+x = transform.fit_transform(train).astype("float32")
+keras.utils.set_random_seed(0)
+net = keras.Sequential([keras.Input(shape=(x.shape[1],)), keras.layers.Dense(2, activation="softmax")])
+net.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+net.fit(x, y[:1500], epochs=2, verbose=0)
+served = KerasModel(net, {"version": 1, "allow_missing": True, "classes": ["no", "yes"]}, transform)
+rows = json.loads(json.dumps([{k: None if pd.isna(v) else v for k, v in r.items()} for r in test.to_dict("records")]))
+got = served.predict(served.to_array(rows))
+trained = net.predict(transform.transform(test).astype("float32"), verbose=0)
+print(json.dumps({"categories": sorted(served.categories), "served": got["predictions"],
+                  "trained": [["no", "yes"][i] for i in trained.argmax(axis=1)],
+                  "close": bool(np.allclose(got["probabilities"], trained, atol=1e-5))}))
+"""
+
+
+@pytest.mark.slow
+def test_a_keras_data_project_takes_its_categories_through_its_transform() -> None:
+    import os
+    import subprocess
+
+    from core.infra.virtualenvs import Virtualenvs
+    from tests.conftest import ROOT
+
+    venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
+    venvs.prepare("dl", print, extra=extra)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "KERAS_BACKEND": "tensorflow"}
+    run = subprocess.run([str(venvs.python_of("dl", extra)), "-c", KERAS, str(PUMP_BATCHES[0])], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["categories"] == ["lubricant", "pump_model", "site"]
+    assert out["served"] == out["trained"] and out["close"]

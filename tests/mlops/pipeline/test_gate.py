@@ -14,7 +14,7 @@ import pytest
 
 from core.data import read_snapshot
 from monitor.serving.capture import SpoolCapture
-from tests.conftest import EXAMPLES, WINES, aps_files, mlops
+from tests.conftest import EXAMPLES, PUMPS, WINES, aps_files, mlops
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
@@ -142,6 +142,20 @@ mail: {{when: never}}
 
 
 FOREST = (EXAMPLES / "wine-sklearn" / "train.py").read_text()
+
+
+@pytest.mark.usefixtures("ml_env")
+def test_the_example_data_project_reaches_its_target_and_is_served_with_its_categories_and_pushed(
+        mlops_home: Path) -> None:
+    code, summary, output = cli("run", str(PUMPS), "--json", uri="")
+    assert code == 0, output
+    assert summary["data_project"] and summary["measured_on"] == "test" and summary["value"] >= 0.85
+    assert summary["blessed"] and summary["pushed"]["alias"] == "production"
+    infra = summary["decision"]["infra"]
+    assert infra["status"] == "passed" and infra["rows"] >= 5, infra  # rows with text categories, served
+    test = read_snapshot(mlops_home / "snapshots" / summary["snapshot"]).test
+    assert test["site"].dtype == object and test["hours_since_service"].dtype == "float64"  # 'na': missing
+    assert "Keras 2 script" not in output and "tf-keras" not in output  # a scikit-learn Pipeline: no Keras warning
 
 
 @pytest.mark.usefixtures("ml_env")
