@@ -17,6 +17,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+#: The example data project; its three batches (written by its make_data.py) are the tests' own tabular data.
+PUMPS = EXAMPLES / "pump-failures-data"
+PUMP_BATCHES = [PUMPS / "data" / f"batch-{i}.csv.gz" for i in (1, 2, 3)]
+#: The UCI wine set, as the examples ship it.
+WINES = EXAMPLES / "wine-sklearn" / "wines.csv.gz"
+#: The folder holding the APS subset (``aps_subset_*.csv.gz``): larger real data, outside the repository.
+APS_DIR_VAR = "MLOPS_TEST_APS_DIR"
 #: A target the wine KNN does not reach within a few trials: the diagnosis is off, since with it the third trial
 #: swaps the estimator family and scores 1.0 (the tests that use it are about workers and hosts, not remedies).
 OUT_OF_REACH = "target: 1.0\ndiagnosis: false\n"
@@ -61,6 +68,20 @@ def dl_env() -> str:
     from training.backends import LocalBackend
 
     return LocalBackend().prepare("dl", print)
+
+
+def aps_files() -> list[Path]:
+    """The three APS subset files in the folder named by ``MLOPS_TEST_APS_DIR``; the test is skipped with the reason
+    when they are not there, and fails instead with ``MLOPS_REQUIRE_APS=1`` (as CI sets it)."""
+    folder = os.environ.get(APS_DIR_VAR)
+    files = sorted(Path(folder).glob("aps_subset_*.csv.gz")) if folder else []
+    if len(files) != 3:
+        why = (f"{APS_DIR_VAR} is not set (the folder of the APS subset files, aps_subset_*.csv.gz)" if not folder
+               else f"{APS_DIR_VAR}={folder} does not hold the three APS subset files (aps_subset_*.csv.gz)")
+        if os.environ.get("MLOPS_REQUIRE_APS") == "1":
+            pytest.fail(f"MLOPS_REQUIRE_APS=1 but {why}")
+        pytest.skip(why)
+    return files
 
 
 def mlops(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 900

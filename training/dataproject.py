@@ -12,6 +12,7 @@ units, epochs).
 
 from __future__ import annotations
 
+import ast
 import json
 import textwrap
 from collections.abc import Sequence
@@ -60,9 +61,29 @@ def held_out_labels(snapshot: Snapshot) -> list:
     return label.astype("float64").tolist()
 
 
+#: Top-level packages whose import makes a Python file a training script.
+TRAINING_PACKAGES = frozenset({"sklearn", "keras", "tensorflow", "tf_keras", "torch", "xgboost", "lightgbm", "jax",
+                               "catboost"})
+
+
 def is_data_project(project: Path, has_data: bool, entry: str | None) -> bool:
-    """A project folder with ``data:`` in mlops.yaml, no ``entry:`` and no Python script or notebook."""
-    return has_data and entry is None and project.is_dir() and not _python_files(project)
+    """A project folder with ``data:`` in mlops.yaml, no ``entry:`` and no training script: no notebook, and no
+    Python file that imports a training framework (a script that only makes the data, e.g. ``make_data.py`` with
+    numpy and pandas, leaves it a data project)."""
+    return has_data and entry is None and project.is_dir() and not any(map(_trains, _python_files(project)))
+
+
+def _trains(path: Path) -> bool:
+    """Whether a file may train: a notebook, a file that does not parse, or one importing ``TRAINING_PACKAGES``."""
+    if path.suffix != ".py":
+        return True
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (SyntaxError, ValueError, OSError):
+        return True
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    return any(name.split(".")[0] in TRAINING_PACKAGES for name in imported)
 
 
 def data_detection(framework: str | None, task: str | None, snapshot: str = "") -> Detection:

@@ -21,7 +21,7 @@ from typing import Any
 
 _EXPORTS = {
     "sources": ("FileLoad", "LoadReport", "file_digest", "load_files", "read_collection", "read_file",
-                "read_files"),
+                "read_files", "typed"),
     "snapshot": ("Snapshot", "SnapshotSummary", "SplitCounts", "SplitRatios", "content_hash", "new_rows",
                  "read_snapshot", "take_snapshot", "write_snapshot"),
     "schema": ("ColumnSchema", "DataSchema", "Tolerances", "infer_schema", "load_schema", "save_schema", "validate"),

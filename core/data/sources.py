@@ -4,6 +4,11 @@
 file is recorded by the SHA-256 of its content in the sibling collection ``<name>.files``, and its rows get
 ``_id`` ``<file hash>:<row number>``, so re-loading a file adds nothing and a load cut short resumes where it
 stopped. Missing values are left out of the stored documents.
+
+Rows read back from a collection (or from a Parquet file of text) are typed as a CSV reader types them (``typed``):
+the project's missing-value markers (``na_values``) are missing values, and a column that held a marker and
+otherwise numbers is numeric, even when the files were loaded without the markers (their text was then stored as it
+was, numbers as text included).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.errors import DataError
 
@@ -58,10 +63,7 @@ def read_file(path: str | Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
     kind = _kind(path)
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(path)
-            text = frame.select_dtypes(include="object").columns
-            if len(na_values) and len(text):
-                frame[text] = frame[text].replace(list(na_values), np.nan)
+            frame = typed(pd.read_parquet(path), na_values)  # text columns typed as a CSV reader types them
         else:
             frame = pd.read_csv(path, na_values=list(na_values), sep="\t" if kind == "tsv" else ",",
                                 low_memory=False)
@@ -107,13 +109,15 @@ def _names(columns: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
-def read_collection(collection: Any) -> pd.DataFrame:
-    """Read every document of a collection into a frame (``_id`` dropped, absent fields missing).
+def read_collection(collection: Any, na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """Read every document of a collection into a frame (``_id`` dropped, absent fields missing), typed by ``typed``.
 
     Columns come in the order of the files ``load_files`` put there, then any other field in order of appearance.
 
     Args:
         collection: A pymongo ``Collection`` or one with its API (montydb's).
+        na_values: Strings that mean "missing" (the project's ``na_values``), whether or not the files were loaded
+            with them.
 
     Raises:
         DataError: The collection is empty.
@@ -130,7 +134,29 @@ def read_collection(collection: Any) -> pd.DataFrame:
         if column not in frame.columns:  # missing in every row, so stored in none
             frame[column] = np.nan
     order = known + [c for c in frame.columns if c not in known]
-    return frame[order]
+    return typed(frame[order], na_values)
+
+
+def typed(frame: pd.DataFrame, na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """Text columns that hold a missing-value marker of ``na_values``, typed as ``pandas.read_csv`` types a file's
+    columns: the markers become missing values, and a column whose other values are all numbers, or text that reads
+    as a number, becomes numeric. Other columns (no marker; booleans; other text) stay as they are."""
+    markers = list(na_values)
+    if not markers:
+        return frame
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if series.dtype != object or not series.isin(markers).any():
+            continue
+        series = series.mask(series.isin(markers))
+        present = series.dropna()
+        if len(present) and not any(isinstance(v, bool) for v in present):
+            numbers = pd.to_numeric(present, errors="coerce")
+            if int(numbers.notna().sum()) == len(present):
+                series = pd.to_numeric(series, errors="coerce")
+        out[column] = series
+    return out
 
 
 def _where(collection: Any) -> str:
@@ -152,13 +178,15 @@ def file_digest(path: str | Path) -> str:
 
 
 class FileLoad(BaseModel):
-    """What loading one file did."""
+    """What loading one file did. ``markers``: text that looks like a missing-value marker (see ``likely_markers``),
+    with the columns that hold it."""
 
     path: str
     sha256: str
     rows: int
     inserted: int
     already_loaded: bool
+    markers: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class LoadReport(BaseModel):
@@ -218,8 +246,24 @@ def load_files(collection: Any, files: Iterable[str | Path], batch_size: int = 1
         inserted = _insert_rows(collection, frame, digest, batch_size, str(path), progress, resumed)
         registry.update_one({"_id": digest}, {"$set": {"complete": True, "finished": time.time()}})
         loads.append(FileLoad(path=str(path), sha256=digest, rows=len(frame), inserted=inserted,
-                              already_loaded=False))
+                              already_loaded=False, markers=likely_markers(frame)))
     return LoadReport(collection=collection.name, files=loads, seconds=time.perf_counter() - start)
+
+
+def likely_markers(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Text that probably means "missing": the one word in a text column whose other values are all numbers (e.g.
+    ``na`` in 17 APS sensor columns loaded without ``--na-value na``), with the columns that hold it."""
+    found: dict[str, list[str]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype != object:
+            continue
+        present = series.dropna()
+        text = present[pd.to_numeric(present, errors="coerce").isna()]
+        words = set(map(str, text))
+        if len(words) == 1 and len(text) < len(present):
+            found.setdefault(words.pop(), []).append(str(column))
+    return found
 
 
 def _require_matching(registry: Any, digest: str, columns: list[str], path: Path, collection: Any) -> None:

@@ -55,6 +55,18 @@ def subject(run: Run, decision: Decision | None = None) -> str:
     return f"[mlops] {status} {run.project}: {metric}{gate} (run {run.id})"
 
 
+def verdict(run: Run, decision: Decision | None = None) -> tuple[str, str]:
+    """``(css class, words)`` of the banner, saying what the run's exit code says: ``PASSED AND BLESSED`` (exit 0),
+    ``PASSED BUT NOT BLESSED`` (the target was reached, the gate refused the model: exit 1, not green), ``FAILED``;
+    a passed run the gate has not judged yet is ``PASSED``, a run still going on ``RUNNING``."""
+    status = str(run.status).upper()
+    if run.status is not RunStatus.PASSED or decision is None:
+        return str(run.status), status
+    if decision.blessed:
+        return "passed", "PASSED AND BLESSED"
+    return "unblessed", "PASSED BUT NOT BLESSED"
+
+
 def diff_lines(diff: str) -> list[tuple[str, str]]:
     """A unified diff as ``(kind, line)`` pairs; kind is ``file``, ``hunk``, ``add``, ``del`` or ``context``."""
     lines = []
@@ -216,9 +228,10 @@ def context(run: Run, trials: list[Trial], images: dict[str, str] | None = None,
     build_url = run.build_url or settings.BUILD_URL.get() or ""
     if broken_tweaks is None:
         broken_tweaks = getattr(run, "broken_tweaks", None)
+    banner, status = verdict(run, decision)
     return {
         "run": run, "trials": trials, "best": best, "subject": subject(run, decision), "images": dict(images or {}),
-        "status": str(run.status).upper(), "running": running, "metric": run.metric,
+        "status": status, "banner": banner, "running": running, "metric": run.metric,
         "ended": len(ended), "stylesheet": STYLESHEET, "inline_css": False,
         "build_url": build_url if build_url.startswith(("https://", "http://")) else "",
         "diff": best.diff if best else "", "diff_lines": diff_lines(best.diff if best else ""),

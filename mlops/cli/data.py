@@ -39,6 +39,9 @@ def load(
     for f in report.files:
         what = "already loaded, nothing added" if f.already_loaded else f"{f.inserted} rows added"
         out.info(f"{f.path}: {f.rows} rows, {what}")
+        for word, columns in f.markers.items():
+            out.fail(f"warning: {f.path}: {len(columns)} column(s) hold numbers and the text {word!r} (e.g. "
+                     f"{columns[0]!r}); if it means missing, declare it in mlops.yaml: data: {{na_values: [{word}]}}")
     out.ok(f"collection '{collection}' in {store.description}: {report.inserted} rows added in "
            f"{report.seconds:.1f}s")
 

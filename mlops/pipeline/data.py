@@ -82,7 +82,7 @@ def read_rows(cfg: ProjectConfig, project_dir: Path, store: RunStore) -> Any:
 
     assert cfg.data is not None
     if cfg.data.mongodb:
-        return read_collection(store.data_collection(cfg.data.mongodb))
+        return read_collection(store.data_collection(cfg.data.mongodb), cfg.data.na_values)
     return read_files(_files(cfg, project_dir), cfg.data.na_values)
 
 

@@ -173,6 +173,7 @@ def register_best(store: RunStore, run: Run, best: Trial, passed: bool, value: f
         meta = {"allow_missing": True, "probabilities": True, "label": label, "snapshot": snapshot.summary.id,
                 "features": [c for c in snapshot.summary.columns if c != label],
                 "classes": sorted(snapshot.summary.classes) or None}
+        meta["na_values"] = (run.config.get("data") or {}).get("na_values") or []  # served rows may use the markers
         if (work / TRANSFORM).is_file():
             extras[TRANSFORM] = work / TRANSFORM
             meta["transform"] = TRANSFORM

@@ -86,7 +86,8 @@ def test_the_report_arrives_with_html_text_and_inline_plots(smtp, finished_run, 
     text = msg.get_body(("plain",)).get_content()
     html_part = msg.get_body(("html",))
     html = html_part.get_content()
-    assert "PASSED - wine-sklearn" in text and "Trials:" in text and "<" not in text.split("Trials:")[1][:200]
+    assert "PASSED AND BLESSED - wine-sklearn" in text and "Trials:" in text
+    assert "<" not in text.split("Trials:")[1][:200]
     assert "<table" in html and "baseline (as pushed)" in html
     assert 'href="https://jenkins.example/job/wine/7/"' in html
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]

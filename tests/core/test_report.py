@@ -327,7 +327,7 @@ def test_the_gate_the_confusion_matrix_and_the_data_are_escaped_tables(tmp_path:
     page = Page(html)
     assert {t for t, _ in page.tags} <= OUR_TAGS and SCRIPT not in html and IMG not in html
     text = page.all_text
-    assert "Gate: not blessed against production v1" in text
+    assert "PASSED BUT NOT BLESSED \u2014 aps" in text and "Gate: not blessed against production v1" in text
     assert "selected on the validation split from 3 trial(s)" in text
     rows = [row for row in re.findall(r"<tr>(.*?)</tr>", html, re.S) if "<td>cost</td>" in row]
     assert [Page(r).all_text for r in rows] == [
@@ -338,6 +338,28 @@ def test_the_gate_the_confusion_matrix_and_the_data_are_escaped_tables(tmp_path:
     plain = render_text(run, [], decision=decision)
     assert "Gate: NOT BLESSED against production v1" in plain and "FAIL cost" in plain
     assert "drift against production v1's snapshot: 1 of 2 features drifted (50%)" in plain
+
+
+@pytest.mark.parametrize(("status", "blessed", "banner", "words", "background"), [
+    (RunStatus.PASSED, True, "passed", "PASSED AND BLESSED", "#2e7d32"),
+    (RunStatus.PASSED, False, "unblessed", "PASSED BUT NOT BLESSED", "#e65100"),
+    (RunStatus.PASSED, None, "passed", "PASSED", "#2e7d32"),
+    (RunStatus.FAILED, False, "failed", "FAILED", "#c62828"),
+])
+def test_the_verdict_banner_says_what_the_exit_code_says(status: RunStatus, blessed: bool | None, banner: str,
+                                                          words: str, background: str) -> None:
+    from core.records import Decision, InfraCheck
+
+    run = Run(id="r3", project="aps", metric="cost", goal="minimize", target=5000, status=status, value=2260.0,
+              finished=1.0)
+    decision = None if blessed is None else Decision(
+        run_id="r3", project="aps", version=2, baseline_version=1, blessed=blessed, reason="cost 2260 ...",
+        infra=InfraCheck(status="failed", reason="could not convert"), compared_on="the same test rows")
+    html = render_html(run, [], decision=decision)
+    [(css, shown)] = re.findall(r'<div class="verdict (\w+)">(\w[\w ]*?) &mdash;', html)
+    assert (css, shown) == (banner, words)
+    assert re.search(rf"\.verdict\.{banner} {{ background: {background}; }}", stylesheet())
+    assert render_text(run, [], decision=decision).startswith(f"{words} - aps: cost 2260.0000 vs target 5000")
 
 
 def test_trials_of_several_workers_are_drawn_on_a_timeline_one_row_per_worker(tmp_path: Path) -> None:

@@ -10,13 +10,9 @@ import pandas as pd
 import pytest
 
 from core.store import get_run_store
-from tests.conftest import mlops
+from tests.conftest import PUMP_BATCHES, WINES, mlops
 
-DATA = Path("/work/shared/data")
-WINES = DATA / "wines.csv.gz"
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-
-pytestmark = pytest.mark.skipif(not WINES.is_file(), reason=f"the shared data files are not in {DATA}")
 
 
 def wine_project(folder: Path, yaml: str = "", rows: pd.DataFrame | None = None) -> Path:
@@ -110,3 +106,21 @@ def test_a_project_without_data_has_nothing_to_validate(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text("import sklearn\n")
     proc = mlops("data", "validate", str(tmp_path))
     assert proc.returncode == 0 and "nothing to validate" in proc.stdout
+
+
+def test_a_collection_loaded_without_the_marker_is_read_with_the_projects_na_values(tmp_path: Path) -> None:
+    loaded = mlops("data", "load", str(PUMP_BATCHES[0]), "--collection", "pumps", "--json")  # no --na-value
+    assert loaded.returncode == 0 and json.loads(loaded.stdout)["inserted"] == 2000, loaded.stderr
+    markers = json.loads(loaded.stdout)["files"][0]["markers"]
+    assert markers == {"na": ["hours_since_service", "vibration_mm_s", "humidity_pct", "inspection_score"]}
+    said = mlops("data", "load", str(PUMP_BATCHES[1]), "--collection", "more_pumps")
+    assert "hold numbers and the text 'na'" in said.stdout + said.stderr
+    assert "declare it in mlops.yaml: data: {na_values: [na]}" in said.stdout + said.stderr
+    project = tmp_path / "pumps"
+    project.mkdir()
+    (project / "mlops.yaml").write_text("data: {mongodb: pumps, label: failure, na_values: [na]}\n")
+    code, check, err = validate(project)
+    assert code == 0, err
+    schema = (Path(check["schema_path"])).read_text()
+    assert "hours_since_service:\n    kind: number" in schema and "lubricant:\n    kind: category" in schema
+    assert "- na\n" not in schema  # the marker is a missing value, never a category

@@ -16,10 +16,8 @@ import pytest
 from core.registry import Registry
 from core.store import get_run_store
 from monitor.units import local_units
-from tests.conftest import mlops, write_project
+from tests.conftest import aps_files, mlops, write_project
 
-APS = Path("/work/shared/data/aps_subset_apsfailure_20211224_133055.csv.gz")
-LATER = APS.with_name("aps_subset_apsfailure_20211224_133116.csv.gz")  # the same source, never trained on
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 TOKEN = "loop-token"
 pytestmark = pytest.mark.slow
@@ -49,6 +47,13 @@ monitoring:
 """
 
 
+@pytest.fixture
+def aps() -> tuple[Path, Path]:
+    """The first APS file (trained on) and the third (the same source, never trained on)."""
+    files = aps_files()
+    return files[0], files[2]
+
+
 @pytest.fixture(autouse=True)
 def no_unit_left(mlops_home: Path):
     """Every serving process a test started (directly or through the retrain) is stopped, also when it fails."""
@@ -71,18 +76,19 @@ def post(url: str, body: object, token: str | None = None) -> dict:
         return json.loads(r.read())
 
 
-@pytest.mark.skipif(not APS.is_file(), reason="the APS files are not in /work/shared/data")
 def test_wrong_predictions_labelled_by_users_retrain_and_redeploy_the_model(tmp_path: Path, mlops_home: Path,
+                                                                            aps: tuple[Path, Path],
                                                                             ml_env: str) -> None:
+    aps_file, _ = aps
     project = write_project(tmp_path / "aps", {"train.py": TRAIN, "mlops.yaml": MLOPS_YAML})
-    shutil.copy(APS, project / "aps.csv.gz")
+    shutil.copy(aps_file, project / "aps.csv.gz")
     env = {"MLOPS_HOME": str(mlops_home), "MLOPS_FEEDBACK_TOKEN": TOKEN, **NO_DOCKER}
     proc = mlops("run", str(project), "--backend", "local", "--no-notify", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     first = json.loads(mlops("deploy", "latest", "--json", env=env).stdout)
     assert first["version"] == 1
 
-    rows = pd.read_csv(APS, na_values=["na"]).fillna(0).drop(columns=["class"]).iloc[:60]
+    rows = pd.read_csv(aps_file, na_values=["na"]).fillna(0).drop(columns=["class"]).iloc[:60]
     answer = post(f"{first['url']}/predict", {"rows": rows.to_dict(orient="records")})
     ids, predicted = answer["inference_ids"], answer["predictions"]
     assert len(ids) == 60 and set(predicted) <= {"neg", "pos"}
@@ -143,12 +149,12 @@ monitoring:
 """
 
 
-@pytest.mark.skipif(not APS.is_file(), reason="the APS files are not in /work/shared/data")
 def test_a_data_project_retrains_on_its_users_labels_and_the_gate_lets_the_new_version_serve(
-        tmp_path: Path, mlops_home: Path, ml_env: str) -> None:
+        tmp_path: Path, mlops_home: Path, aps: tuple[Path, Path], ml_env: str) -> None:
+    aps_file, later_file = aps
     project = write_project(tmp_path / "aps-data", {"mlops.yaml": DATA_YAML})
     env = {"MLOPS_HOME": str(mlops_home), "MLOPS_FEEDBACK_TOKEN": TOKEN, **NO_DOCKER}
-    loaded = mlops("data", "load", str(APS), "--collection", "aps_live", "--na-value", "na", "--json", env=env)
+    loaded = mlops("data", "load", str(aps_file), "--collection", "aps_live", "--na-value", "na", "--json", env=env)
     assert loaded.returncode == 0, loaded.stderr
     proc = mlops("run", str(project), "--json", env=env)
     assert proc.returncode == 0, proc.stderr
@@ -156,7 +162,7 @@ def test_a_data_project_retrains_on_its_users_labels_and_the_gate_lets_the_new_v
     assert first_run["blessed"] and first_run["pushed"]["alias"] == "production"
     first = json.loads(mlops("deploy", first_run["run_id"], "--json", env=env).stdout)
 
-    later = pd.read_csv(LATER, na_values=["na"])
+    later = pd.read_csv(later_file, na_values=["na"])
     served = pd.concat([later[later["class"] == "pos"].head(40), later[later["class"] == "neg"].head(20)])
     truth = served.pop("class").tolist()
     rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in served.to_dict(orient="records")]

@@ -14,6 +14,7 @@ from training.harness.keras_compat import keras_api_of
     "from tensorflow.keras.preprocessing.image import ImageDataGenerator",
     "model.fit_generator(gen, steps_per_epoch=10)",
     "y = model.predict_classes(X)",
+    "from keras.models import Sequential\np = model.predict_proba(X)",
     "opt = Adam(lr=0.01)",
     "opt = keras.optimizers.SGD(learning_rate=0.1, decay=1e-6)",
     "model.add(Dense(output_dim=3, init='uniform'))",
@@ -45,6 +46,7 @@ def test_a_keras3_only_name_wins(source: str) -> None:
     "from tensorflow import keras\nmodel = keras.Sequential([keras.layers.Dense(3)])\nmodel.fit(X, y, epochs=5)",
     "from keras.layers import Dense, Conv2D\nmodel.save('model.h5')",
     "print('Adam(lr=0.1)')",  # in a string, not a call
+    "from sklearn.linear_model import LogisticRegression\np = model.predict_proba(X)",  # scikit-learn has it too
     "this is not python (",
 ])
 def test_scripts_that_do_not_tell_stay_on_keras3(source: str) -> None:

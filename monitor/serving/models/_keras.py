@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ServedModel
+from .base import ServedModel, categories_of
 
 
 class KerasModel(ServedModel):
@@ -27,6 +27,7 @@ class KerasModel(ServedModel):
             names = [str(n) for n in transform.feature_names_in_]
             super().__init__(meta, (len(names),), names)
             self.dtype = "float64"
+            self.categories = categories_of(transform)
         else:
             super().__init__(meta, tuple(int(d) for d in model.input_shape[1:]), [])
         self.model = model
@@ -66,9 +67,7 @@ class KerasModel(ServedModel):
     def predict(self, x: np.ndarray) -> dict[str, Any]:
         """Class predictions and probabilities for a classifier (more than one output), else the outputs."""
         if self.transform is not None:
-            import pandas as pd
-
-            x = np.asarray(self.transform.transform(pd.DataFrame(x, columns=self.feature_names)), dtype="float32")
+            x = np.asarray(self.transform.transform(self.frame(x)), dtype="float32")
         raw = np.asarray(self.model.predict_on_batch(x))
         classes = self.meta.get("classes")
         if classes and raw.ndim == 2 and raw.shape[1] == len(classes):

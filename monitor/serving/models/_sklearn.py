@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._forest import tree_by_tree
-from .base import ServedModel
+from .base import ServedModel, categories_of
 
 #: What scikit-learn says on every call when an estimator fitted on a DataFrame gets an array.
 _NO_NAMES_WARNING = "X does not have valid feature names"
@@ -28,7 +28,9 @@ class SklearnModel(ServedModel):
         names = getattr(model, "feature_names_in_", None)
         super().__init__(meta, (int(n),) if n is not None else (), [str(x) for x in names] if names is not None else [])
         self.model = model
-        self.needs_frame = bool(self.feature_names) and not self._takes_arrays()
+        steps = getattr(model, "steps", None)
+        self.categories = categories_of(steps[0][1]) if steps else frozenset()
+        self.needs_frame = bool(self.feature_names) and (bool(self.categories) or not self._takes_arrays())
         labels = getattr(model, "classes_", None)
         self._classes = np.asarray(labels) if labels is not None else None
         self.with_probabilities = self._classes is not None and self._proba_decides()
@@ -83,11 +85,7 @@ class SklearnModel(ServedModel):
         return self._as_input(rows)
 
     def _as_input(self, x: np.ndarray) -> Any:
-        if not self.needs_frame:
-            return x
-        import pandas as pd
-
-        return pd.DataFrame(x, columns=self.feature_names)
+        return self.frame(x) if self.needs_frame else x
 
     def predict(self, x: np.ndarray) -> dict[str, Any]:
         """``{"predictions": [...]}`` from the estimator's ``predict``, with ``probabilities`` (one list per row, in

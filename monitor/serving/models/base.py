@@ -29,6 +29,11 @@ class ServedModel(abc.ABC):
         self.feature_names = feature_names
         #: The model imputes missing values itself (a data project's Pipeline): ``null`` in a row is NaN.
         self.allow_missing = bool(meta.get("allow_missing"))
+        #: Features the model takes as text (a data project's categories, see ``categories_of``): a row gives them
+        #: as strings, ``null`` when missing.
+        self.categories: frozenset[str] = frozenset()
+        #: The data's missing-value markers (a data project's ``na_values``): such a value in a row is missing.
+        self.na_values = frozenset(str(v) for v in meta.get("na_values") or ()) if self.allow_missing else frozenset()
         #: Held while scoring: concurrent calls in one process would only fight over the GIL (or the
         #: framework's own thread pool) and make every answer slower; the other workers use the other CPUs.
         self.lock = threading.Lock()
@@ -72,6 +77,8 @@ class ServedModel(abc.ABC):
         """
         if self.feature_names and any(isinstance(row, dict) for row in rows):
             rows = [self._by_name(i, row) if isinstance(row, dict) else row for i, row in enumerate(rows)]
+        if self.categories:
+            return _mixed(rows, self)
         try:  # the common case in one C call; anything unusual goes row by row below
             x = np.asarray(rows, dtype=self.dtype)
         except (TypeError, ValueError):
@@ -90,6 +97,16 @@ class ServedModel(abc.ABC):
         if missing:
             raise BadInput(f"row {i}: missing features {missing[:5]}")
         return [row[f] for f in self.feature_names]
+
+    def frame(self, x: np.ndarray) -> Any:
+        """Rows as the DataFrame the model was fitted on: its feature names, numbers as ``float64`` and categories
+        as text."""
+        import pandas as pd
+
+        frame = pd.DataFrame(x, columns=self.feature_names)
+        if x.dtype == object:
+            frame = frame.astype({c: "float64" for c in self.feature_names if c not in self.categories})
+        return frame
 
     @abc.abstractmethod
     def predict(self, x: np.ndarray) -> dict[str, Any]:
@@ -123,7 +140,8 @@ def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
         if any(isinstance(v, bool) for v in flat):
             raise BadInput(f"row {i}: true and false are not numbers; send 1 or 0 if that is what they mean")
         try:
-            values = [math.nan if v is None and model.allow_missing else float(v) for v in flat]
+            values = [math.nan if model.allow_missing and (v is None or (isinstance(v, str) and v in model.na_values))
+                      else float(v) for v in flat]
         except (TypeError, ValueError) as e:
             raise BadInput(f"row {i}: every value must be a number ({e})") from e
         if not all(math.isfinite(v) or (model.allow_missing and math.isnan(v)) for v in values):
@@ -131,6 +149,40 @@ def _checked(rows: list[Any], model: ServedModel) -> list[list[float]]:
         out.append(values)
     if len({len(row) for row in out}) > 1:
         raise BadInput(f"every row must have the same number of values (row 0 has {len(out[0])})")
+    return out
+
+
+def categories_of(transform: Any) -> frozenset[str]:
+    """The columns a fitted ``ColumnTransformer`` encodes as categories (a one-hot or ordinal encoder in their part);
+    none for anything else."""
+    out: set[str] = set()
+    for _, part, columns in getattr(transform, "transformers_", None) or []:
+        steps = [step for _, step in part.steps] if hasattr(part, "steps") else [part]
+        if any(type(step).__name__ in ("OneHotEncoder", "OrdinalEncoder") for step in steps):
+            out |= {str(c) for c in columns}
+    return frozenset(out)
+
+
+def _mixed(rows: list[Any], model: ServedModel) -> np.ndarray:
+    """Rows of a model that takes categories, as an object array: numbers as floats (``null``: NaN), categories as
+    text (``null``: ``None``)."""
+    names = model.feature_names
+    out = np.empty((len(rows), len(names)), dtype=object)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise BadInput(f"row {i}: expected an object with the features {names[:5]}... or a list of {len(names)} "
+                           "values")
+        for j, (name, value) in enumerate(zip(names, row, strict=True)):
+            if value is None or (isinstance(value, str) and value in model.na_values):
+                out[i, j] = None if name in model.categories else math.nan
+            elif name in model.categories:
+                if isinstance(value, dict | list):
+                    raise BadInput(f"row {i}: feature {name!r} is a category: send text, or null when missing")
+                out[i, j] = str(value)
+            elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise BadInput(f"row {i}: feature {name!r} must be a number, or null when missing (got {value!r})")
+            else:
+                out[i, j] = float(value)
     return out
 
 

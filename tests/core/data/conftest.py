@@ -1,4 +1,5 @@
-"""Real data for the data-layer tests: the APS subset files and the wine set in /work/shared/data."""
+"""Data for the data-layer tests: the example data project's batches (examples/pump-failures-data: numbers and
+categories, ``na`` for missing values, a rare class, later batches that drift) and the wine set."""
 
 from __future__ import annotations
 
@@ -9,28 +10,36 @@ from typing import Any
 import pandas as pd
 import pytest
 
-DATA = Path("/work/shared/data")
-APS_FILES = sorted(DATA.glob("aps_subset_*.csv.gz"))
-WINES = DATA / "wines.csv.gz"
+from tests.conftest import PUMP_BATCHES, WINES
+
 NA = ["na"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _real_data_present() -> None:
-    if len(APS_FILES) != 3 or not WINES.is_file():
-        pytest.skip(f"the shared data files are not in {DATA}")
+LABEL = "failure"
+#: Rows of batch 1 taken as the reference; the others are another sample of the same source.
+REFERENCE_ROWS = 1200
 
 
 @pytest.fixture(scope="session")
-def aps_reference() -> pd.DataFrame:
-    """APS files 1 and 2 (6000 rows)."""
-    return pd.concat([pd.read_csv(f, na_values=NA) for f in APS_FILES[:2]], ignore_index=True)
+def batch1() -> pd.DataFrame:
+    """Batch 1 of the example (2000 rows), ``na`` read as missing."""
+    return pd.read_csv(PUMP_BATCHES[0], na_values=NA)
 
 
 @pytest.fixture(scope="session")
-def aps_current() -> pd.DataFrame:
-    """APS file 3 (3000 rows)."""
-    return pd.read_csv(APS_FILES[2], na_values=NA)
+def reference(batch1: pd.DataFrame) -> pd.DataFrame:
+    """The first 1200 rows of batch 1."""
+    return batch1.iloc[:REFERENCE_ROWS].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def current(batch1: pd.DataFrame) -> pd.DataFrame:
+    """The other 800 rows of batch 1: the same source, no drift."""
+    return batch1.iloc[REFERENCE_ROWS:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def drifted() -> pd.DataFrame:
+    """Batch 3: recalibrated vibration sensors, a new site, humidity often missing."""
+    return pd.read_csv(PUMP_BATCHES[2], na_values=NA)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The data schema: inferred from a snapshot, kept as YAML, and each kind of bad data it reports."""
+"""The data schema: inferred from a snapshot (the example's batch 1), kept as YAML, and each kind of bad data it
+reports."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from core.data.issues import errors, raise_for_errors, warnings
 from core.data.schema import DataSchema, infer_schema, load_schema, save_schema, validate
 from core.data.snapshot import take_snapshot
 from core.errors import DataError
+from tests.core.data.conftest import LABEL
 
 
 @pytest.fixture(scope="module")
-def aps_schema(aps_reference: pd.DataFrame) -> DataSchema:
-    snap = take_snapshot(aps_reference, "class")
-    return infer_schema(snap.frame, "class", task=snap.summary.task, snapshot=snap.summary.id)
+def pump_schema(reference: pd.DataFrame) -> DataSchema:
+    snap = take_snapshot(reference, LABEL)
+    return infer_schema(snap.frame, LABEL, task=snap.summary.task, snapshot=snap.summary.id)
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +32,27 @@ def _with_colour(wines: pd.DataFrame) -> pd.DataFrame:
     return wines.assign(Colour=np.where(wines["Hue"] > 1, "pale", "deep"))
 
 
-def test_the_schema_survives_a_round_trip_through_its_yaml_file(aps_schema: DataSchema, tmp_path: Path) -> None:
-    path = save_schema(aps_schema, tmp_path / "data-schema.yaml")
+def test_the_schema_survives_a_round_trip_through_its_yaml_file(pump_schema: DataSchema, tmp_path: Path) -> None:
+    path = save_schema(pump_schema, tmp_path / "data-schema.yaml")
     assert path.read_text().startswith("# Data schema inferred by mlops from snapshot")
-    assert load_schema(path) == aps_schema
-    assert aps_schema.columns["ab_000"].missing_ratio == pytest.approx(0.774, abs=0.05)
-    assert aps_schema.columns["class"].categories == ["neg", "pos"]
+    assert load_schema(path) == pump_schema
+    assert pump_schema.columns["inspection_score"].missing_ratio == pytest.approx(0.8, abs=0.05)
+    assert pump_schema.columns["hours_since_service"].kind == "number"  # 'na' read as missing, not as text
+    assert pump_schema.columns["site"].categories == ["east", "north", "south", "west"]
+    assert pump_schema.columns[LABEL].categories == ["no", "yes"]
 
 
-def test_another_file_of_the_same_source_has_no_error(aps_schema: DataSchema, aps_current: pd.DataFrame) -> None:
-    issues = validate(aps_current, aps_schema, source="apsfailure_20211224_133116.csv")
+def test_another_sample_of_the_same_source_has_no_error(pump_schema: DataSchema, current: pd.DataFrame) -> None:
+    issues = validate(current, pump_schema, source="batch-1.csv.gz")
     assert errors(issues) == []
-    assert len(warnings(issues)) < 5, [str(i) for i in issues]
+    assert len(warnings(issues)) < 3, [str(i) for i in issues]
+
+
+def test_the_drifted_batch_has_warnings_but_no_error(pump_schema: DataSchema, drifted: pd.DataFrame) -> None:
+    issues = validate(drifted, pump_schema, source="batch-3.csv.gz")
+    assert errors(issues) == []
+    assert "categories never seen before, e.g. 'harbour'" in _one(issues, "warning", "site")
+    assert "missing ratio rose from" in _one(issues, "warning", "humidity_pct")
 
 
 def _one(issues: list, severity: str, column: str) -> str:
@@ -96,14 +107,14 @@ def test_an_empty_snapshot_is_an_error(wine_schema: DataSchema, wines: pd.DataFr
     assert [str(i) for i in errors(issues)] == ["mongodb:wines: no rows: the data is empty"]
 
 
-def test_values_far_out_of_range_are_a_warning_but_a_few_new_extremes_are_not(aps_schema: DataSchema,
-                                                                              aps_current: pd.DataFrame) -> None:
-    quiet = {i.column for i in validate(aps_current, aps_schema)}
-    shifted = aps_current.assign(aa_000=aps_current["aa_000"] * 10)
-    issues = validate(shifted, aps_schema)
+def test_values_far_out_of_range_are_a_warning_but_a_few_new_extremes_are_not(pump_schema: DataSchema,
+                                                                              current: pd.DataFrame) -> None:
+    quiet = {i.column for i in validate(current, pump_schema)}
+    shifted = current.assign(temperature_c=current["temperature_c"] * 10)
+    issues = validate(shifted, pump_schema)
     assert errors(issues) == []
-    assert "aa_000" not in quiet
-    message = _one(issues, "warning", "aa_000")
+    assert "temperature_c" not in quiet
+    message = _one(issues, "warning", "temperature_c")
     assert "value(s) outside" in message and "widened by 10%" in message
 
 
@@ -120,15 +131,15 @@ def test_a_grown_missing_ratio_an_unseen_category_and_a_new_column_are_warnings(
     assert "column 'Vintage' is not in the data schema" in _one(issues, "warning", "Vintage")
 
 
-def test_a_shifted_class_balance_is_a_warning(aps_schema: DataSchema, aps_reference: pd.DataFrame,
-                                              aps_current: pd.DataFrame) -> None:
-    assert "class" not in {i.column for i in validate(aps_current, aps_schema)}  # 1.8% vs 2.2%: noise
-    positives = aps_current[aps_current["class"] == "pos"]
-    skewed = pd.concat([aps_current, positives, positives], ignore_index=True)
-    before = (aps_reference["class"] == "pos").mean()
-    now = (skewed["class"] == "pos").mean()
-    message = _one(validate(skewed, aps_schema), "warning", "class")
-    assert message.endswith(f"class balance shifted: 'pos' {before:.1%} -> {now:.1%}")
+def test_a_shifted_class_balance_is_a_warning(pump_schema: DataSchema, reference: pd.DataFrame,
+                                              current: pd.DataFrame) -> None:
+    assert LABEL not in {i.column for i in validate(current, pump_schema)}  # a share moving by a point: noise
+    failures = current[current[LABEL] == "yes"]
+    skewed = pd.concat([current, failures, failures], ignore_index=True)
+    before = (reference[LABEL] == "yes").mean()
+    now = (skewed[LABEL] == "yes").mean()
+    message = _one(validate(skewed, pump_schema), "warning", LABEL)
+    assert message.endswith(f"class balance shifted: 'yes' {before:.1%} -> {now:.1%}")
 
 
 def test_errors_stop_with_one_data_error_listing_a_reason_per_line(wine_schema: DataSchema,

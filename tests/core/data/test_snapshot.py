@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from core.data.snapshot import SplitRatios, content_hash, read_snapshot, take_snapshot, write_snapshot
 from core.errors import DataError
+from tests.core.data.conftest import LABEL
 
 
 def test_the_content_hash_ignores_row_order_column_order_and_number_types(wines: pd.DataFrame) -> None:
@@ -36,18 +37,18 @@ def test_the_content_hash_changes_with_the_content(wines: pd.DataFrame, change: 
     assert content_hash(other) != content_hash(wines)
 
 
-def test_the_split_is_stratified_and_every_row_is_in_exactly_one_split(aps_reference: pd.DataFrame,
-                                                                        aps_current: pd.DataFrame) -> None:
-    rows = pd.concat([aps_reference, aps_current], ignore_index=True)
-    snap = take_snapshot(rows, "class", SplitRatios(train=0.7, validation=0.15, test=0.15), seed=7)
-    totals = rows["class"].value_counts()
+def test_the_split_is_stratified_and_every_row_is_in_exactly_one_split(batch1: pd.DataFrame,
+                                                                        drifted: pd.DataFrame) -> None:
+    rows = pd.concat([batch1, drifted], ignore_index=True)
+    snap = take_snapshot(rows, LABEL, SplitRatios(train=0.7, validation=0.15, test=0.15), seed=7)
+    totals = rows[LABEL].value_counts()
     summary = snap.summary
-    assert summary.classes == {"neg": totals["neg"], "pos": totals["pos"]}
+    assert summary.classes == {"no": totals["no"], "yes": totals["yes"]}
     for name, share in [("train", 0.7), ("validation", 0.15), ("test", 0.15)]:
         split = snap.split(name)
         assert summary.splits[name].rows == len(split)
-        for cls in ("neg", "pos"):
-            counted = int((split["class"] == cls).sum())
+        for cls in ("no", "yes"):
+            counted = int((split[LABEL] == cls).sum())
             assert summary.splits[name].classes[cls] == counted
             assert abs(counted - share * totals[cls]) <= 1  # per-class rounding only
     assert sum(s.rows for s in summary.splits.values()) == len(rows)
@@ -118,20 +119,20 @@ def test_data_that_cannot_be_snapshotted_is_a_one_line_error_naming_the_column(w
 
 
 def test_with_keep_the_rows_of_an_earlier_snapshot_keep_their_split_and_only_new_rows_are_split(
-        aps_reference: pd.DataFrame, aps_current: pd.DataFrame) -> None:
-    first = take_snapshot(aps_reference, "class", seed=1)
-    grown = pd.concat([aps_reference, aps_current], ignore_index=True).sample(frac=1, random_state=5)
-    second = take_snapshot(grown, "class", seed=1, keep=first)
-    assert second.summary.kept_from == first.summary.id and second.summary.kept_rows == len(aps_reference)
+        batch1: pd.DataFrame, drifted: pd.DataFrame) -> None:
+    first = take_snapshot(batch1, LABEL, seed=1)
+    grown = pd.concat([batch1, drifted], ignore_index=True).sample(frac=1, random_state=5)
+    second = take_snapshot(grown, LABEL, seed=1, keep=first)
+    assert second.summary.kept_from == first.summary.id and second.summary.kept_rows == len(batch1)
     for name in ("train", "validation", "test"):
         before = set(map(tuple, first.split(name).fillna(-1).astype(str).to_numpy()))
         after = set(map(tuple, second.split(name).fillna(-1).astype(str).to_numpy()))
         assert before <= after, f"a row of the earlier {name} split moved"
     new_test = len(second.test) - len(first.test)
-    assert abs(new_test - 0.15 * len(aps_current)) <= 2  # the new rows are split by the ratios among themselves
-    new_pos = int((second.test["class"] == "pos").sum() - (first.test["class"] == "pos").sum())
-    assert abs(new_pos - 0.15 * (aps_current["class"] == "pos").sum()) <= 1
-    plain = take_snapshot(grown, "class", seed=1)
+    assert abs(new_test - 0.15 * len(drifted)) <= 2  # the new rows are split by the ratios among themselves
+    new_pos = int((second.test[LABEL] == "yes").sum() - (first.test[LABEL] == "yes").sum())
+    assert abs(new_pos - 0.15 * (drifted[LABEL] == "yes").sum()) <= 1
+    plain = take_snapshot(grown, LABEL, seed=1)
     assert plain.summary.id != second.summary.id and plain.summary.content_hash == second.summary.content_hash
 
 

@@ -25,6 +25,8 @@ from training.harness.keras_markers import (
     TF1_NAMES,
 )
 
+#: Top-level packages a Keras script imports (one of them at least).
+_KERAS_PACKAGES = frozenset({"keras", "tensorflow", "tf_keras"})
 #: ``keras.<name>`` attributes only Keras 3 has (``keras.ops.argmax``).
 _KERAS3_ATTRS = frozenset(m.split(".")[1] for m in KERAS3_MODULES if m.startswith("keras."))
 
@@ -35,12 +37,17 @@ def keras_api_of(source: str) -> int | None:
     Returns:
         2 when it uses names or arguments that only Keras 1/2 have (``np_utils``, ``fit_generator``,
         ``Adam(lr=)``, ``ImageDataGenerator``, ...) and nothing only Keras 3 has (``keras.ops``, a ``.keras``
-        file); 3 when it uses Keras 3 names; ``None`` when nothing tells (it then runs on Keras 3).
+        file); 3 when it uses Keras 3 names; ``None`` when nothing tells (it then runs on Keras 3) or when it
+        imports no Keras at all.
     """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return None
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names} | {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    if not any(m.split(".")[0] in _KERAS_PACKAGES for m in imported):
+        return None  # a script that imports no Keras (scikit-learn's predict_proba, KMeans(init=)) is not Keras 2
     k2 = k3 = False
     tf_names = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for a in node.names if a.name == "tensorflow"}
