@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from core.data import make_transform, take_snapshot
-from monitor.serving._sklearn import SklearnModel
-from monitor.serving.model import BadInput
+from monitor.serving.models import BadInput
+from monitor.serving.models._sklearn import SklearnModel
 from tests.conftest import PUMP_BATCHES
 
 LABEL = "failure"
@@ -79,7 +79,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from serving._keras import KerasModel
+from serving.models._keras import KerasModel
 
 frame = pd.read_csv(sys.argv[1], na_values=["na"]).drop(columns="inspection_score")
 y = (frame.pop("failure") == "yes").astype(int).to_numpy()
@@ -116,7 +116,9 @@ def test_a_keras_data_project_takes_its_categories_through_its_transform() -> No
 
     venvs, extra = Virtualenvs(), (ROOT / "requirements-serve.txt",)
     venvs.prepare("dl", print, extra=extra)
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "monitor"), "KERAS_BACKEND": "tensorflow"}
+    from monitor.units import serving_path
+
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": serving_path(), "KERAS_BACKEND": "tensorflow"}
     run = subprocess.run([str(venvs.python_of("dl", extra)), "-c", KERAS, str(PUMP_BATCHES[0])], env=env,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -26,7 +26,9 @@ from training.harness.keras_markers import (
 )
 
 #: Top-level packages a Keras script imports (one of them at least).
-_KERAS_PACKAGES = frozenset({"keras", "tensorflow", "tf_keras"})
+_KERAS_PACKAGES = frozenset({"keras", "tensorflow", "tf_keras", "keras_preprocessing"})
+#: Keras 2 methods scikit-learn estimators have too: a Keras 2 sign only in a script that imports Keras.
+_SKLEARN_TOO = frozenset({"predict_proba"})
 #: ``keras.<name>`` attributes only Keras 3 has (``keras.ops.argmax``).
 _KERAS3_ATTRS = frozenset(m.split(".")[1] for m in KERAS3_MODULES if m.startswith("keras."))
 
@@ -37,8 +39,7 @@ def keras_api_of(source: str) -> int | None:
     Returns:
         2 when it uses names or arguments that only Keras 1/2 have (``np_utils``, ``fit_generator``,
         ``Adam(lr=)``, ``ImageDataGenerator``, ...) and nothing only Keras 3 has (``keras.ops``, a ``.keras``
-        file); 3 when it uses Keras 3 names; ``None`` when nothing tells (it then runs on Keras 3) or when it
-        imports no Keras at all.
+        file); 3 when it uses Keras 3 names; ``None`` when nothing tells (it then runs on Keras 3).
     """
     try:
         tree = ast.parse(source)
@@ -46,8 +47,7 @@ def keras_api_of(source: str) -> int | None:
         return None
     imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names} | {
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    if not any(m.split(".")[0] in _KERAS_PACKAGES for m in imported):
-        return None  # a script that imports no Keras (scikit-learn's predict_proba, KMeans(init=)) is not Keras 2
+    imports_keras = any(m.split(".")[0] in _KERAS_PACKAGES for m in imported)
     k2 = k3 = False
     tf_names = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for a in node.names if a.name == "tensorflow"}
@@ -63,7 +63,8 @@ def keras_api_of(source: str) -> int | None:
             k2 |= any(bare == m or bare.startswith(m + ".") for m in KERAS2_MODULES | TF1_MODULES)
             k3 |= any(bare == m or bare.startswith(m + ".") for m in KERAS3_MODULES)
         if isinstance(node, ast.Attribute):
-            k2 |= node.attr in KERAS2_METHODS or node.attr in KERAS2_NAMES
+            k2 |= node.attr in KERAS2_METHODS and (imports_keras or node.attr not in _SKLEARN_TOO)
+            k2 |= node.attr in KERAS2_NAMES
             k2 |= node.attr in TF1_NAMES and isinstance(node.value, ast.Name) and node.value.id in tf_names
             k2 |= node.attr in BACKEND_SESSION
             k3 |= node.attr in _KERAS3_ATTRS and isinstance(node.value, ast.Name) and node.value.id == "keras"
