@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.tiers", "pytester"]  # the unit tier and its guard; pytest sessions in tests/test_tiers.py
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 #: A target the wine KNN does not reach within a few trials: the diagnosis is off, since with it the third trial

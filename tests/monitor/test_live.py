@@ -133,6 +133,7 @@ class _FakeJenkins(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_mlops_monitor_once_prints_the_verdict_and_json(registry: Registry, tmp_path: Path, mlops_home: Path) -> None:
     project = write_project(tmp_path / "wine", {"mlops.yaml": "name: wine\nmonitoring:\n  threshold: 0.5\n"
                                                                "  min_labels: 5\n  window: 50\n"})
