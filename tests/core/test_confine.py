@@ -39,6 +39,7 @@ def outside(tmp_path: Path) -> Path:
     ("target: 0.5\n", {"requirements.txt": "requirements.txt"}, "requirements.txt", "leads to"),
     ("optuna_storage: sqlite:///../elsewhere/optuna.db\n", {}, "optuna_storage", "(MLOPS_OPTUNA_STORAGE)"),
 ])
+@pytest.mark.slow
 def test_a_path_of_the_push_that_leads_out_of_the_project_is_refused(
         project_factory, outside: Path, yaml: str, links: dict[str, str], field: str, says: str) -> None:
     project = project_factory({"train.py": SCRIPT, "mlops.yaml": yaml}, "project")

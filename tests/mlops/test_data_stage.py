@@ -52,6 +52,7 @@ def test_the_first_snapshot_gives_the_schema_and_a_later_one_is_checked_against_
     ("class", "label column 'Class' has classes the data schema does not know in 5 rows: '4'"),
     ("column", "column 'Proline' is missing; the data schema (from snapshot"),
 ])
+@pytest.mark.slow
 def test_data_that_breaks_the_schema_stops_the_stage_with_one_line_and_stores_nothing(
         tmp_path: Path, mlops_home: Path, change: str, message: str) -> None:
     project = wine_project(tmp_path / "wine")

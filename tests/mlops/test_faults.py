@@ -250,6 +250,7 @@ def test_a_read_only_mlops_home_is_said_in_one_line_and_its_runs_are_kept(projec
     ("[flatfile]\ncache_modified = 0\n", "is not the embedded store's configuration (no [sqlite] section)"),
     ("[sqlite]\nuse_bson = True\n", "asks for BSON, which the stored runs are not written in"),
 ])
+@pytest.mark.slow
 def test_a_damaged_store_config_is_said_in_one_line_and_removing_it_keeps_the_runs(mlops_home: Path, config: str,
                                                                                    why: str) -> None:
     store = get_run_store()

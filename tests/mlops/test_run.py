@@ -85,6 +85,7 @@ def test_a_crashing_script_fails_the_run_and_says_where(project_factory) -> None
     ({"train.py": "import json\nprint(1)\n"}, "train.py: uses neither scikit-learn nor Keras/TensorFlow"),
     ({"notes.txt": "nothing here"}, "no Python script or notebook found"),
 ])
+@pytest.mark.slow
 def test_bad_input_exits_2_with_one_line_and_records_nothing(project_factory, files: dict, message: str) -> None:
     p = project_factory(files)
     proc = mlops("run", str(p), env=NO_DOCKER)
