@@ -87,6 +87,7 @@ def test_under_the_threshold_one_alert_one_retrain_then_the_cooldown(registry: R
         again = act(check, CFG, registry, tmp_path, Out())
     finally:
         server.shutdown()
+        server.server_close()  # gone: refused at once (a socket left open would keep the caller 20 s)
     assert first["action"] == "retrain" and first["how"] == "jenkins" and first["job"] == "mlops-retrain"
     assert [s for s in _FakeJenkins.seen if s.startswith("POST")] == [
         f"POST /job/mlops-retrain/buildWithParameters?PROJECT_DIR={str(tmp_path).replace('/', '%2F')}"
