@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_make_check_selects_only_the_unit_tier(pytester: pytest.Pytester) -> Non
                                    "@pytest.mark.docker\ndef test_docker():\n    pass\n")
     result = pytester.runpytest_inprocess("-p", "tests.tiers", "-p", "no:cacheprovider", "-m", "unit")
     result.assert_outcomes(passed=1, deselected=2)
+    assert re.search(r"^check: lint\n\t.*pytest -m unit ", (ROOT / "Makefile").read_text(), re.M)
 
 
 def _test_sources() -> Iterator[Path]:

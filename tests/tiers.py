@@ -93,16 +93,21 @@ def _guarded(item: pytest.Item) -> Generator[None, object, object]:
     try:
         result = yield
     except BaseException as error:
-        refused = _refused[:]
-        _refused[:], _active[0] = outer
-        if refused and str(error) != refused[0]:  # the test failed because a thread was refused
+        refused = _restore(outer)
+        if refused and str(error) != refused[0]:  # the test failed because a thread of it was refused
             raise pytest.fail.Exception(refused[0], pytrace=False) from error
         raise
-    refused = _refused[:]
-    _refused[:], _active[0] = outer
+    refused = _restore(outer)
     if refused:
         pytest.fail(refused[0], pytrace=False)
     return result
+
+
+def _restore(outer: tuple[list[str], bool]) -> list[str]:
+    """Put back the state of the enclosing test; return what this one was refused."""
+    refused = _refused[:]
+    _refused[:], _active[0] = outer
+    return refused
 
 
 @pytest.hookimpl(wrapper=True)
