@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.tiers", "pytester"]  # the unit tier and its guard; pytest sessions in tests/test_tiers.py
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 #: The example data project; its three batches (written by its make_data.py) are the tests' own tabular data.

@@ -164,6 +164,7 @@ def test_every_stage_that_starts_a_serving_unit_binds_the_feedback_token_and_no_
     assert {"Deploy", "Watch", "Live accuracy", "Retrain"} <= set(starting)
 
 
+@pytest.mark.slow
 def test_groovy_lint_finds_no_errors() -> None:
     linter = shutil.which("npm-groovy-lint")
     if linter is None:
@@ -285,6 +286,7 @@ class _FakeJenkins(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_with_jenkins_url_the_hook_starts_the_jenkins_job_instead(tmp_path: Path) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _FakeJenkins)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -303,6 +305,7 @@ def test_with_jenkins_url_the_hook_starts_the_jenkins_job_instead(tmp_path: Path
     assert get_run_store().find_runs() == []
 
 
+@pytest.mark.slow
 def test_the_hook_installs_and_runs_in_a_repository_whose_path_has_a_space(tmp_path: Path) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _FakeJenkins)
     threading.Thread(target=server.serve_forever, daemon=True).start()

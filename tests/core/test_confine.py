@@ -39,6 +39,7 @@ def outside(tmp_path: Path) -> Path:
     ("target: 0.5\n", {"requirements.txt": "requirements.txt"}, "requirements.txt", "leads to"),
     ("optuna_storage: sqlite:///../elsewhere/optuna.db\n", {}, "optuna_storage", "(MLOPS_OPTUNA_STORAGE)"),
 ])
+@pytest.mark.slow
 def test_a_path_of_the_push_that_leads_out_of_the_project_is_refused(
         project_factory, outside: Path, yaml: str, links: dict[str, str], field: str, says: str) -> None:
     project = project_factory({"train.py": SCRIPT, "mlops.yaml": yaml}, "project")
@@ -54,6 +55,7 @@ def test_a_path_of_the_push_that_leads_out_of_the_project_is_refused(
     assert get_run_store().find_runs() == []
 
 
+@pytest.mark.slow
 def test_a_training_script_that_is_a_symlink_out_of_the_project_is_not_read(project_factory, outside: Path) -> None:
     project = project_factory({"mlops.yaml": "target: 0.5\n"}, "project")
     os.symlink(outside / "outside_train.py", project / "train.py")
@@ -62,6 +64,7 @@ def test_a_training_script_that_is_a_symlink_out_of_the_project_is_not_read(proj
     assert not (outside / "was-run").exists()
 
 
+@pytest.mark.slow
 def test_the_data_validation_stage_refuses_a_symlinked_data_file_before_reading_it(project_factory,
                                                                                     outside: Path) -> None:
     project = project_factory({"mlops.yaml": "data: {path: rows.csv, label: y}\n"}, "project")
@@ -81,6 +84,7 @@ EVIL_SETUP = "import pathlib\npathlib.Path(__file__).with_name('built-on-the-hos
     ({"mlops.yaml": "packages: ['evil @ https://example.invalid/evil-1.0.tar.gz']\n"}, "packages", "evil @ https"),
     ({"mlops.yaml": "packages: [./evil]\n"}, "packages", "./evil"),
 ])
+@pytest.mark.slow
 def test_a_package_the_push_would_have_built_on_the_host_is_refused(project_factory, files: dict[str, str],
                                                                      field: str, line: str) -> None:
     project = project_factory({"train.py": SCRIPT, "evil/setup.py": EVIL_SETUP, **files}, "project")

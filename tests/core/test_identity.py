@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from core.identity import normalise_remote, origin_of
 from core.store import get_run_store
 from tests.conftest import EXAMPLES, mlops
@@ -22,6 +24,7 @@ def data_project(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_two_folders_with_the_same_name_are_not_one_project(tmp_path: Path) -> None:
     team_a, team_b = data_project(tmp_path / "a" / "model"), data_project(tmp_path / "b" / "model")
     first = mlops("data", "validate", str(team_a))
@@ -39,6 +42,7 @@ def test_two_folders_with_the_same_name_are_not_one_project(tmp_path: Path) -> N
     assert mlops("data", "validate", str(team_b)).returncode == 0
 
 
+@pytest.mark.slow
 def test_the_operator_rebinds_a_name(tmp_path: Path) -> None:
     team_a, team_b = data_project(tmp_path / "a" / "model"), data_project(tmp_path / "b" / "model")
     assert mlops("data", "validate", str(team_a)).returncode == 0
@@ -67,6 +71,7 @@ def test_the_origin_is_the_git_remote_without_credentials_whatever_the_protocol(
     assert origin_of(plain) == str(plain.resolve())
 
 
+@pytest.mark.slow
 def test_the_operator_sets_the_gate_candidates_are_held_to(tmp_path: Path) -> None:
     from core.config import GateMetric, ProjectConfig
     from core.identity import claim

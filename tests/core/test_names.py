@@ -19,6 +19,7 @@ SCRIPT = "from sklearn.svm import SVC\nprint('accuracy', 0.9)\n"
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "a\r\nBcc: evil@example.com", ".hidden", "a/b", "x" * 65, ""])
+@pytest.mark.slow
 def test_a_name_in_mlops_yaml_that_is_not_a_slug_is_refused_in_one_line(project_factory, mlops_home: Path,
                                                                           name: str) -> None:
     project = project_factory({"train.py": SCRIPT, "mlops.yaml": f"name: {json.dumps(name)}\n"})
@@ -36,6 +37,7 @@ def test_a_folder_name_becomes_a_slug_or_is_refused() -> None:
         default_name("@@@")
 
 
+@pytest.mark.slow
 def test_an_alias_or_project_on_the_command_line_that_is_not_a_slug_is_refused(tmp_path: Path) -> None:
     registry = Registry(get_run_store())
     model = tmp_path / "model.joblib"

@@ -8,6 +8,7 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from core.console import Out
@@ -38,6 +39,7 @@ def test_every_mail_has_date_and_message_id_headers(tmp_path: Path, monkeypatch)
     assert msg["Date"] and msg["Message-ID"].endswith("@mlops.local>")
 
 
+@pytest.mark.slow
 def test_a_mail_kept_without_recipients_is_sent_once_mlops_mail_to_is_set(tmp_path: Path, monkeypatch) -> None:
     box = tmp_path / "box"
     monkeypatch.setenv("MLOPS_OUTBOX", str(box))

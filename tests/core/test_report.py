@@ -169,6 +169,7 @@ def test_sources_warnings_and_broken_tweaks_show_in_both_reports() -> None:
     assert "Tweaks that broke" not in render_text(run, trials)  # optional: absent when there are none
 
 
+@pytest.mark.slow
 def test_a_run_left_running_shows_its_status_and_finished_trials_in_mlops_show(mlops_home: Path) -> None:
     store = get_run_store()
     run = store.create_run(Run(project="wine", metric="accuracy", target=0.9, entry="train.py"))

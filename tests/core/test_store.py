@@ -93,6 +93,7 @@ def test_a_trial_whose_heartbeat_stopped_is_reaped_once(store: RunStore) -> None
     assert [t.status for t in store.trials(run.id)] == ["running", "reaped"]
 
 
+@pytest.mark.slow
 def test_a_trial_whose_worker_died_on_this_machine_is_reaped_at_once(store: RunStore) -> None:
     run = store.create_run(Run(project="p"))
     dead_worker = dead_process()
@@ -105,6 +106,7 @@ def test_a_trial_whose_worker_died_on_this_machine_is_reaped_at_once(store: RunS
         mine.number: "running", orphan.number: "reaped", elsewhere.number: "running"}
 
 
+@pytest.mark.slow
 def test_a_running_run_whose_driver_died_reads_as_interrupted_everywhere_and_is_resumed_once(
         store: RunStore) -> None:
     dead = dead_process()
@@ -150,6 +152,7 @@ for _ in range(rounds):
 """
 
 
+@pytest.mark.slow
 def test_a_lock_lets_one_process_at_a_time_through(store_spec, store: RunStore) -> None:
     uri, home = store_spec
     procs = [subprocess.Popen([sys.executable, "-c", LOCKED_COUNTER, uri or "", str(home), "15"],
@@ -159,6 +162,7 @@ def test_a_lock_lets_one_process_at_a_time_through(store_spec, store: RunStore) 
     assert store.get_file("counter") == b"45"  # no increment lost
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_dead_process_is_broken(store_spec, store: RunStore) -> None:
     uri, home = store_spec
     hold = ("import os, sys; from pathlib import Path; from core.store import get_run_store\n"
@@ -255,6 +259,7 @@ for _ in range(n):
 """
 
 
+@pytest.mark.slow
 def test_many_processes_writing_at_once_get_unique_numbers_and_lose_none(store_spec, store: RunStore) -> None:
     uri, home = store_spec
     run = store.create_run(Run(project="shared"))
@@ -272,6 +277,7 @@ def test_many_processes_writing_at_once_get_unique_numbers_and_lose_none(store_s
     assert len(store.model_versions("shared")) == total
 
 
+@pytest.mark.slow
 def test_the_embedded_store_persists_across_processes(tmp_path: Path) -> None:
     code = """
 import sys

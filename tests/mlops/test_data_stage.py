@@ -27,6 +27,7 @@ def validate(project: Path) -> tuple[int, dict | None, str]:
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None, proc.stderr
 
 
+@pytest.mark.slow
 def test_the_first_snapshot_gives_the_schema_and_a_later_one_is_checked_against_it(tmp_path: Path,
                                                                                    mlops_home: Path) -> None:
     project = wine_project(tmp_path / "wine")
@@ -47,6 +48,7 @@ def test_the_first_snapshot_gives_the_schema_and_a_later_one_is_checked_against_
     ("class", "label column 'Class' has classes the data schema does not know in 5 rows: '4'"),
     ("column", "column 'Proline' is missing; the data schema (from snapshot"),
 ])
+@pytest.mark.slow
 def test_data_that_breaks_the_schema_stops_the_stage_with_one_line_and_stores_nothing(
         tmp_path: Path, mlops_home: Path, change: str, message: str) -> None:
     project = wine_project(tmp_path / "wine")
@@ -73,6 +75,7 @@ def test_data_that_breaks_the_schema_stops_the_stage_with_one_line_and_stores_no
     assert run.returncode == 1 and message in run.stderr and get_run_store().find_runs() == []
 
 
+@pytest.mark.slow
 def test_a_collection_is_loaded_once_and_an_empty_one_is_named(tmp_path: Path) -> None:
     csv = tmp_path / "wines.csv"
     pd.read_csv(WINES).to_csv(csv, index=False)
@@ -92,6 +95,7 @@ def test_a_collection_is_loaded_once_and_an_empty_one_is_named(tmp_path: Path) -
     assert refused.returncode == 1 and "'runs' cannot hold data" in refused.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_file_and_a_cost_metric_on_three_classes_are_refused(tmp_path: Path) -> None:
     project = wine_project(tmp_path / "wine")
     (project / "mlops.yaml").write_text("data: {path: [wines.csv, more-*.csv], label: Class}\n")
@@ -102,6 +106,7 @@ def test_a_missing_file_and_a_cost_metric_on_three_classes_are_refused(tmp_path:
     assert proc.returncode == 1 and "metric cost needs two classes, but label column 'Class' has 3" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_project_without_data_has_nothing_to_validate(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text("import sklearn\n")
     proc = mlops("data", "validate", str(tmp_path))

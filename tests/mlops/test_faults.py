@@ -68,6 +68,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@pytest.mark.slow
 def test_a_run_whose_driver_was_killed_shows_as_interrupted_in_every_command(tmp_path: Path) -> None:
     killed = subprocess.run([sys.executable, "-c", DRIVER_KILLED_MID_TRIAL, str(tmp_path)], capture_output=True,
                             text=True, cwd=ROOT)
@@ -85,6 +86,7 @@ def test_a_run_whose_driver_was_killed_shows_as_interrupted_in_every_command(tmp
     assert get_run_store().get_run(run_id).status is RunStatus.INTERRUPTED  # recorded by the first reader
 
 
+@pytest.mark.slow
 def test_a_new_run_beside_an_interrupted_one_says_in_one_line_why_it_is_not_continued(project_factory) -> None:
     p = knn_project(project_factory, config="target: 1.0\nstrategy: ladder\nbudget: {max_trials: 3}\n")
     dead = subprocess.run([sys.executable, "-c", "import os, socket; print(f'{socket.gethostname()}:{os.getpid()}')"],
@@ -224,6 +226,7 @@ def test_a_store_on_a_full_disk_refuses_a_write_in_one_line_and_keeps_what_it_ho
         store.close()
 
 
+@pytest.mark.slow
 def test_a_read_only_mlops_home_is_said_in_one_line_and_its_runs_are_kept(project_factory, mlops_home: Path) -> None:
     p = knn_project(project_factory)
     with tmpfs(mlops_home, "8m"):
@@ -247,6 +250,7 @@ def test_a_read_only_mlops_home_is_said_in_one_line_and_its_runs_are_kept(projec
     ("[flatfile]\ncache_modified = 0\n", "is not the embedded store's configuration (no [sqlite] section)"),
     ("[sqlite]\nuse_bson = True\n", "asks for BSON, which the stored runs are not written in"),
 ])
+@pytest.mark.slow
 def test_a_damaged_store_config_is_said_in_one_line_and_removing_it_keeps_the_runs(mlops_home: Path, config: str,
                                                                                    why: str) -> None:
     store = get_run_store()

@@ -27,6 +27,7 @@ def gated_run(store: RunStore, folder: Path, against: int | None) -> tuple[Run, 
     return store.get_run(run.id), decision  # type: ignore[return-value]
 
 
+@pytest.mark.slow
 def test_a_candidate_gated_before_production_moved_is_not_pushed(tmp_path: Path) -> None:
     store = get_run_store()
     out = Out(quiet=True)

@@ -85,6 +85,7 @@ def test_a_crashing_script_fails_the_run_and_says_where(project_factory) -> None
     ({"train.py": "import json\nprint(1)\n"}, "train.py: uses neither scikit-learn nor Keras/TensorFlow"),
     ({"notes.txt": "nothing here"}, "no Python script or notebook found"),
 ])
+@pytest.mark.slow
 def test_bad_input_exits_2_with_one_line_and_records_nothing(project_factory, files: dict, message: str) -> None:
     p = project_factory(files)
     proc = mlops("run", str(p), env=NO_DOCKER)
@@ -93,6 +94,7 @@ def test_bad_input_exits_2_with_one_line_and_records_nothing(project_factory, fi
     assert get_run_store().find_runs() == []
 
 
+@pytest.mark.slow
 def test_a_missing_project_exits_2(tmp_path: Path) -> None:
     proc = mlops("run", str(tmp_path / "nope"))
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr
@@ -108,6 +110,7 @@ def test_the_keras_cnn_example_passes_on_the_local_backend() -> None:
     assert "curves.png" in Path(summary["report"]).read_text()
 
 
+@pytest.mark.slow
 def test_runs_of_an_unknown_project_say_so(project_factory) -> None:
     proc = mlops("runs", "--project", "nosuch")
     assert proc.returncode == 0 and proc.stdout.startswith("no runs of project 'nosuch' in embedded store")

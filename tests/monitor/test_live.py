@@ -87,6 +87,7 @@ def test_under_the_threshold_one_alert_one_retrain_then_the_cooldown(registry: R
         again = act(check, CFG, registry, tmp_path, Out())
     finally:
         server.shutdown()
+        server.server_close()  # gone: refused at once (a socket left open would keep the caller 20 s)
     assert first["action"] == "retrain" and first["how"] == "jenkins" and first["job"] == "mlops-retrain"
     assert [s for s in _FakeJenkins.seen if s.startswith("POST")] == [
         f"POST /job/mlops-retrain/buildWithParameters?PROJECT_DIR={str(tmp_path).replace('/', '%2F')}"
@@ -133,6 +134,7 @@ class _FakeJenkins(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_mlops_monitor_once_prints_the_verdict_and_json(registry: Registry, tmp_path: Path, mlops_home: Path) -> None:
     project = write_project(tmp_path / "wine", {"mlops.yaml": "name: wine\nmonitoring:\n  threshold: 0.5\n"
                                                                "  min_labels: 5\n  window: 50\n"})

@@ -45,6 +45,7 @@ def test_pinned_packages_install_from_wheels_only(monkeypatch) -> None:
     assert packages.digest() != Packages(("requests",)).digest()
 
 
+@pytest.mark.slow
 def test_pypi_not_answering_decides_nothing_and_is_not_remembered(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MLOPS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no local mirror of this machine's pip configuration

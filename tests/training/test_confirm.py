@@ -41,6 +41,7 @@ def test_the_winner_is_run_again_with_other_seeds_and_the_run_is_judged_on_their
     assert "confirmed with 3 other seed(s)" in proc.stderr
 
 
+@pytest.mark.slow
 def test_confirm_is_for_script_projects(project_factory) -> None:
     project = project_factory({"mlops.yaml": "data: {path: w.csv, label: Class}\nconfirm: 2\n"})
     (project / "w.csv").write_bytes(b"Class,a\n1,2\n2,3\n1,4\n2,5\n")

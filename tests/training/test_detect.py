@@ -151,6 +151,7 @@ def test_a_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("example", "framework", "kind"), [
     ("wine-sklearn", "sklearn", "ml"), ("wine-keras", "keras", "ann"), ("digits-cnn", "keras", "cnn")])
+@pytest.mark.slow
 def test_detect_command_prints_json_for_the_examples(example: str, framework: str, kind: str) -> None:
     proc = mlops("detect", str(EXAMPLES / example), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -160,6 +161,7 @@ def test_detect_command_prints_json_for_the_examples(example: str, framework: st
     assert data["image"] and data["evidence"][0].keys() == {"file", "line", "what"}
 
 
+@pytest.mark.slow
 def test_detect_command_exits_2_with_one_line_for_no_framework(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text("print('hello')\n")
     proc = mlops("detect", str(tmp_path))
@@ -168,6 +170,7 @@ def test_detect_command_exits_2_with_one_line_for_no_framework(tmp_path: Path) -
     assert proc.stderr.startswith("error: train.py: uses neither scikit-learn nor Keras")
 
 
+@pytest.mark.slow
 def test_detect_command_exits_2_for_a_missing_path(tmp_path: Path) -> None:
     proc = mlops("detect", str(tmp_path / "nope"))
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr
@@ -187,6 +190,7 @@ def test_a_star_import_from_keras_layers_finds_the_convolution(source: str, tmp_
     assert [(e.line, e.what.rsplit(".", 1)[-1]) for e in conv] in ([(5, "Conv2D")], [(6, "Convolution2D")])
 
 
+@pytest.mark.slow
 def test_a_notebook_with_only_markdown_says_it_has_no_code_cells(tmp_path: Path) -> None:
     (tmp_path / "analysis.ipynb").write_text(_notebook([("markdown", "# Plan\nTrain `sklearn.svm.SVC` on wine"),
                                                         ("code", "\n")]))
@@ -294,6 +298,7 @@ def test_no_task_when_the_code_does_not_tell(tmp_path: Path) -> None:
     assert detect(tmp_path).task is None
 
 
+@pytest.mark.slow
 def test_detect_json_reports_keras_api_and_task_with_evidence(tmp_path: Path) -> None:
     (tmp_path / "model.py").write_text("from keras.layers.core import Dense\n"
                                        "def build(m):\n    m.add(Dense(output_dim=1))\n    return m\n")

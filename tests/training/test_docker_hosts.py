@@ -3,6 +3,7 @@ remote host (its own data root, reached over TCP, sharing no filesystem with us 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import threading
@@ -128,8 +129,14 @@ def test_a_keras_trial_on_a_remote_host_streams_its_epochs_and_sends_back_its_ch
     assert state["epoch"] == 7  # the last epoch's checkpoint came back with the results
 
 
+ADDRESS = "import socket; print(socket.gethostbyname(socket.gethostname()))"
+
+
 def test_the_second_engine_leaves_the_first_ones_bridge_alone(hosts: list[str]) -> None:
     """dockerd --bridge none deletes docker0, the first engine's bridge in the same network namespace: the
     second engine has a bridge of its own, and the first engine's containers still get their network."""
     client = docker_client(base_url=LOCAL)[0]
-    client.containers.run(Images(client).trial_tag("ml"), ["true"], network_mode="bridge", remove=True)
+    address = client.containers.run(Images(client).trial_tag("ml"), ["python", "-c", ADDRESS], network_mode="bridge",
+                                    remove=True).decode().strip()
+    subnet = client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Subnet"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet), (address, subnet)

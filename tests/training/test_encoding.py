@@ -44,6 +44,7 @@ def test_a_latin1_script_is_detected_tweaked_and_written_back_in_latin1(tmp_path
     assert "forêt".encode("latin-1") in data and "forêt".encode() not in data  # the same bytes as pushed
 
 
+@pytest.mark.slow
 def test_an_undecodable_script_gets_one_line_naming_the_file_and_the_byte(tmp_path: Path) -> None:
     project = tmp_path / "broken"
     project.mkdir()

@@ -73,7 +73,10 @@ def need_bubblewrap() -> None:
         pytest.skip("bubblewrap cannot make namespaces here (apt-get install bubblewrap)")
 
 
-@pytest.fixture(params=["local", "local-warm", "docker", "docker-warm"])
+@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.slow),
+                        pytest.param("local-warm", marks=pytest.mark.slow),
+                        pytest.param("docker", marks=pytest.mark.docker),
+                        pytest.param("docker-warm", marks=pytest.mark.docker)])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param.startswith("local"):
         need_bubblewrap()
@@ -172,6 +175,7 @@ def test_a_local_trial_over_its_memory_limit_is_told_so(ml_env: str, project_fac
 HOOKED = {"JENKINS_URL": "", "BUILD_ID": "", "JENKINS_HOME": "", "MLOPS_BWRAP": "", "DOCKER_HOST": "unix:///nonexistent"}
 
 
+@pytest.mark.slow
 def test_auto_refuses_a_push_from_jenkins_when_nothing_can_sandbox_it(project_factory) -> None:
     project = project_factory({"train.py": "import sklearn\nprint('accuracy 0.9')\n"})
     refused = mlops("run", str(project), env={**HOOKED, "BUILD_ID": "7", "MLOPS_ALLOW_UNSANDBOXED": ""})
@@ -191,6 +195,7 @@ def test_the_operator_lets_it_run_unsandboxed_and_every_run_says_so(project_fact
     assert "sandbox: NONE (MLOPS_BWRAP is empty;" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_git_hook_refuses_a_push_when_nothing_can_sandbox_it(tmp_path: Path) -> None:
     git_env = {**os.environ, **HOOKED, "MLOPS_ALLOW_UNSANDBOXED": "", "GIT_AUTHOR_NAME": "ds",
                "GIT_AUTHOR_EMAIL": "ds@example.com", "GIT_COMMITTER_NAME": "ds",

@@ -99,6 +99,7 @@ def test_seed_style_mycode_paths_and_arguments_run_and_never_touch_the_users_fil
     assert float((work / "accuracy.txt").read_text()) == summary["value"] and (work / "model.pk1").is_file()
 
 
+@pytest.mark.slow
 def test_a_bad_paths_mapping_is_refused_before_anything_runs(project_factory) -> None:
     p = wine_project(project_factory, {"train.py": SEED, "mlops.yaml": "paths: {/mycode: data}\n"})
     code, _, err = run(p)

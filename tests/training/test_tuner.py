@@ -158,6 +158,7 @@ def test_optuna_follows_the_ladder_first_then_learns_and_prunes() -> None:
     assert resumed is not None and resumed not in [h.config for h in history]
 
 
+@pytest.mark.slow
 def test_the_epoch_watcher_stops_a_trial_that_falls_behind(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     writer = subprocess.Popen([sys.executable, "-c", f"""

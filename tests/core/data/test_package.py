@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -17,11 +19,13 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_importing_the_package_loads_no_data_library() -> None:
     loaded = _modules_after("import core.data")
     assert not loaded & {"pandas", "pandera", "scipy", "sklearn", "pyarrow"}
 
 
+@pytest.mark.slow
 def test_the_data_modules_import_nothing_from_the_layers_above() -> None:
     loaded = _modules_after("from core.data import sources, snapshot, schema, drift, transform, issues\n"
                             "from core.data import detect_drift, take_snapshot, validate, fitted_transform")
