@@ -229,6 +229,7 @@ def test_the_settings_module_serving_ships_with_imports_only_the_standard_librar
     assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}
 
 
+@pytest.mark.slow
 def test_mlops_config_lists_each_setting_with_its_variable_flag_value_and_source(tmp_path: Path) -> None:
     p = project(tmp_path, "target: 0.9\nstrategy: ladder\nbudget: {max_trials: 5}\n")
     proc = mlops("config", str(p), "--json", "--max-trials", "3", env={
@@ -252,6 +253,7 @@ def test_mlops_config_lists_each_setting_with_its_variable_flag_value_and_source
     assert "s3cret" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_flags_of_mlops_run_reach_the_configuration(tmp_path: Path) -> None:
     p = project(tmp_path, "budget: {max_trials: 5}\n")
     (p / "train.py").write_text("print('accuracy: 1.0')\n")

@@ -7,6 +7,8 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from core import paths
 from core.notify.page import production_spans
 from core.notify.report import write_report
@@ -64,6 +66,7 @@ class _Text(HTMLParser):
         self.text.append(data)
 
 
+@pytest.mark.slow
 def test_the_page_shows_versions_production_over_time_runs_live_accuracy_and_drift(mlops_home: Path,
                                                                                    tmp_path: Path) -> None:
     env = _populate(mlops_home)
@@ -103,6 +106,7 @@ def test_production_spans_say_which_version_served_when() -> None:
         (1, 10.0, 20.0, "x"), (2, 20.0, 30.0, "y"), (1, 30.0, None, "rollback")]
 
 
+@pytest.mark.slow
 def test_a_project_with_nothing_is_a_one_line_error(mlops_home: Path, tmp_path: Path) -> None:
     done = mlops("page", "nothing-here", "--out", str(tmp_path / "p"), env={"MLOPS_HOME": str(mlops_home)})
     assert done.returncode != 0

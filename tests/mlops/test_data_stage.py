@@ -113,6 +113,7 @@ def test_a_project_without_data_has_nothing_to_validate(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "nothing to validate" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_collection_loaded_without_the_marker_is_read_with_the_projects_na_values(tmp_path: Path) -> None:
     loaded = mlops("data", "load", str(PUMP_BATCHES[0]), "--collection", "pumps", "--json")  # no --na-value
     assert loaded.returncode == 0 and json.loads(loaded.stdout)["inserted"] == 2000, loaded.stderr

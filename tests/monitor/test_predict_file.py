@@ -7,6 +7,8 @@ import csv
 import gzip
 from pathlib import Path
 
+import pytest
+
 from monitor.predict_file import read_rows
 from monitor.serving.capture import SpoolCapture
 from tests.conftest import ROOT, mlops
@@ -23,6 +25,7 @@ def test_rows_are_read_by_name_with_numbers_categories_and_missing_values_as_nul
     assert labels == ["yes", "no"]
 
 
+@pytest.mark.slow
 def test_a_missing_label_column_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     path.write_text("a,b\n1,2\n")
@@ -31,6 +34,7 @@ def test_a_missing_label_column_is_a_one_line_error(tmp_path: Path) -> None:
     assert done.stderr.strip() == f"error: {path}: no column 'Class' for --label-column (it has: a, b)"
 
 
+@pytest.mark.slow
 def test_a_file_is_scored_by_column_name_and_its_answers_go_back_as_labels(python, model, tmp_path):  # noqa: F811
     lines = gzip.decompress(WINES.read_bytes()).decode().splitlines()[:61]  # the header and 60 wines
     rows_file = tmp_path / "wines.csv"
