@@ -100,7 +100,9 @@ def _drift(holder: Any, served: list[CapturedPrediction], model: ServedModelInfo
     rows = [d["row"] for d in served if len(d.get("row") or []) == len(features)]
     if len(rows) < 20:
         return {"drift_note": f"the served rows do not have the {len(features)} features of the snapshot"}
-    current = pd.DataFrame(rows, columns=features, dtype="float64")
+    current = pd.DataFrame(rows, columns=features)  # numbers, and text for a data project's categories
+    numeric = [c for c in features if c in snapshot.train and pd.api.types.is_numeric_dtype(snapshot.train[c])]
+    current[numeric] = current[numeric].astype("float64")
     report = detect_drift(snapshot.train, current, label)
     share = report.drift_share
     return {"drift_share": None if math.isnan(share) else share, "drifted": report.drifted_columns}

@@ -87,6 +87,14 @@ def test_a_numpy_row_comes_back_as_a_list_with_none_for_a_missing_value(store: C
     assert type(row) is list and row == [1.5, None, -2.0]
 
 
+def test_a_row_with_categories_comes_back_with_its_text_numbers_and_missing_values(store: CaptureStore[Any]) -> None:
+    row = np.array([1.5, "green", None, math.nan, "na"], dtype=object)  # a data project's row, as served
+    store.add_predictions([{**doc(0), "row": row}, {**doc(1), "row": np.array([2.0, 3.0])}])
+    got = store.predictions("wine", ["id-0", "id-1"])
+    assert got["id-0"]["row"] == [1.5, "green", None, None, "na"]
+    assert got["id-1"]["row"] == [2.0, 3.0]  # numbers alone stay packed
+
+
 def test_returned_documents_are_copies(store: CaptureStore[Any]) -> None:
     store.add_predictions([doc(0)])
     store.add_labels("wine", [("id-0", 2)], "api")

@@ -38,7 +38,8 @@ class CaptureStore(abc.ABC, Generic[PreparedT]):
     - Reads name their project and never return another project's predictions or labels.
     - Returned documents are copies: changing one changes nothing stored.
     - An ``_id`` is one prediction: a reused id replaces the earlier prediction, in one batch or across batches.
-    - ``row`` comes back as a list of floats with ``None`` where a value was missing, whatever the writer gave.
+    - ``row`` comes back as a list of floats (and text, for a category) with ``None`` where a value was missing,
+      whatever the writer gave.
     - A prediction's ``label`` is the latest one given; every label stays in the history, oldest first.
     - ``prune`` deletes the oldest unlabelled predictions only: a labelled prediction is never pruned.
     - One store may be used from several threads, and several processes (the server's workers, ``mlops monitor``,

@@ -17,6 +17,7 @@ as a list of floats with ``None`` for a missing value.
 from __future__ import annotations
 
 import array
+import json
 import math
 import uuid
 from collections.abc import Iterable
@@ -26,8 +27,8 @@ from typing import Any, NotRequired, TypeAlias, TypedDict
 Label: TypeAlias = str | int | float
 #: A model's answer for one row: a label, or several numbers for a model with many outputs.
 Output: TypeAlias = Label | list[float]
-#: A row as documents show it: the numbers of the input, ``None`` where a value was missing.
-Row: TypeAlias = list[float | None]
+#: A row as documents show it: the numbers of the input (text for a category), ``None`` where a value was missing.
+Row: TypeAlias = list[float | str | None]
 
 
 class NewPrediction(TypedDict):
@@ -156,22 +157,35 @@ def label_record(project: str, inference_id: str, label: Label, previous: Label 
             "previous": previous, "time": now, "source": source}
 
 
-def clean_row(values: Iterable[float | None]) -> Row:
-    """A row as documents show it: floats, ``None`` for a missing (NaN) value. ``values`` may be a numpy row."""
+#: The start of a row kept as JSON (it has text in it); packed floats never have a length that is not a multiple of 8.
+_TEXT_ROW = b"\x00row:"
+
+
+def clean_row(values: Iterable[float | str | None]) -> Row:
+    """A row as documents show it: numbers (and text, for a category), ``None`` for a missing (NaN) value.
+    ``values`` may be a numpy row."""
     listed = values.tolist() if hasattr(values, "tolist") else values
     return [None if isinstance(v, float) and math.isnan(v) else v for v in listed]
 
 
 def row_bytes(values: Any) -> bytes:
     """A row as the spool keeps it: float64 values, NaN for missing (packed, not JSON: formatting floats as text
-    would be most of the cost of capture). ``values`` is a numpy row or an iterable of numbers and ``None``."""
-    if hasattr(values, "astype"):
+    would be most of the cost of capture). ``values`` is a numpy row or an iterable of numbers and ``None``; a row
+    with text in it (a data project's categories) is kept as JSON instead, marked by ``_TEXT_ROW`` and a length
+    that is not a multiple of 8."""
+    if hasattr(values, "astype") and getattr(values, "dtype", None) is not None and values.dtype.kind != "O":
         return values.astype("<f8", copy=False).tobytes()  # type: ignore[no-any-return]
-    return array.array("d", [math.nan if v is None else float(v) for v in values]).tobytes()
+    listed = values.tolist() if hasattr(values, "tolist") else list(values)
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in listed):
+        return array.array("d", [math.nan if v is None else float(v) for v in listed]).tobytes()
+    blob = _TEXT_ROW + json.dumps(clean_row(listed), default=str).encode()
+    return blob if len(blob) % 8 else blob + b" "
 
 
 def row_of(blob: bytes) -> Row:
     """The row ``row_bytes`` packed."""
+    if len(blob) % 8:
+        return json.loads(blob[len(_TEXT_ROW):])  # type: ignore[no-any-return]
     values = array.array("d")
     values.frombytes(blob)
     return [None if v != v else v for v in values]
