@@ -20,9 +20,10 @@ from core.records import Event, LiveCheck
 from core.registry import Registry
 
 
-def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dict[str, Any]:
+def start_retrain(project: str, project_dir: Path, reason: str, out: Out, wait: bool = False) -> dict[str, Any]:
     """Start the retrain: the Jenkins job when ``JENKINS_URL`` is set, else ``mlops retrain`` as a background
-    process (its output in ``$MLOPS_HOME/retrains/``). Returns how it was started.
+    process (its output in ``$MLOPS_HOME/retrains/``; with ``wait``, waited for, its exit code returned). Returns
+    how it was started.
 
     Raises:
         MlopsError: Jenkins refused or could not be reached.
@@ -49,12 +50,19 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out) -> dic
         proc = subprocess.Popen([sys.executable, "-m", "mlops", "retrain", str(project_dir), "--reason", reason],
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env={**settings.environment(), "NO_COLOR": "1"})
-    out.info(f"monitor: started 'mlops retrain {project_dir}' in the background (pid {proc.pid}, log {log})")
-    return {"how": "local", "pid": proc.pid, "log": str(log)}
+    if not wait:
+        out.info(f"monitor: started 'mlops retrain {project_dir}' in the background (pid {proc.pid}, log {log})")
+        return {"how": "local", "pid": proc.pid, "log": str(log)}
+    out.info(f"monitor: 'mlops retrain {project_dir}' running (pid {proc.pid}, log {log}); waiting for it")
+    code = proc.wait()
+    last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
+    (out.ok if code == 0 else out.fail)(f"monitor: the retrain ended with exit code {code}"
+                                        + (f": {last[0].strip()}" if last else ""))
+    return {"how": "local", "pid": proc.pid, "log": str(log), "exit_code": code}
 
 
 def act(check: LiveCheck, cfg: Monitoring, registry: Registry, project_dir: Path | None, out: Out,
-        now: float | None = None) -> dict[str, Any]:
+        now: float | None = None, wait: bool = False) -> dict[str, Any]:
     """Act on a check: nothing unless it is under the threshold; then, outside the cool-down, one alert mail, an
     event and (unless ``monitoring.retrain`` is false) a retrain.
 
@@ -80,7 +88,7 @@ def act(check: LiveCheck, cfg: Monitoring, registry: Registry, project_dir: Path
         out.fail(f"monitor: {check.project}: no project folder known to retrain from (run 'mlops monitor' on the "
                  "project's folder)")
         return {"action": "alerted", "error": "no project folder"}
-    how = start_retrain(check.project, project_dir, check.reason, out)
+    how = start_retrain(check.project, project_dir, check.reason, out, wait=wait)
     store.add_event(Event(type="retrain_started", project=check.project, version=check.model_version,
                           reason=check.reason, accuracy=check.accuracy, labels=check.labels,
                           project_dir=str(project_dir), **how))

@@ -21,6 +21,8 @@ def monitor(
     once: Annotated[bool, typer.Option("--once", help="Check once and exit (what the Jenkins monitor job runs).")
                     ] = False,
     interval: Annotated[float, typer.Option(min=1, help="Seconds between checks of the daemon.")] = 60.0,
+    wait: Annotated[bool, typer.Option("--wait", help="A retrain started here (no Jenkins) runs before the check "
+                                                      "returns, instead of in the background.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Live accuracy of the production model from users' labels, drift of the served rows, and under the
@@ -37,7 +39,7 @@ def monitor(
     while True:
         check = live_check(name, cfg, registry, capture)
         publish(check, capture, registry)
-        action = act(check, cfg, registry, folder, out)
+        action = act(check, cfg, registry, folder, out, wait=wait)
         if as_json:
             emit_json({**check.to_doc(), "action": action})
         else:
@@ -45,6 +47,8 @@ def monitor(
                 (f"; drift: {check.drift_note}" if check.drift_note else "")
             print(f"{check.decision.upper():<16} {check.reason}{drift}", flush=True)
         if once:
+            if action.get("exit_code"):  # --wait: the retrain it ran failed
+                raise typer.Exit(1)
             return
         time.sleep(interval)
 
