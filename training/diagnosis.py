@@ -201,6 +201,16 @@ def _flat(history: dict[str, list[float]], data: dict[str, Any], facts: dict[str
     return [Finding("flat", 0.95, evidence, remedies)]
 
 
+def _slow_steps(facts: dict[str, Any], config: dict[str, Any]) -> str:
+    """Why the optimizer's steps are small (plain SGD at 0.001 or less, any optimizer at 0.0001 or less), as
+    evidence; empty when they are not, or when a trial already raised the rate."""
+    rate = facts.get("learning_rate")
+    if rate is None or config.get("lr"):
+        return ""
+    sgd = str(facts.get("optimizer") or "").lower() == "sgd"
+    return f"; small steps ({_optimizer_words(facts)})" if rate <= (1e-3 if sgd else 1e-4) * 1.001 else ""  # float32
+
+
 def _fit_quality(history: dict[str, list[float]], facts: dict[str, Any], value: float | None,
                  config: dict[str, Any], goal: Goal) -> list[Finding]:
     if facts.get("framework") == "sklearn":
@@ -239,11 +249,14 @@ def _fit_quality(history: dict[str, list[float]], facts: dict[str, Any], value: 
         learning = not train or goal.metric != "accuracy" or goal.below(train[-1])  # not a near-zero training loss
         if learning and (rising > 0.002 or falling > 0.01):
             current = config.get("epochs") or 1
-            more = tuple({"epochs": e} for e in EPOCHS_UP if e > current)
+            more: tuple[dict[str, Any], ...] = tuple({"epochs": e} for e in EPOCHS_UP if e > current)
             what = f"training accuracy {train[-1]:.3f}, +{rising:.3f}" if rising > 0.002 and train else \
                 f"loss {loss[-1]:.3g}, -{falling:.1%}"
+            slow = _slow_steps(facts, config)
+            if slow:  # small steps: a larger one gets there in the same epochs, more epochs only later
+                more = ({"lr": 10.0}, *({"lr": 10.0, **step} for step in more[:1]), *more)
             found.append(Finding("underfitting", 0.6, f"still improving at the last epoch ({len(loss)}): {what} "
-                                 "in its last epoch", more))
+                                 f"in its last epoch{slow}", more))
         elif train and goal.below(train[-1]) and goal.metric == "accuracy":
             found.append(Finding("underfitting", 0.3, f"training accuracy {train[-1]:.3f} is under the target "
                                  f"{goal.target} and no longer improving: the model needs more capacity"))

@@ -268,6 +268,17 @@ class TestKerasFindings:
         _, after = run(project_factory, short, "dl", config={"epochs": 2})
         assert after["value"] > before["value"]
 
+    def test_small_sgd_steps_still_improving_raise_the_learning_rate_first_and_that_fixes_it(self, project_factory
+                                                                                            ) -> None:
+        slow = DIVERGING.replace("keras.optimizers.SGD(lr=8.0)", "keras.optimizers.SGD(lr=0.001)").replace(
+            "epochs=10", "epochs=5")
+        found, before = run(project_factory, slow, "dl")
+        assert "underfitting" in found, found
+        assert "small steps (learning rate 0.001, SGD)" in found["underfitting"].evidence
+        assert found["underfitting"].remedies[:2] == ({"lr": 10.0}, {"lr": 10.0, "epochs": 2})
+        _, after = run(project_factory, slow, "dl", config={"lr": 10.0})  # SGD(lr=0.001) -> 0.01, same 5 epochs
+        assert after["value"] > before["value"] + 0.2
+
 
 # --- the loop follows the findings ---------------------------------------------------------------------------------
 
@@ -315,6 +326,15 @@ def test_the_diagnosis_of_a_diverging_history_names_the_epoch_and_the_learning_r
     found = diagnose(history, facts, 0.083, {}, ACCURACY)
     assert found[0].kind == "diverging" and found[0].evidence == "loss became nan at epoch 1 (learning rate 8, SGD)"
     assert [f.kind for f in diagnose({"loss": [2.3, 1.2, 0.6]}, facts, 0.95, {}, ACCURACY)] == []
+
+
+def test_only_small_steps_put_the_learning_rate_before_more_epochs() -> None:
+    history = {"loss": [2.2, 2.0, 1.8], "accuracy": [0.3, 0.4, 0.5]}
+    slow = {"framework": "keras", "optimizer": "SGD", "learning_rate": 0.001}
+    assert diagnose(history, slow, 0.5, {}, ACCURACY)[0].remedies[0] == {"lr": 10.0}
+    adam = {"framework": "keras", "optimizer": "Adam", "learning_rate": 0.001}
+    assert diagnose(history, adam, 0.5, {}, ACCURACY)[0].remedies[0] == {"epochs": 2}
+    assert diagnose(history, slow, 0.5, {"lr": 10.0}, ACCURACY)[0].remedies[0] == {"epochs": 2}  # raised once
 
 
 def test_a_training_loss_down_to_zero_is_not_a_flat_loss_and_does_not_end_the_run() -> None:
