@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import MlopsError, UsageError
-from monitor.units import all_units
 
 #: Rows per request (the server's default limit is higher: MLOPS_PREDICT_MAX_ROWS).
 BATCH = 500
@@ -27,18 +26,6 @@ class Scored:
     inference_ids: list[str]
     predictions: list[Any]
     model_version: int | None
-
-
-def healthy_url(client: Any | None, project: str) -> str:
-    """The URL of the project's healthy serving unit.
-
-    Raises:
-        UsageError: It has none.
-    """
-    running = [u for u in all_units(client, project) if u.state() == ("running", "healthy")]
-    if not running:
-        raise UsageError(f"{project} has no healthy serving unit; deploy it ('mlops deploy latest'), or give --url")
-    return running[0].url
 
 
 def read_rows(path: Path, label_column: str | None = None, na_values: tuple[str, ...] = ()

@@ -21,7 +21,7 @@ from typing import Any
 
 from core import paths
 from core.console import Out
-from core.errors import DeployError
+from core.errors import DeployError, UsageError
 from core.infra.docker_engine import translate_docker_error
 from core.infra.images import SERVE_REQUIREMENTS, Images, dockerfile
 from core.infra.requirements import content_hash
@@ -402,3 +402,15 @@ def start_unit(client: Any | None, registry: Registry, project: str, version: in
     if client is not None:
         return start_container(client, registry, project, version, env, out, settings=settings)
     return start_local(registry, project, version, env, out, settings=settings)
+
+
+def healthy_url(client: Any | None, project: str) -> str:
+    """The URL of the project's healthy serving unit.
+
+    Raises:
+        UsageError: It has none.
+    """
+    running = [u for u in all_units(client, project) if u.state() == ("running", "healthy")]
+    if not running:
+        raise UsageError(f"{project} has no healthy serving unit; deploy it ('mlops deploy latest'), or give --url")
+    return running[0].url

@@ -75,13 +75,9 @@ def feedback(
         from core.infra.docker_engine import docker_client
         from core.store import get_run_store
         from monitor.live import resolve_project
-        from monitor.units import all_units
+        from monitor.units import healthy_url
 
-        name = resolve_project(project, get_run_store())[0]
-        running = [u for u in all_units(docker_client()[0], name) if u.state() == ("running", "healthy")]
-        if not running:
-            raise UsageError(f"{name} has no healthy serving unit; deploy it, or give --url")
-        url = running[0].url
+        url = healthy_url(docker_client()[0], resolve_project(project, get_run_store())[0])
     result = send_labels(url, token, rows, file)
     if as_json:
         emit_json(result)

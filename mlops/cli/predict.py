@@ -27,7 +27,8 @@ def predict(
     and write each row's prediction with its inference id, the key 'mlops feedback' sends labels for."""
     from core.store import get_run_store
     from monitor.live import resolve_project
-    from monitor.predict_file import healthy_url, read_rows, score, write_answers
+    from monitor.predict_file import read_rows, score, write_answers
+    from monitor.units import healthy_url
 
     if url is not None and not Path(project).is_dir():  # the unit is given: the name only labels the output
         from core.names import check_name
