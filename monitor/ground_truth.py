@@ -4,13 +4,11 @@ project's serving unit - the same path as the API and the review page, with the 
 from __future__ import annotations
 
 import csv
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from core.errors import MlopsError, UsageError
+from monitor.unit_client import Refused, post
 
 #: Labels per request (the server takes at most 1000).
 BATCH = 500
@@ -58,21 +56,12 @@ def send_labels(url: str, token: str, rows: list[tuple[int, str, str]], path: Pa
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
         body = {"labels": [{"inference_id": i, "label": label} for _, i, label in batch], "source": source}
-        req = urllib.request.Request(f"{url.rstrip('/')}/feedback", data=json.dumps(body).encode(), headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
         try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                answer = json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            try:
-                detail = json.loads(e.read()).get("detail", "")
-            except ValueError:
-                detail = ""
+            answer = post(url, "/feedback", body, token=token)
+        except Refused as e:
             kept = f"; the {recorded} labels before line {batch[0][0]} are recorded" if recorded else ""
             raise MlopsError(f"{path}: lines {batch[0][0]}-{batch[-1][0]} refused ({e.code}): "
-                             f"{_with_lines(detail, batch)}{kept}") from None
-        except OSError as e:
-            raise MlopsError(f"cannot reach the serving unit at {url}: {e}") from e
+                             f"{_with_lines(e.detail, batch)}{kept}") from None
         recorded += answer["recorded"]
         replaced += answer["replaced"]
     return {"recorded": recorded, "replaced": replaced, "batches": -(-len(rows) // BATCH)}

@@ -7,13 +7,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import MlopsError, UsageError
+from monitor.unit_client import Refused, post
 
 #: Rows per request (the server's default limit is higher: MLOPS_PREDICT_MAX_ROWS).
 BATCH = 500
@@ -70,19 +69,10 @@ def score(url: str, rows: list[dict[str, Any]], path: Path) -> Scored:
     version = None
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
-        req = urllib.request.Request(f"{url.rstrip('/')}/predict", data=json.dumps({"rows": batch}).encode(),
-                                     headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=120) as r:
-                answer = json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            try:
-                detail = json.loads(e.read()).get("detail", "")
-            except ValueError:
-                detail = ""
-            raise MlopsError(f"{path}: rows {start + 1}-{start + len(batch)} refused ({e.code}): {detail}") from None
-        except OSError as e:
-            raise MlopsError(f"cannot reach the serving unit at {url}: {e}") from e
+            answer = post(url, "/predict", {"rows": batch}, timeout=120)
+        except Refused as e:
+            raise MlopsError(f"{path}: rows {start + 1}-{start + len(batch)} refused ({e.code}): {e.detail}") from None
         ids += answer["inference_ids"]
         predictions += answer["predictions"]
         version = answer.get("model_version")
