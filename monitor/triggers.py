@@ -20,10 +20,10 @@ from core.records import Event, LiveCheck
 from core.registry import Registry
 
 
-def start_retrain(project: str, project_dir: Path, reason: str, out: Out, wait: bool = False) -> dict[str, Any]:
+def start_retrain(project: str, project_dir: Path, reason: str, out: Out
+                  ) -> tuple[dict[str, Any], subprocess.Popen[bytes] | None]:
     """Start the retrain: the Jenkins job when ``JENKINS_URL`` is set, else ``mlops retrain`` as a background
-    process (its output in ``$MLOPS_HOME/retrains/``; with ``wait``, waited for, its exit code returned). Returns
-    how it was started.
+    process (its output in ``$MLOPS_HOME/retrains/``). Returns how it was started, and the local process.
 
     Raises:
         MlopsError: Jenkins refused or could not be reached.
@@ -42,7 +42,7 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out, wait: 
         except (jenkins.JenkinsException, OSError) as e:
             raise MlopsError(f"cannot start Jenkins job {job} at {url}: {e}") from e
         out.info(f"monitor: started Jenkins job {job} for {project} ({url})")
-        return {"how": "jenkins", "job": job, "url": url, "queue_item": queued}
+        return {"how": "jenkins", "job": job, "url": url, "queue_item": queued}, None
     logs = paths.home() / "retrains"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{project}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.log"
@@ -50,21 +50,24 @@ def start_retrain(project: str, project_dir: Path, reason: str, out: Out, wait: 
         proc = subprocess.Popen([sys.executable, "-m", "mlops", "retrain", str(project_dir), "--reason", reason],
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env={**settings.environment(), "NO_COLOR": "1"})
-    if not wait:
-        out.info(f"monitor: started 'mlops retrain {project_dir}' in the background (pid {proc.pid}, log {log})")
-        return {"how": "local", "pid": proc.pid, "log": str(log)}
-    out.info(f"monitor: 'mlops retrain {project_dir}' running (pid {proc.pid}, log {log}); waiting for it")
+    out.info(f"monitor: started 'mlops retrain {project_dir}' in the background (pid {proc.pid}, log {log})")
+    return {"how": "local", "pid": proc.pid, "log": str(log)}, proc
+
+
+def wait_retrain(proc: subprocess.Popen[bytes], log: Path, out: Out) -> int:
+    """Wait for a local retrain; say how it ended (its exit code and its log's last line)."""
+    out.info(f"monitor: waiting for the retrain (pid {proc.pid})")
     code = proc.wait()
     last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
     (out.ok if code == 0 else out.fail)(f"monitor: the retrain ended with exit code {code}"
                                         + (f": {last[0].strip()}" if last else ""))
-    return {"how": "local", "pid": proc.pid, "log": str(log), "exit_code": code}
+    return code
 
 
 def act(check: LiveCheck, cfg: Monitoring, registry: Registry, project_dir: Path | None, out: Out,
         now: float | None = None, wait: bool = False) -> dict[str, Any]:
     """Act on a check: nothing unless it is under the threshold; then, outside the cool-down, one alert mail, an
-    event and (unless ``monitoring.retrain`` is false) a retrain.
+    event and (unless ``monitoring.retrain`` is false) a retrain, waited for with ``wait`` when it runs here.
 
     Returns:
         ``{"action": "none" | "cooldown" | "alerted" | "retrain", ...}``.
@@ -88,10 +91,12 @@ def act(check: LiveCheck, cfg: Monitoring, registry: Registry, project_dir: Path
         out.fail(f"monitor: {check.project}: no project folder known to retrain from (run 'mlops monitor' on the "
                  "project's folder)")
         return {"action": "alerted", "error": "no project folder"}
-    how = start_retrain(check.project, project_dir, check.reason, out, wait=wait)
+    how, proc = start_retrain(check.project, project_dir, check.reason, out)
     store.add_event(Event(type="retrain_started", project=check.project, version=check.model_version,
                           reason=check.reason, accuracy=check.accuracy, labels=check.labels,
                           project_dir=str(project_dir), **how))
+    if wait and proc is not None:  # --wait: the check returns once the retrain it started has ended
+        return {"action": "retrain", **how, "exit_code": wait_retrain(proc, Path(how["log"]), out)}
     return {"action": "retrain", **how}
 
 
