@@ -16,7 +16,7 @@ from core.records import AliasMove, Event, ModelVersion, Run, RunStatus
 from core.registry import Registry
 from core.store import get_run_store
 from tests.conftest import mlops
-from tests.core.test_report import served
+from tests.core.test_report import look, served
 
 PROJECT = "churn"
 HOSTILE = "<script>document.title='pwned'</script>"
@@ -133,11 +133,7 @@ def test_the_published_page_renders_under_jenkins_csp_with_no_script(browser, ch
     out = tmp_path / "published"
     assert mlops("page", PROJECT, "--out", str(out), env=env).returncode == 0
     with served(out) as url:
-        chromium.get(url + "index.html")
-        facts = chromium.execute_script(PAGE_FACTS)
-        chromium.set_window_size(1200, min(facts["height"] + 120, 6000))
-        chromium.save_screenshot(str(tmp_path / "page.png"))
-        blocked = [e["message"] for e in chromium.get_log("browser") if "Content Security Policy" in e["message"]]
+        facts, blocked = look(chromium, url + "index.html", PAGE_FACTS, tmp_path / "page.png", width=1200)
         chromium.get(url + "runs/r-third/report.html")
         report_title = chromium.title
     assert blocked == []

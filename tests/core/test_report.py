@@ -13,6 +13,7 @@ from functools import partial
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def hostile(field: str) -> str:
 
 def hostile_run() -> tuple[Run, list[Trial], list[dict]]:
     """A failed run whose every project-controlled text is markup."""
-    run = Run(_id="20260101-000000-abcdef", project=hostile("project"), path=hostile("/work/p"),
+    run = Run(_id="20260101-000000-abcdef", project=hostile("project"), path=hostile("/srv/p"),
               entry=hostile("train.py"), framework="sklearn", kind="ml", image="mlops-ml", backend="local",
               metric=hostile("metric"), target=0.9, status=RunStatus.FAILED, value=0.5, best_trial=1,
               error="Traceback (most recent call last):\n  " + hostile("run error"), finished=1.7e9, stopped="budget")
@@ -89,7 +90,7 @@ def test_everything_a_project_controls_shows_as_text_never_as_markup(for_mail: b
     page = Page(html)
     assert {tag for tag, _ in page.tags} <= OUR_TAGS
     assert not [attrs for _, attrs in page.tags if any(name.startswith("on") for name in attrs)]
-    for field in ("project", "/work/p", "train.py", "metric", "run error", "label", "label2", "other", "source",
+    for field in ("project", "/srv/p", "train.py", "metric", "run error", "label", "label2", "other", "source",
                   "warning", "trial error", "last log", "tweak", "tweak error"):
         assert hostile(field) in page.all_text, field
     assert f"+{SCRIPT}" in page.all_text  # the diff line, as text
@@ -259,6 +260,17 @@ def served(folder: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+def look(chromium: Any, url: str, facts_script: str, shot: Path, width: int = 1100) -> tuple[dict, list[str]]:
+    """Open ``url`` in Chromium, read the page's facts (``facts_script``, which returns its ``height`` too), take
+    a screenshot of the whole page, and return the facts and the Content-Security-Policy violations logged."""
+    chromium.get(url)
+    facts = chromium.execute_script(facts_script)
+    chromium.set_window_size(width, min(facts["height"] + 120, 6000))
+    chromium.save_screenshot(str(shot))
+    blocked = [e["message"] for e in chromium.get_log("browser") if "Content Security Policy" in e["message"]]
+    return facts, blocked
+
+
 PAGE_FACTS = """
 const verdict = document.querySelector('.verdict');
 return {
@@ -280,11 +292,7 @@ def test_the_published_report_is_styled_under_jenkins_csp_and_runs_no_script(bro
                                                                              chromium, tmp_path: Path) -> None:
     published = Path(printed_markup_run["out"])  # what the Jenkinsfile's publishHTML serves (reportDir)
     with served(published) as url:
-        chromium.get(url + "report.html")
-        facts = chromium.execute_script(PAGE_FACTS)
-        chromium.set_window_size(1100, min(facts["height"] + 120, 6000))
-        chromium.save_screenshot(str(tmp_path / "report.png"))
-        blocked = [e["message"] for e in chromium.get_log("browser") if "Content Security Policy" in e["message"]]
+        facts, blocked = look(chromium, url + "report.html", PAGE_FACTS, tmp_path / "report.png")
     assert facts["verdictBackground"] == "rgb(198, 40, 40)"  # .verdict.failed from report.css
     assert facts["verdictColour"] == "rgb(255, 255, 255)"
     assert [href for href, _ in facts["sheets"]] == [url + "report.css"] and facts["sheets"][0][1] > 10
