@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from itertools import pairwise
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,7 @@ def _time_axis(ax: Any, times: list[float]) -> None:
 
 def _bar_width(times: list[float]) -> float:
     """A bar width that keeps neighbouring checks' bars apart."""
-    gaps = [b - a for a, b in zip(sorted(times), sorted(times)[1:], strict=False) if b > a]
+    gaps = [b - a for a, b in pairwise(sorted(times)) if b > a]
     return (min(gaps) if gaps else 600.0) * 0.6
 
 
