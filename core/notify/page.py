@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
